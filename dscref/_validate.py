@@ -18,6 +18,7 @@ __all__ = [
     "check_int",
     "check_choice",
     "as_generator",
+    "check_finite",
 ]
 
 
@@ -66,10 +67,22 @@ def as_float_matrix(x, name: str, *, d: int | None = None, allow_empty: bool = F
     if not allow_empty and x.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {x.shape}); at least one row is required")
     out = np.ascontiguousarray(x, dtype=np.float32)
-    if finite and out.size and not np.isfinite(out).all():
-        bad = np.argwhere(~np.isfinite(out))[0]
-        raise ValueError(f"{name} holds a non-finite value {out[tuple(bad)]!r} at index {tuple(int(b) for b in bad)}")
+    if finite:
+        check_finite(out, name)
     return out
+
+
+def check_finite(x: np.ndarray, name: str, chunk_rows: int = 65536) -> None:
+    """Raise ValueError naming the first NaN/inf of ``x``; scans row chunks to bound memory."""
+    if x.size == 0:
+        return
+    flat = x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(-1, 1)
+    for start in range(0, flat.shape[0], chunk_rows):
+        block = flat[start:start + chunk_rows]
+        if not np.isfinite(block).all():
+            r, c = np.argwhere(~np.isfinite(block))[0]
+            idx = (start + int(r), int(c)) if x.ndim > 1 else (start + int(r),)
+            raise ValueError(f"{name} holds a non-finite value {block[r, c]!r} at index {idx}")
 
 
 def as_float_vector(x, name: str, *, d: int | None = None) -> np.ndarray:

@@ -40,10 +40,11 @@ def _cmd_selftest(args) -> int:
     from .scoring import adc_l2, topk
 
     rng = np.random.default_rng(args.seed)
-    # A clustered set (not pure noise) so that recall@10 is meaningful.
-    centers = rng.standard_normal((50, args.d)).astype(np.float32) * 2.0
-    xb = (centers[rng.integers(0, 50, args.n)] + rng.standard_normal((args.n, args.d))).astype(np.float32)
-    xq = (centers[rng.integers(0, 50, args.nq)] + rng.standard_normal((args.nq, args.d))).astype(np.float32)
+    # Clustered data (1000 Gaussian blobs, noise std 0.5): isotropic noise alone has no
+    # near neighbours worth finding, which would make recall meaningless.
+    centers = rng.standard_normal((1000, args.d)).astype(np.float32)
+    xb = (centers[rng.integers(0, 1000, args.n)] + 0.5 * rng.standard_normal((args.n, args.d))).astype(np.float32)
+    xq = (centers[rng.integers(0, 1000, args.nq)] + 0.5 * rng.standard_normal((args.nq, args.d))).astype(np.float32)
     t0 = time.perf_counter()
     pq = ProductQuantizer(M=args.M, nbits=8, seed=args.seed).fit(xb)
     codes = pq.encode(xb)
@@ -56,13 +57,15 @@ def _cmd_selftest(args) -> int:
     exact = ((xq ** 2).sum(1)[:, None] - 2 * xq @ xb.T + (xb ** 2).sum(1)[None, :])
     _, truth = topk(exact.astype(np.float32), 10)
     recall = np.mean([len(set(a) & set(t)) / 10 for a, t in zip(approx, truth)])
+    nn_recall = np.mean([t[0] in set(a) for a, t in zip(approx, truth)])
     mse = float(((pq.decode(codes) - xb) ** 2).sum(1).mean())
     print(f"selftest: n={args.n} d={args.d} M={args.M} nbits=8 nq={args.nq} seed={args.seed}")
     print(f"  PQ fit+encode {t_fit:.2f} s (includes Numba compile on first run), "
           f"ADC search {t_search * 1e3:.1f} ms")
     print(f"  reconstruction MSE {mse:.4f} (mean squared norm {float((xb ** 2).sum(1).mean()):.2f})")
     print(f"  recall@10 (ADC top-10 vs exact top-10): {recall:.3f}")
-    return 0 if recall > 0.3 else 1
+    print(f"  1-recall@10 (exact nearest neighbour inside ADC top-10, faiss's R@10): {nn_recall:.3f}")
+    return 0 if nn_recall > 0.5 else 1
 
 
 # --------------------------------------------------------------------------- entry point

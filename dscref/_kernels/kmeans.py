@@ -1,0 +1,152 @@
+"""Numba kernels for k-means: blocked nearest-centroid assignment, centroid update, k-means++ seeding.
+
+Arguments are marked IN / OUT. No validation happens here: the public :mod:`dscref.kmeans`
+checks shapes, dtypes and finiteness first.
+"""
+
+import numba as nb
+import numpy as np
+
+# Rows per BLAS block: 1024 x 256 float32 scores (1 MiB) stay in L2 while the argmin reads them.
+BLOCK = 1024
+
+
+@nb.njit(cache=True)
+def row_sqnorms(x, out):
+    """out[i] = ||x[i]||^2, accumulated in float64 then stored (IN x (n, d) f32, OUT (n,) f32)."""
+    for i in range(x.shape[0]):
+        s = 0.0
+        for j in range(x.shape[1]):
+            v = np.float64(x[i, j])
+            s += v * v
+        out[i] = s
+
+
+@nb.njit(cache=True)
+def assign_blocked(x, x_norms, ct, c_norms, labels, dists):
+    """Nearest centroid of every row, distances through a matrix product.
+
+    ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2; the cross term is one BLAS GEMM per block of
+    BLOCK rows: (b, d) @ (d, k).
+
+    IN  x (n, d) float32, x_norms (n,) float32, ct (d, k) float32 = centroids transposed,
+        c_norms (k,) float32
+    OUT labels (n,) int64, dists (n,) float32 (clamped at 0 against rounding)
+    """
+    n = x.shape[0]
+    k = ct.shape[1]
+    for start in range(0, n, BLOCK):
+        end = min(start + BLOCK, n)
+        ip = np.dot(x[start:end], ct)
+        for i in range(end - start):
+            best = np.inf
+            arg = 0
+            for j in range(k):
+                dd = c_norms[j] - 2.0 * ip[i, j]
+                if dd < best:
+                    best = dd
+                    arg = j
+            labels[start + i] = arg
+            dd = best + x_norms[start + i]
+            dists[start + i] = dd if dd > 0.0 else 0.0
+
+
+@nb.njit(cache=True)
+def accumulate(x, labels, sums, counts):
+    """Per-cluster sums (float64) and counts.
+
+    IN  x (n, d) float32, labels (n,) int64
+    OUT sums (k, d) float64 (zeroed by caller), counts (k,) int64 (zeroed by caller)
+    """
+    d = x.shape[1]
+    for i in range(x.shape[0]):
+        c = labels[i]
+        counts[c] += 1
+        for j in range(d):
+            sums[c, j] += x[i, j]
+
+
+@nb.njit(cache=True, parallel=True)
+def accumulate_parallel(x, labels, k, n_chunks):
+    """:func:`accumulate` over ``n_chunks`` independent row chunks, then a reduction.
+
+    Each chunk owns its partial sums, so threads never write to shared memory.
+    Returns (sums (k, d) float64, counts (k,) int64).
+    """
+    n, d = x.shape
+    part_sums = np.zeros((n_chunks, k, d), dtype=np.float64)
+    part_counts = np.zeros((n_chunks, k), dtype=np.int64)
+    step = (n + n_chunks - 1) // n_chunks
+    for t in nb.prange(n_chunks):
+        lo = t * step
+        hi = min(lo + step, n)
+        if lo < hi:
+            accumulate(x[lo:hi], labels[lo:hi], part_sums[t], part_counts[t])
+    sums = np.zeros((k, d), dtype=np.float64)
+    counts = np.zeros(k, dtype=np.int64)
+    for t in range(n_chunks):
+        counts += part_counts[t]
+        sums += part_sums[t]
+    return sums, counts
+
+
+@nb.njit(cache=True, parallel=True)
+def _update_min_sqdist(x, c, mind):
+    """mind[i] = min(mind[i], ||x[i] - c||^2) in float64 (IN x, c; IN/OUT mind)."""
+    for i in nb.prange(x.shape[0]):
+        s = 0.0
+        for j in range(x.shape[1]):
+            v = np.float64(x[i, j]) - np.float64(c[j])
+            s += v * v
+        if s < mind[i]:
+            mind[i] = s
+
+
+@nb.njit(cache=True)
+def kmeanspp_init(x, first, uniforms, chosen):
+    """k-means++ seeding (Arthur & Vassilvitskii 2007) with externally drawn randomness.
+
+    Centroid 0 is row ``first``; centroid t is the row where the cumulative sum of D(x)^2
+    (squared distance to the nearest chosen centroid) first exceeds ``uniforms[t] * sum D^2``.
+    Drawing the uniforms outside makes the kernel and its NumPy twin choose identical rows.
+
+    IN  x (n, d) float32, first int, uniforms (k,) float64 in [0, 1)
+    OUT chosen (k,) int64 row indices
+    """
+    n = x.shape[0]
+    k = chosen.shape[0]
+    mind = np.full(n, np.inf)
+    chosen[0] = first
+    _update_min_sqdist(x, x[first], mind)
+    for t in range(1, k):
+        total = 0.0
+        for i in range(n):
+            total += mind[i]
+        if total <= 0.0:
+            # every point coincides with a chosen centroid: take the first unchosen row
+            pick = 0
+            for i in range(n):
+                dup = False
+                for s in range(t):
+                    if chosen[s] == i:
+                        dup = True
+                        break
+                if not dup:
+                    pick = i
+                    break
+        else:
+            target = uniforms[t] * total
+            acc = 0.0
+            pick = -1
+            for i in range(n):
+                acc += mind[i]
+                if acc > target and mind[i] > 0.0:
+                    pick = i
+                    break
+            if pick < 0:  # rounding left target beyond the last partial sum
+                for i in range(n - 1, -1, -1):
+                    if mind[i] > 0.0:
+                        pick = i
+                        break
+        chosen[t] = pick
+        _update_min_sqdist(x, x[pick], mind)

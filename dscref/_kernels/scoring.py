@@ -1,0 +1,35 @@
+"""Numba kernels for asymmetric distance computation (ADC) with lookup tables.
+
+Arguments are marked IN / OUT; no validation (see :mod:`dscref.scoring`).
+"""
+
+import numba as nb
+import numpy as np
+
+# Codes per work unit: 4096 x 8 bytes = 32 KiB of codes, read once for every query of a batch.
+CHUNK = 4096
+
+
+@nb.njit(cache=True, parallel=True)
+def adc_l2_batch(luts, codes, out):
+    """out[q, i] = sum_m luts[q, m, codes[i, m]], float32, summed in order m = 0..M-1.
+
+    Chunks of codes are independent work units (``prange``); inside a chunk every query's table
+    is applied, so a batch of queries shares one pass over the codes.
+
+    IN  luts (nq, M, ksub) float32, codes (n, M) uint8/uint16
+    OUT out (nq, n) float32
+    """
+    nq, M, _ = luts.shape
+    n = codes.shape[0]
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    for c in nb.prange(n_chunks):
+        lo = c * CHUNK
+        hi = min(lo + CHUNK, n)
+        for q in range(nq):
+            lut = luts[q]
+            for i in range(lo, hi):
+                s = np.float32(0.0)
+                for m in range(M):
+                    s += lut[m, codes[i, m]]
+                out[q, i] = s

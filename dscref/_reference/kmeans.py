@@ -1,0 +1,63 @@
+"""NumPy twins of the k-means kernels (see :mod:`dscref._kernels.kmeans`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def assign_ref(x: np.ndarray, centroids: np.ndarray):
+    """Nearest centroid by direct differences: argmin_j sum_d (x_d - c_jd)^2 (float64)."""
+    diff = x[:, None, :].astype(np.float64) - centroids[None, :, :].astype(np.float64)
+    d2 = (diff * diff).sum(-1)
+    labels = d2.argmin(1)
+    return labels.astype(np.int64), d2[np.arange(len(x)), labels], d2
+
+
+def update_ref(x: np.ndarray, labels: np.ndarray, k: int):
+    """Per-cluster float64 sums and counts."""
+    sums = np.zeros((k, x.shape[1]), dtype=np.float64)
+    np.add.at(sums, labels, x.astype(np.float64))
+    counts = np.bincount(labels, minlength=k).astype(np.int64)
+    return sums, counts
+
+
+def kmeanspp_ref(x: np.ndarray, first: int, uniforms: np.ndarray) -> np.ndarray:
+    """k-means++ with given randomness: next centroid where cumsum(D^2) first exceeds u * sum(D^2)."""
+    n, k = x.shape[0], len(uniforms)
+    xd = x.astype(np.float64)
+    chosen = [first]
+    mind = ((xd - xd[first]) ** 2).sum(1)
+    for t in range(1, k):
+        total = mind.sum()
+        if total <= 0:
+            pick = next(i for i in range(n) if i not in chosen)
+        else:
+            cums = np.cumsum(mind)
+            ok = np.flatnonzero((cums > uniforms[t] * total) & (mind > 0))
+            pick = int(ok[0]) if ok.size else int(np.flatnonzero(mind > 0)[-1])
+        chosen.append(pick)
+        mind = np.minimum(mind, ((xd - xd[pick]) ** 2).sum(1))
+    return np.array(chosen, dtype=np.int64)
+
+
+def lloyd_ref(x: np.ndarray, init: np.ndarray, n_iter: int, tol: float = 0.0):
+    """Plain Lloyd iterations mirroring :class:`dscref.kmeans.KMeans` (same stopping rule and
+    the same empty-cluster relocation). Returns (centroids, history)."""
+    from ..kmeans import relocate_empty_clusters
+
+    c = init.astype(np.float32).copy()
+    k = c.shape[0]
+    history = []
+    for it in range(n_iter):
+        labels, dists, _ = assign_ref(x, c)
+        inertia = float(dists.sum())
+        history.append(inertia)
+        if it == n_iter - 1:
+            break
+        if it > 0 and history[-2] - inertia <= tol * history[-2]:
+            break
+        sums, counts = update_ref(x, labels, k)
+        ne = counts > 0
+        c[ne] = (sums[ne] / counts[ne, None]).astype(np.float32)
+        relocate_empty_clusters(c, counts, x, labels, dists.astype(np.float32))
+    return c, history

@@ -1,0 +1,211 @@
+"""Product quantization (Jégou, Douze & Schmid, TPAMI 2011), eqs. (4)-(6) of Wang & Qi.
+
+A vector d in R^F is split into M sub-vectors ``d = [s_1, ..., s_M]`` (eq. 4), and each
+sub-space m gets its own codebook of 2^L sub-codewords ``R_m = {r_m^1 .. r_m^{2^L}}`` learnt by
+k-means (eq. 5); the M codebooks together form ``R`` (eq. 6). A vector is stored as the M indices
+of its nearest sub-codewords: M bytes for L = 8.
+
+Examples
+--------
+>>> import numpy as np
+>>> from dscref.pq import ProductQuantizer
+>>> x = np.random.default_rng(0).standard_normal((3000, 32)).astype(np.float32)
+>>> pq = ProductQuantizer(M=4, nbits=6, seed=0).fit(x)
+>>> codes = pq.encode(x)
+>>> codes.shape, codes.dtype, pq.decode(codes).shape
+((3000, 4), dtype('uint8'), (3000, 32))
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ._validate import as_float_matrix, as_float_vector, as_generator, check_choice, check_int
+from .kmeans import KMeans
+
+__all__ = ["ProductQuantizer"]
+
+log = logging.getLogger(__name__)
+
+
+class ProductQuantizer:
+    """Product quantizer with M sub-quantizers of ``2**nbits`` centroids each.
+
+    Parameters
+    ----------
+    M : int
+        Number of sub-spaces; the dimension d must be divisible by M.
+    nbits : int, default 8
+        Bits per sub-code, 1..16. Codes are uint8 for nbits <= 8, uint16 above.
+    n_iter : int, default 25
+        k-means iterations per sub-space.
+    seed : int, numpy.random.Generator or None
+    init : {"random", "k-means++"}, default "random"
+        Seeding of each sub-space k-means (faiss and nanopq seed randomly).
+    max_points_per_centroid : int or None, default 256
+        Training sub-sample size per centroid, as in faiss.
+
+    Attributes
+    ----------
+    codebooks_ : ndarray (M, 2**nbits, d/M) float32
+    d_ : int
+        Input dimension.
+
+    Notes
+    -----
+    With at most ``2**nbits`` distinct training vectors, k-means is skipped: the training
+    sub-vectors themselves become the codewords (padded by repetition), so the training set is
+    reconstructed exactly.
+    """
+
+    def __init__(self, M: int, nbits: int = 8, n_iter: int = 25, seed=None, init: str = "random",
+                 max_points_per_centroid: int | None = 256):
+        self.M = check_int(M, "M", low=1)
+        self.nbits = check_int(nbits, "nbits", low=1, high=16)
+        self.n_iter = check_int(n_iter, "n_iter", low=1)
+        self.seed = seed
+        self.init = check_choice(init, "init", {"random", "k-means++"})
+        self.max_points_per_centroid = max_points_per_centroid
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def ksub(self) -> int:
+        """Centroids per sub-space, ``2**nbits``."""
+        return 1 << self.nbits
+
+    @property
+    def code_dtype(self):
+        """uint8 for nbits <= 8, else uint16."""
+        return np.uint8 if self.nbits <= 8 else np.uint16
+
+    @property
+    def code_size(self) -> int:
+        """Bytes of one code when bit-packed: ``ceil(M * nbits / 8)``."""
+        return (self.M * self.nbits + 7) // 8
+
+    @property
+    def dsub(self) -> int:
+        self._check_fitted()
+        return self.d_ // self.M
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "codebooks_"):
+            raise ValueError("this ProductQuantizer is not fitted yet: call fit(x) first")
+
+    # ------------------------------------------------------------------ training
+    def fit(self, x) -> "ProductQuantizer":
+        """Learn the M codebooks from training vectors ``x`` (n, d), float32."""
+        x = as_float_matrix(x, "x")
+        n, d = x.shape
+        if d % self.M:
+            raise ValueError(f"d={d} is not divisible by M={self.M}")
+        dsub, ksub = d // self.M, self.ksub
+        rng = as_generator(self.seed)
+        codebooks = np.empty((self.M, ksub, dsub), dtype=np.float32)
+        if n <= ksub:
+            log.warning("PQ: %d training vectors <= %d centroids per sub-space: codewords are the "
+                        "training sub-vectors (exact reconstruction)", n, ksub)
+            reps = np.arange(ksub) % n
+            for m in range(self.M):
+                codebooks[m] = x[reps, m * dsub:(m + 1) * dsub]
+        else:
+            if self.max_points_per_centroid is not None and n > self.max_points_per_centroid * ksub:
+                idx = np.sort(rng.choice(n, self.max_points_per_centroid * ksub, replace=False))
+                x = x[idx]
+            self.n_relocated_ = 0
+            for m in range(self.M):
+                km = KMeans(ksub, n_iter=self.n_iter, tol=0.0, init=self.init, seed=rng,
+                            max_points_per_centroid=None)
+                km.fit(np.ascontiguousarray(x[:, m * dsub:(m + 1) * dsub]))
+                codebooks[m] = km.centroids_
+                self.n_relocated_ += km.n_relocated_
+        self.codebooks_ = codebooks
+        self.d_ = d
+        return self
+
+    # ------------------------------------------------------------------ coding
+    def encode(self, x) -> np.ndarray:
+        """Codes of ``x`` (n, d) -> (n, M) uint8 (uint16 when nbits > 8)."""
+        from ._kernels import pq as kern
+
+        self._check_fitted()
+        x = as_float_matrix(x, "x", d=self.d_, allow_empty=True)
+        codes = np.empty((x.shape[0], self.M), dtype=self.code_dtype)
+        if x.shape[0]:
+            cbt = np.ascontiguousarray(self.codebooks_.transpose(0, 2, 1))
+            norms = (self.codebooks_.astype(np.float64) ** 2).sum(-1).astype(np.float32)
+            kern.encode_blocked(x, cbt, norms, codes)
+        return codes
+
+    def _as_codes(self, codes) -> np.ndarray:
+        codes = np.asarray(codes)
+        if codes.ndim != 2 or codes.shape[1] != self.M:
+            raise ValueError(f"codes must have shape (n, M={self.M}), got {codes.shape}")
+        if codes.dtype.kind not in "iu" or codes.dtype == np.bool_:
+            raise TypeError(f"codes must be unsigned integers, got dtype {codes.dtype}")
+        if codes.dtype != self.code_dtype:
+            if codes.size and (codes.min() < 0 or codes.max() >= self.ksub):
+                raise ValueError(f"codes must lie in [0, {self.ksub}), got range "
+                                 f"[{codes.min()}, {codes.max()}]")
+            codes = codes.astype(self.code_dtype)
+        elif self.nbits not in (8, 16) and codes.size and codes.max() >= self.ksub:
+            raise ValueError(f"codes must lie in [0, {self.ksub}), got max {codes.max()}")
+        return np.ascontiguousarray(codes)
+
+    def decode(self, codes) -> np.ndarray:
+        """Reconstruction ``[r_1,c_1, ..., r_M,c_M]`` of codes (n, M) -> (n, d) float32."""
+        from ._kernels import pq as kern
+
+        self._check_fitted()
+        codes = self._as_codes(codes)
+        out = np.empty((codes.shape[0], self.d_), dtype=np.float32)
+        if codes.shape[0]:
+            kern.decode(codes, self.codebooks_, out)
+        return out
+
+    # ------------------------------------------------------------------ lookup tables
+    def _queries(self, q):
+        q = np.asarray(q)
+        single = q.ndim == 1
+        qm = as_float_vector(q, "q", d=self.d_)[None] if single else as_float_matrix(q, "q", d=self.d_)
+        return qm.reshape(qm.shape[0], self.M, self.dsub), single
+
+    def lut_l2(self, q) -> np.ndarray:
+        """Squared sub-distances ``lut[m, j] = ||q_m - r_mj||^2``.
+
+        Parameters
+        ----------
+        q : ndarray (d,) or (nq, d)
+
+        Returns
+        -------
+        ndarray (M, 2**nbits) float32, or (nq, M, 2**nbits) for a batch.
+        """
+        self._check_fitted()
+        qs, single = self._queries(q)
+        cb = self.codebooks_
+        # ||q_m||^2 - 2 <q_m, r_mj> + ||r_mj||^2, one small GEMM per sub-space
+        ip = np.einsum("qmd,mkd->qmk", qs, cb, optimize=True)
+        lut = (qs ** 2).sum(-1)[:, :, None] - 2 * ip + (cb ** 2).sum(-1)[None]
+        lut = np.maximum(lut, 0).astype(np.float32)
+        return lut[0] if single else lut
+
+    def lut_ip(self, q) -> np.ndarray:
+        """Sub-inner-products ``lut[m, j] = <q_m, r_mj>``: (M, 2**nbits) or (nq, M, 2**nbits) float32."""
+        self._check_fitted()
+        qs, single = self._queries(q)
+        lut = np.einsum("qmd,mkd->qmk", qs, self.codebooks_, optimize=True).astype(np.float32)
+        return lut[0] if single else lut
+
+    def sdc_table(self) -> np.ndarray:
+        """Symmetric sub-codeword distances ``T[m, i, j] = ||r_mi - r_mj||^2``: (M, ksub, ksub) float32.
+
+        The table behind symmetric distance computation (SDC) and soft-decision decoding.
+        """
+        self._check_fitted()
+        cb = self.codebooks_.astype(np.float64)
+        n2 = (cb ** 2).sum(-1)
+        t = n2[:, :, None] + n2[:, None, :] - 2 * np.einsum("mid,mjd->mij", cb, cb)
+        return np.maximum(t, 0).astype(np.float32)

@@ -1,0 +1,161 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dscref._kernels import kmeans as kern
+from dscref._reference.kmeans import assign_ref, kmeanspp_ref, lloyd_ref, update_ref
+from dscref.kmeans import KMeans
+
+seeds = st.integers(0, 2**31 - 1)
+
+
+def _data(seed, n, d, k):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, d)) * rng.uniform(0.5, 3)).astype(np.float32), \
+        rng.standard_normal((k, d)).astype(np.float32)
+
+
+@given(seeds, st.integers(1, 3000), st.integers(1, 40), st.integers(1, 50))
+def test_assign_kernel_matches_reference(seed, n, d, k):
+    x, c = _data(seed, n, d, k)
+    xn = np.empty(n, np.float32)
+    cn = np.empty(k, np.float32)
+    kern.row_sqnorms(x, xn)
+    kern.row_sqnorms(c, cn)
+    labels = np.empty(n, np.int64)
+    dists = np.empty(n, np.float32)
+    kern.assign_blocked(x, xn, np.ascontiguousarray(c.T), cn, labels, dists)
+    ref_labels, ref_d, all_d = assign_ref(x, c)
+    scale = 1e-4 * (1 + (x.astype(np.float64) ** 2).sum(1) + (c.astype(np.float64) ** 2).sum(1).max())
+    # tie-aware: the kernel's centroid is at the minimum distance up to float32 rounding
+    chosen = all_d[np.arange(n), labels]
+    assert np.all(chosen - ref_d <= scale)
+    np.testing.assert_allclose(dists, ref_d, atol=scale.max(), rtol=1e-4)
+    assert (labels == ref_labels).mean() > 0.99
+
+
+@given(seeds, st.integers(1, 20000), st.integers(1, 16), st.integers(1, 30), st.integers(1, 8))
+def test_accumulate_matches_reference(seed, n, d, k, chunks):
+    x, _ = _data(seed, n, d, 1)
+    labels = np.random.default_rng(seed).integers(0, k, n)
+    sums, counts = kern.accumulate_parallel(x, labels, k, chunks)
+    rs, rc = update_ref(x, labels, k)
+    np.testing.assert_array_equal(counts, rc)
+    np.testing.assert_allclose(sums, rs, rtol=1e-10, atol=1e-9)
+
+
+@given(seeds, st.integers(2, 400), st.integers(1, 12), st.integers(1, 20))
+def test_kmeanspp_matches_reference(seed, n, d, k):
+    k = min(k, n)
+    x, _ = _data(seed, n, d, 1)
+    rng = np.random.default_rng(seed)
+    first, uniforms = int(rng.integers(n)), rng.random(k)
+    chosen = np.empty(k, np.int64)
+    kern.kmeanspp_init(x, first, uniforms, chosen)
+    np.testing.assert_array_equal(chosen, kmeanspp_ref(x, first, uniforms))
+    assert len(set(chosen.tolist())) == k  # distinct points give distinct seeds
+
+
+@given(seeds, st.integers(20, 600), st.integers(1, 10), st.integers(1, 12), st.integers(1, 12))
+def test_lloyd_matches_reference_and_is_monotone(seed, n, d, k, n_iter):
+    x, _ = _data(seed, n, d, 1)
+    km = KMeans(k, n_iter=n_iter, tol=0.0, init="random", seed=seed, max_points_per_centroid=None).fit(x)
+    init = x[np.sort(np.random.default_rng(seed).choice(n, k, replace=False))]
+    c_ref, hist_ref = lloyd_ref(x, init, n_iter, 0.0)
+    np.testing.assert_allclose(km.inertia_history_, hist_ref, rtol=2e-4)
+    np.testing.assert_allclose(km.centroids_, c_ref, atol=2e-3 * (1 + np.abs(x).max()))
+    h = np.asarray(km.inertia_history_)
+    assert np.all(np.diff(h) <= 1e-5 * h[:-1] + 1e-6), h
+    assert km.n_iter_ == len(h) and km.inertia_ == h[-1]
+    assert km.centroids_.dtype == np.float32 and np.isfinite(km.centroids_).all()
+
+
+@given(seeds)
+def test_recovers_well_separated_blobs(seed):
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((6, 8)).astype(np.float32) * 50
+    truth = rng.integers(0, 6, 1200)
+    truth[:6] = np.arange(6)
+    x = centers[truth] + rng.standard_normal((1200, 8)).astype(np.float32)
+    km = KMeans(6, n_iter=30, seed=seed).fit(x)
+    pred = km.predict(x)
+    # the partition is the same up to a relabelling
+    pairs = set(zip(truth.tolist(), pred.tolist()))
+    assert len(pairs) == 6
+    err = np.abs(np.sort(km.centroids_, axis=0) - np.sort(centers, axis=0)).max()
+    assert err < 0.5
+
+
+def test_empty_clusters_are_relocated_never_nan():
+    # 3 distinct points repeated: k=5 leaves clusters empty at some step
+    x = np.repeat(np.array([[0, 0], [10, 0], [0, 10]], np.float32), 50, axis=0)
+    x = np.concatenate([x, np.array([[5, 5], [6, 6]], np.float32)])
+    km = KMeans(5, n_iter=10, init="random", seed=3, max_points_per_centroid=None).fit(x)
+    assert np.isfinite(km.centroids_).all()
+    # a far cluster split: many identical points plus outliers, random init inside the blob
+    rng = np.random.default_rng(0)
+    x2 = np.concatenate([np.zeros((500, 4), np.float32), rng.standard_normal((20, 4)).astype(np.float32) * 100])
+    km2 = KMeans(8, n_iter=15, init="random", seed=1, max_points_per_centroid=None).fit(x2)
+    assert np.isfinite(km2.centroids_).all()
+    assert km2.n_relocated_ > 0
+    h = np.asarray(km2.inertia_history_)
+    assert np.all(np.diff(h) <= 1e-5 * h[:-1] + 1e-6)
+
+
+def test_subsampling_is_seeded():
+    x = np.random.default_rng(0).standard_normal((5000, 4)).astype(np.float32)
+    a = KMeans(4, seed=7, max_points_per_centroid=100).fit(x)
+    b = KMeans(4, seed=7, max_points_per_centroid=100).fit(x)
+    c = KMeans(4, seed=8, max_points_per_centroid=100).fit(x)
+    np.testing.assert_array_equal(a.centroids_, b.centroids_)
+    assert not np.array_equal(a.centroids_, c.centroids_)
+    # inertia is measured on the 400-point training sample, so it is far below the full-set value
+    full = KMeans(4, seed=7, max_points_per_centroid=None).fit(x)
+    assert a.inertia_ < 0.2 * full.inertia_
+
+
+def test_n_init_keeps_best():
+    x = np.random.default_rng(1).standard_normal((800, 3)).astype(np.float32)
+    one = KMeans(12, n_init=1, n_iter=5, seed=4, init="random").fit(x)
+    many = KMeans(12, n_init=5, n_iter=5, seed=4, init="random").fit(x)
+    assert many.inertia_ <= one.inertia_ + 1e-6
+
+
+def test_predict_matches_training_assignment():
+    x = np.random.default_rng(2).standard_normal((300, 5)).astype(np.float32)
+    km = KMeans(7, seed=0, max_points_per_centroid=None).fit(x)
+    labels, d = km.predict(x, return_distances=True)
+    ref_labels, ref_d, _ = assign_ref(x, km.centroids_)
+    np.testing.assert_allclose(d, ref_d, rtol=1e-4, atol=1e-4)
+    assert labels.dtype == np.int64
+    assert km.predict(np.empty((0, 5), np.float32)).shape == (0,)
+
+
+@pytest.mark.parametrize("bad, err, match", [
+    (np.array([[1.0, np.nan]] * 10, np.float32), ValueError, "non-finite"),
+    (np.array([[1.0, np.inf]] * 10, np.float32), ValueError, "non-finite"),
+    (np.empty((0, 3), np.float32), ValueError, "empty"),
+    (np.ones(10, np.float32), ValueError, "2-D"),
+    (np.ones((10, 2), dtype=bool), TypeError, "bool"),
+    (np.ones((3, 2), np.float32), ValueError, "n_clusters=4 must be <= n_samples=3"),
+])
+def test_fit_rejects_bad_input(bad, err, match):
+    with pytest.raises(err, match=match):
+        KMeans(4).fit(bad)
+
+
+def test_bad_parameters_and_unfitted():
+    with pytest.raises(ValueError, match="n_clusters=0"):
+        KMeans(0)
+    with pytest.raises(TypeError, match="n_clusters"):
+        KMeans(2.5)
+    with pytest.raises(ValueError, match="init"):
+        KMeans(2, init="kmeans||")
+    with pytest.raises(ValueError, match="tol"):
+        KMeans(2, tol=-1)
+    with pytest.raises(ValueError, match="not fitted"):
+        KMeans(2).predict(np.ones((1, 2), np.float32))
+    km = KMeans(2, seed=0).fit(np.random.default_rng(0).standard_normal((20, 3)))
+    with pytest.raises(ValueError, match="d=3"):
+        km.predict(np.ones((1, 4), np.float32))

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dscref._reference.pq import adc_l2_ref, topk_ref
+from dscref.scoring import adc_l2, topk
+
+seeds = st.integers(0, 2**31 - 1)
+
+
+@given(seeds, st.integers(1, 16), st.integers(1, 9), st.integers(0, 10000), st.integers(1, 5))
+def test_adc_kernel_equals_reference_exactly(seed, M, nbits, n, nq):
+    rng = np.random.default_rng(seed)
+    luts = rng.random((nq, M, 1 << nbits)).astype(np.float32)
+    codes = rng.integers(0, 1 << nbits, (n, M)).astype(np.uint8 if nbits <= 8 else np.uint16)
+    out = adc_l2(luts, codes)
+    for q in range(nq):
+        np.testing.assert_array_equal(out[q], adc_l2_ref(luts[q], codes))
+    np.testing.assert_array_equal(adc_l2(luts[0], codes), out[0])
+
+
+@given(seeds, st.integers(1, 3000), st.integers(1, 60), st.booleans(), st.booleans())
+def test_topk_matches_full_sort_with_ties(seed, n, k, largest, ties):
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, 20, n).astype(np.float32) if ties else rng.standard_normal(n).astype(np.float32)
+    D, I = topk(s, k, largest=largest)
+    rD, rI = topk_ref(s, k, largest=largest)
+    np.testing.assert_array_equal(I, rI)
+    np.testing.assert_array_equal(D, rD)
+    if k > n:
+        assert np.all(I[n:] == -1) and np.all(np.isinf(D[n:]))
+
+
+def test_topk_batched_and_padding():
+    s = np.array([[3.0, 1.0, 2.0], [0.0, 0.0, -1.0]], np.float32)
+    D, I = topk(s, 5)
+    assert I.tolist() == [[1, 2, 0, -1, -1], [2, 0, 1, -1, -1]]
+    assert D[0, 3] == np.inf
+    D, I = topk(s, 2, largest=True)
+    assert I.tolist() == [[0, 2], [0, 1]]
+    D, I = topk(s, 5, largest=True)
+    assert D[0, 4] == -np.inf
+
+
+def test_bad_inputs():
+    lut = np.zeros((4, 16), np.float32)
+    with pytest.raises(TypeError, match="uint8"):
+        adc_l2(lut, np.zeros((3, 4), np.int64))
+    with pytest.raises(ValueError, match="M=5"):
+        adc_l2(lut, np.zeros((3, 5), np.uint8))
+    with pytest.raises(ValueError, match="outside"):
+        adc_l2(lut, np.full((3, 4), 16, np.uint8))
+    with pytest.raises(ValueError, match="non-finite"):
+        adc_l2(np.full((4, 16), np.nan, np.float32), np.zeros((3, 4), np.uint8))
+    with pytest.raises(ValueError, match="k=0"):
+        topk(np.zeros(3, np.float32), 0)
+    with pytest.raises(ValueError, match="NaN"):
+        topk(np.array([1.0, np.nan]), 1)
+    with pytest.raises(TypeError):
+        topk(np.array([1, 2]), 1)
