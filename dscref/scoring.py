@@ -12,7 +12,7 @@ import numpy as np
 
 from ._validate import check_finite, check_int
 
-__all__ = ["adc_l2", "topk"]
+__all__ = ["adc_l2", "adc_cosine", "topk"]
 
 
 def _check_codes(codes, ksub: int) -> np.ndarray:
@@ -63,26 +63,71 @@ def adc_l2(lut, codes) -> np.ndarray:
     return out[0] if single else out
 
 
-def _topk_row(s: np.ndarray, k: int, largest: bool):
+def adc_cosine(lut, codes, bias: float, q_norm2: float, db_norm2) -> np.ndarray:
+    """Cosine similarity of eq. (15) of Wang & Qi from lookup tables, O(M) per candidate.
+
+    ``s = (bias + sum_m lut[m, e_m]) / sqrt(q_norm2 * db_norm2[i])`` where, for a list with
+    centroid c and a query code e^q,
+
+    * ``bias = ||c||^2 + sum_m <c_m, r_m^q>`` (query-side constant),
+    * ``lut[m, j] = <c_m, r_mj> + <r_mj, r_m^q>`` (database-side terms of the numerator),
+    * ``q_norm2 = sum_m ||c_m + r_m^q||^2`` and ``db_norm2[i] = sum_m ||c_m + r_m^{d_i}||^2``
+      (precomputed at build time).
+
+    Parameters
+    ----------
+    lut : ndarray (M, ksub) float32
+    codes : ndarray (n, M) uint8/uint16
+    bias, q_norm2 : float
+    db_norm2 : ndarray (n,) float32
+
+    Returns
+    -------
+    ndarray (n,) float32 (0 where a norm is 0).
+    """
+    from ._kernels import scoring as kern
+
+    lut = np.ascontiguousarray(lut, dtype=np.float32)
+    if lut.ndim != 2:
+        raise ValueError(f"lut must be (M, ksub), got shape {lut.shape}")
+    check_finite(lut, "lut")
+    codes = _check_codes(codes, lut.shape[1])
+    if codes.shape[1] != lut.shape[0]:
+        raise ValueError(f"codes have M={codes.shape[1]} columns but the table has M={lut.shape[0]}")
+    db_norm2 = np.ascontiguousarray(db_norm2, dtype=np.float32)
+    if db_norm2.shape != (codes.shape[0],):
+        raise ValueError(f"db_norm2 must have shape ({codes.shape[0]},), got {db_norm2.shape}")
+    for name, v in (("bias", bias), ("q_norm2", q_norm2)):
+        if not np.isfinite(v):
+            raise ValueError(f"{name}={v!r} must be finite")
+    out = np.empty(codes.shape[0], dtype=np.float32)
+    if codes.shape[0]:
+        kern.adc_cosine(lut, codes, np.float32(bias), np.float32(q_norm2), db_norm2, out)
+    return out
+
+
+def _topk_row(s: np.ndarray, k: int, largest: bool, ids: np.ndarray | None = None):
     n = s.shape[0]
     key = -s if largest else s
+    tie = np.arange(n) if ids is None else ids
     if k < n:
         part = np.argpartition(key, k - 1)[:k]
         kth = key[part].max()
-        # every id tied with the k-th value competes; the smaller ids win
+        # every entry tied with the k-th value competes; the smaller ids win
         below = np.flatnonzero(key < kth)
-        tied = np.flatnonzero(key == kth)[: k - below.size]
+        tied = np.flatnonzero(key == kth)
+        tied = tied[np.argsort(tie[tied], kind="stable")][: k - below.size]
         cand = np.concatenate([below, tied])
     else:
         cand = np.arange(n)
-    order = cand[np.lexsort((cand, key[cand]))]
+    order = cand[np.lexsort((tie[cand], key[cand]))]
     pad = k - order.size
     D = np.concatenate([s[order], np.full(pad, -np.inf if largest else np.inf, dtype=s.dtype)])
-    I = np.concatenate([order.astype(np.int64), np.full(pad, -1, dtype=np.int64)])
+    I = np.concatenate([tie[order].astype(np.int64), np.full(pad, -1, dtype=np.int64)])
     return D, I
 
 
-def topk(scores, k: int, largest: bool = False):
+def topk(scores, k: int, largest: bool = False, ids=None):
     """The k best scores, sorted, ties broken by the smaller id; O(n) selection per row.
 
     Parameters
@@ -91,11 +136,14 @@ def topk(scores, k: int, largest: bool = False):
     k : int >= 1
     largest : bool
         False for distances (smallest first), True for similarities.
+    ids : ndarray (n,) int64, optional
+        Ids of the 1-D ``scores`` (default: positions 0..n-1). Returned in ``I`` and used to
+        break ties.
 
     Returns
     -------
     D : ndarray (k,) or (nq, k), scores.dtype -- padded with +inf (or -inf when ``largest``)
-    I : ndarray (k,) or (nq, k), int64 -- positions in ``scores``, padded with -1
+    I : ndarray (k,) or (nq, k), int64 -- ids (positions in ``scores``), padded with -1
     """
     k = check_int(k, "k", low=1)
     s = np.asarray(scores)
@@ -105,8 +153,12 @@ def topk(scores, k: int, largest: bool = False):
         raise ValueError(f"scores must be 1-D or 2-D, got shape {s.shape}")
     if np.isnan(s).any():
         raise ValueError("scores hold NaN; cannot rank")
+    if ids is not None:
+        ids = np.asarray(ids)
+        if s.ndim != 1 or ids.shape != s.shape or ids.dtype.kind not in "iu":
+            raise ValueError(f"ids must be integers of the 1-D scores' shape {s.shape}, got {ids.shape}")
     if s.ndim == 1:
-        return _topk_row(s, k, largest)
+        return _topk_row(s, k, largest, ids)
     D = np.empty((s.shape[0], k), dtype=s.dtype)
     I = np.empty((s.shape[0], k), dtype=np.int64)
     for r in range(s.shape[0]):

@@ -33,3 +33,24 @@ def adc_l2_batch(luts, codes, out):
                 for m in range(M):
                     s += lut[m, codes[i, m]]
                 out[q, i] = s
+
+
+@nb.njit(cache=True, parallel=True)
+def adc_cosine(lut, codes, bias, q_norm2, db_norm2, out):
+    """out[i] = (bias + sum_m lut[m, codes[i, m]]) / sqrt(q_norm2 * db_norm2[i]) (eq. 15).
+
+    IN  lut (M, ksub) float32, codes (n, M), bias float32, q_norm2 float32, db_norm2 (n,) float32
+    OUT out (n,) float32; 0 where the denominator is 0
+    """
+    M = lut.shape[0]
+    n = codes.shape[0]
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    for c in nb.prange(n_chunks):
+        lo = c * CHUNK
+        hi = min(lo + CHUNK, n)
+        for i in range(lo, hi):
+            s = bias
+            for m in range(M):
+                s += lut[m, codes[i, m]]
+            den = np.sqrt(q_norm2 * db_norm2[i])
+            out[i] = s / den if den > 0 else np.float32(0.0)

@@ -48,3 +48,10 @@ def topk_ref(scores: np.ndarray, k: int, largest: bool = False):
     D = np.concatenate([scores[order], np.full(pad, -np.inf if largest else np.inf, dtype=scores.dtype)])
     I = np.concatenate([order.astype(np.int64), np.full(pad, -1, dtype=np.int64)])
     return D, I
+
+
+def adc_cosine_ref(lut, codes, bias, q_norm2, db_norm2) -> np.ndarray:
+    """(bias + sum_m lut[m, e_m]) / sqrt(q_norm2 * db_norm2), float32, 0 where the norm is 0."""
+    num = np.float32(bias) + adc_l2_ref(lut, codes)
+    den = np.sqrt(np.float32(q_norm2) * db_norm2.astype(np.float32))
+    return np.where(den > 0, num / np.where(den > 0, den, 1), 0).astype(np.float32)

@@ -1,0 +1,330 @@
+"""Shared machinery of every inverted index: inverted lists, residual PQ, query encoding, search.
+
+An inverted index splits the database into lists (DSC: classifier partitions; DUC: k-means cells,
+multi-index cells, ...). Every list ``i`` has a centroid ``c^i`` and a residual product quantizer
+``R^i`` (Wang & Qi, eqs. 3-6). A database vector ``d`` in list ``i`` is stored as the PQ code of
+``d - c^i``; the edge device sends a *head* naming ``h`` lists and, for each, the PQ code of
+``q - c^i`` under that list's quantizer (eqs. 11-12). The server reconstructs
+``q_hat^i = c^i + [r_1^{i,q} .. r_M^{i,q}]`` (eq. 13) and ranks the candidates of the named lists
+by eq. (14) (L2) or eq. (15) (cosine), using lookup tables only.
+
+Subclasses decide how vectors are assigned to lists and how a query's head is chosen
+(:meth:`_assign_lists`, :meth:`head`), and which quantizer each list uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from .._validate import as_float_matrix, as_float_vector, as_int_array, check_choice, check_int
+from ..pq import ProductQuantizer
+
+__all__ = ["Query", "SearchResult", "InvertedPQIndex"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Query:
+    """What the edge device sends: a head of list ids and one PQ code per head entry.
+
+    Attributes
+    ----------
+    labels : ndarray (h,) int64
+        Head entries: list ids (DSC: classifier labels; DUC: cell ids), in priority order.
+        Empty for an index without a head (plain PQ).
+    codes : ndarray (h, M) uint8/uint16, or None
+        ``codes[j]`` = PQ code of ``q - c^{labels[j]}`` under list ``labels[j]``'s quantizer
+        (for plain PQ: one row, the code of ``q``). None in raw-feature mode.
+    vector : ndarray (d,) float32, or None
+        The raw feature, for the un-quantized "M=2048" mode of Table I (sent instead of codes).
+    """
+
+    labels: np.ndarray
+    codes: np.ndarray | None = None
+    vector: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.labels = np.ascontiguousarray(self.labels, dtype=np.int64).reshape(-1)
+
+
+class SearchResult(NamedTuple):
+    """``(D, I, n_candidates)``: scores (nq, k) float32, ids (nq, k) int64 padded with -1 and
+    +inf (L2) / -inf (cosine), and the number of database items scanned per query (nq,) int64."""
+
+    D: np.ndarray
+    I: np.ndarray  # noqa: E741 - faiss's name
+    n_candidates: np.ndarray
+
+
+METRICS = {"l2", "cosine"}
+
+
+class InvertedPQIndex:
+    """Base class: inverted lists of residual PQ codes. Not used directly.
+
+    Parameters
+    ----------
+    M : int, default 8
+        PQ sub-quantizers (bytes per code for nbits=8).
+    nbits : int, default 8
+        Bits per sub-code.
+    n_iter : int, default 25
+        k-means iterations of the PQ training.
+    seed : int or None
+    keep_vectors : bool, default False
+        Keep a reference (no copy) to the database matrix for the raw-feature mode
+        (``Query.vector``): Table I's "M = 2048" rows.
+
+    Attributes (after :meth:`build`)
+    ---------------------------------
+    n_lists : int
+    centroids_ : ndarray (n_lists, d) float32
+    pqs_ : list of ProductQuantizer
+    list_pq_ : ndarray (n_lists,) int64, which quantizer of ``pqs_`` each list uses
+    offsets_ : ndarray (n_lists + 1,) int64; list i holds rows offsets_[i]:offsets_[i+1]
+    ids_ : ndarray (n,) int64, database ids in list order
+    codes_ : ndarray (n, M) uint8, residual codes in list order
+    """
+
+    kind = "base"
+
+    def __init__(self, M: int = 8, nbits: int = 8, n_iter: int = 25, seed=None, keep_vectors: bool = False):
+        self.M = check_int(M, "M", low=1)
+        self.nbits = check_int(nbits, "nbits", low=1, high=16)
+        self.n_iter = check_int(n_iter, "n_iter", low=1)
+        self.seed = seed
+        self.keep_vectors = bool(keep_vectors)
+
+    # ------------------------------------------------------------------ to be provided
+    @property
+    def n_lists(self) -> int:
+        return self.centroids_.shape[0]
+
+    @property
+    def default_head_size(self) -> int:
+        return 5
+
+    def head(self, q: np.ndarray, n_probe: int) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ building blocks
+    def _check_built(self) -> None:
+        if not hasattr(self, "codes_"):
+            raise ValueError(f"this {type(self).__name__} is not built yet: call build(...) first")
+
+    def _store_lists(self, x: np.ndarray, assign: np.ndarray) -> None:
+        """Sort the database by list and encode every residual with its list's quantizer."""
+        n = x.shape[0]
+        order = np.argsort(assign, kind="stable")
+        counts = np.bincount(assign, minlength=self.n_lists)
+        self.offsets_ = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.ids_ = order.astype(np.int64)
+        self.codes_ = np.empty((n, self.M), dtype=self.pqs_[0].code_dtype)
+        # encode in chunks of whole lists grouped by quantizer, residual = x - c^i
+        for p, pq in enumerate(self.pqs_):
+            lists = np.flatnonzero(self.list_pq_ == p)
+            rows = np.concatenate([np.arange(self.offsets_[i], self.offsets_[i + 1]) for i in lists]) \
+                if lists.size else np.empty(0, np.int64)
+            for s in range(0, rows.size, 65536):
+                r = rows[s:s + 65536]
+                ids = self.ids_[r]
+                resid = x[ids] - self.centroids_[assign[ids]]
+                self.codes_[r] = pq.encode(resid)
+        self._prepare_tables()
+        self._xb = x if self.keep_vectors else None
+        self.d_ = x.shape[1]
+        self.ntotal = n
+
+    def _prepare_tables(self) -> None:
+        """Lookup tables for eqs. (14)-(15), computed once at build time.
+
+        Per quantizer p: ``sdc[p]`` (M, ksub, ksub) = ||r_mi - r_mj||^2 and ``gram[p]``
+        (M, ksub, ksub) = <r_mi, r_mj>. Per list i: ``cr[i]`` (M, ksub) = <c^i_m, r_mk> and
+        ``cnorm2[i]`` = ||c^i||^2. Per database item: ``db_norm2`` = ||c^i + r^d||^2.
+        """
+        self.sdc_ = [pq.sdc_table() for pq in self.pqs_]
+        self.gram_ = [np.einsum("mid,mjd->mij", pq.codebooks_, pq.codebooks_).astype(np.float32)
+                      for pq in self.pqs_]
+        M = self.M
+        ksub = self.pqs_[0].ksub
+        dsub = self.centroids_.shape[1] // M
+        c = self.centroids_.reshape(self.n_lists, M, dsub)
+        self.cr_ = np.empty((self.n_lists, M, ksub), dtype=np.float32)
+        for p, pq in enumerate(self.pqs_):
+            lists = np.flatnonzero(self.list_pq_ == p)
+            if lists.size:
+                self.cr_[lists] = np.einsum("lmd,mkd->lmk", c[lists], pq.codebooks_)
+        self.cnorm2_ = (self.centroids_.astype(np.float64) ** 2).sum(1).astype(np.float32)
+        # ||c^i + r^d||^2 = ||c^i||^2 + sum_m (2 <c_m, r_m> + ||r_m||^2), per database item
+        from ..scoring import adc_l2
+
+        self.db_norm2_ = np.empty(self.codes_.shape[0], dtype=np.float32)
+        rnorm = [np.einsum("mkd,mkd->mk", pq.codebooks_, pq.codebooks_) for pq in self.pqs_]
+        for i in range(self.n_lists):
+            a, b = self.offsets_[i], self.offsets_[i + 1]
+            if a == b:
+                continue
+            lut = 2 * self.cr_[i] + rnorm[self.list_pq_[i]]
+            self.db_norm2_[a:b] = adc_l2(lut.astype(np.float32), self.codes_[a:b]) + self.cnorm2_[i]
+
+    # ------------------------------------------------------------------ queries
+    def _as_query_vector(self, q) -> np.ndarray:
+        self._check_built()
+        return as_float_vector(q, "q", d=self.d_)
+
+    def encode_query(self, q, top_labels=None, n_probe: int | None = None, raw: bool = False) -> Query:
+        """The edge device's side: head + one residual PQ code per head entry (eqs. 11-12).
+
+        Parameters
+        ----------
+        q : array (d,) float32
+            The query feature.
+        top_labels : array-like of int, optional
+            Head entries chosen by the caller (DSC: the classifier's top labels). When omitted,
+            :meth:`head` picks ``n_probe`` entries from ``q``.
+        n_probe : int, optional
+            Head size (default :attr:`default_head_size`).
+        raw : bool
+            Attach the raw feature instead of codes (Table I's "M = 2048" rows).
+        """
+        q = self._as_query_vector(q)
+        if top_labels is None:
+            n_probe = self.default_head_size if n_probe is None else check_int(n_probe, "n_probe", low=1)
+            labels = self.head(q, n_probe)
+        else:
+            labels = self._check_labels(top_labels)
+        if raw:
+            return Query(labels=labels, codes=None, vector=q.copy())
+        return Query(labels=labels, codes=self.encode_residuals(q, labels))
+
+    def _check_labels(self, labels) -> np.ndarray:
+        labels = as_int_array(labels, "top_labels", ndim=1, low=0, high=self.n_lists)
+        if np.unique(labels).size != labels.size:
+            raise ValueError(f"top_labels hold duplicates: {labels.tolist()}")
+        return labels
+
+    def encode_residuals(self, q: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """codes[j] = PQ code of q - c^{labels[j]} under that list's quantizer: (h, M)."""
+        codes = np.empty((labels.size, self.M), dtype=self.pqs_[0].code_dtype)
+        for j, lab in enumerate(labels):
+            codes[j] = self.pqs_[self.list_pq_[lab]].encode((q - self.centroids_[lab])[None])[0]
+        return codes
+
+    def candidate_ids(self, labels) -> np.ndarray:
+        """Database ids of the lists named by ``labels`` (the candidate list of Table I's Recall)."""
+        self._check_built()
+        labels = as_int_array(labels, "labels", ndim=1, low=0, high=self.n_lists)
+        if labels.size == 0:
+            return np.empty(0, np.int64)
+        return np.concatenate([self.ids_[self.offsets_[i]:self.offsets_[i + 1]] for i in labels])
+
+    def list_sizes(self) -> np.ndarray:
+        self._check_built()
+        return np.diff(self.offsets_)
+
+    # ------------------------------------------------------------------ search
+    def _validate_query(self, query: Query) -> None:
+        if not isinstance(query, Query):
+            raise TypeError(f"expected a dscref Query, got {type(query).__name__}")
+        lab = query.labels
+        if lab.size and (lab.min() < 0 or lab.max() >= self.n_lists):
+            raise ValueError(f"query labels {lab.tolist()} outside [0, {self.n_lists})")
+        if query.vector is not None:
+            v = np.asarray(query.vector)
+            if v.shape != (self.d_,):
+                raise ValueError(f"query vector has shape {v.shape}, expected ({self.d_},)")
+            if not np.isfinite(v).all():
+                raise ValueError("query vector holds NaN/inf")
+            if self._xb is None:
+                raise ValueError("raw-feature search needs an index built with keep_vectors=True")
+            return
+        if query.codes is None:
+            raise ValueError("query has neither codes nor a raw vector")
+        codes = np.asarray(query.codes)
+        if codes.shape != (lab.size, self.M):
+            raise ValueError(f"query codes have shape {codes.shape}, expected ({lab.size}, {self.M})")
+        if codes.dtype.kind not in "iu" or (codes.size and (codes.min() < 0 or codes.max() >= (1 << self.nbits))):
+            raise ValueError(f"query codes must be integers in [0, {1 << self.nbits})")
+
+    def _score_list(self, query: Query, j: int, lab: int, metric: str) -> np.ndarray:
+        """Scores of every item of list ``lab`` for head entry ``j``."""
+        from ..scoring import adc_cosine, adc_l2
+
+        a, b = self.offsets_[lab], self.offsets_[lab + 1]
+        if query.vector is not None:  # raw-feature mode: exact distances on stored vectors
+            xb = np.asarray(self._xb[self.ids_[a:b]], dtype=np.float32)
+            q = np.asarray(query.vector, dtype=np.float32)
+            if metric == "l2":
+                return ((xb - q) ** 2).sum(1).astype(np.float32)
+            return (xb @ q / (np.linalg.norm(xb, axis=1) * np.linalg.norm(q) + 1e-30)).astype(np.float32)
+        p = self.list_pq_[lab]
+        e = np.asarray(query.codes[j], dtype=np.int64)
+        ar = np.arange(self.M)
+        if metric == "l2":
+            # eq. (14): ||q_hat - d_hat||^2 = sum_m ||r_m^q - r_m^d||^2, the SDC row of e
+            lut = self.sdc_[p][ar, e]
+            return adc_l2(lut, self.codes_[a:b])
+        # eq. (15): numerator ||c||^2 + sum_m <c_m, r^q_m> + sum_m (<c_m, r^d_m> + <r^d_m, r^q_m>)
+        lut = self.cr_[lab] + self.gram_[p][ar, e]
+        bias = float(self.cnorm2_[lab] + self.cr_[lab][ar, e].sum())
+        cq = self.centroids_[lab] + self.pqs_[p].decode(query.codes[j][None])[0]
+        q_norm2 = float((cq.astype(np.float64) ** 2).sum())
+        return adc_cosine(lut.astype(np.float32), self.codes_[a:b], bias, q_norm2, self.db_norm2_[a:b])
+
+    def search(self, queries, k: int = 100, metric: str = "l2") -> SearchResult:
+        """Rank the candidates of the lists named by each query's head.
+
+        Parameters
+        ----------
+        queries : Query or sequence of Query
+        k : int >= 1
+        metric : {"l2", "cosine"}
+            eq. (14) (smaller is better) or eq. (15) (larger is better).
+
+        Returns
+        -------
+        SearchResult ``(D, I, n_candidates)`` with D, I of shape (nq, k).
+        """
+        from ..scoring import topk
+
+        self._check_built()
+        k = check_int(k, "k", low=1)
+        check_choice(metric, "metric", METRICS)
+        qs: Sequence[Query] = [queries] if isinstance(queries, Query) else list(queries)
+        largest = metric == "cosine"
+        D = np.full((len(qs), k), -np.inf if largest else np.inf, dtype=np.float32)
+        I = np.full((len(qs), k), -1, dtype=np.int64)
+        ncand = np.zeros(len(qs), dtype=np.int64)
+        for r, query in enumerate(qs):
+            self._validate_query(query)
+            scores, ids = [], []
+            for j, lab in enumerate(query.labels):
+                a, b = self.offsets_[lab], self.offsets_[lab + 1]
+                if a == b:
+                    continue
+                scores.append(self._score_list(query, j, int(lab), metric))
+                ids.append(self.ids_[a:b])
+            if not scores:
+                continue
+            s = np.concatenate(scores)
+            idv = np.concatenate(ids)
+            ncand[r] = s.size
+            Dr, pos = topk(s, k, largest=largest)
+            D[r], I[r] = Dr, np.where(pos >= 0, idv[np.maximum(pos, 0)], -1)
+        return SearchResult(D, I, ncand)
+
+    # ------------------------------------------------------------------ helpers for builders
+    def _train_pq(self, residuals: np.ndarray, rng) -> ProductQuantizer:
+        return ProductQuantizer(self.M, self.nbits, n_iter=self.n_iter, seed=rng).fit(residuals)
+
+    def _check_build_input(self, x) -> np.ndarray:
+        x = as_float_matrix(x, "x")
+        if x.shape[1] % self.M:
+            raise ValueError(f"d={x.shape[1]} is not divisible by M={self.M}")
+        return x

@@ -1,0 +1,40 @@
+"""DUC+PQ without an inverted index: exhaustive ADC over plain PQ codes.
+
+Jégou, Douze & Schmid, "Product quantization for nearest neighbor search", TPAMI 2011. The
+query sends only its M-byte PQ code (no head); the server scans every database code. This is
+Table I's "DUC+PQ [15]" row (40 bytes there: M=40). Implemented as an inverted index with a
+single list whose centroid is the zero vector, so search, scoring and the codec are shared.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import as_generator
+from .base import InvertedPQIndex
+
+__all__ = ["FlatPQIndex"]
+
+
+class FlatPQIndex(InvertedPQIndex):
+    """Plain PQ, one list holding the whole database, no head (``label_bits = 0``)."""
+
+    kind = "flat"
+    label_bits = 0
+
+    @property
+    def default_head_size(self) -> int:
+        return 1
+
+    def build(self, x, labels=None) -> "FlatPQIndex":
+        """Train a PQ on ``x`` (n, d) and encode it; ``labels`` is ignored."""
+        x = self._check_build_input(x)
+        rng = as_generator(self.seed)
+        self.centroids_ = np.zeros((1, x.shape[1]), dtype=np.float32)
+        self.pqs_ = [self._train_pq(x, rng)]
+        self.list_pq_ = np.zeros(1, dtype=np.int64)
+        self._store_lists(x, np.zeros(x.shape[0], dtype=np.int64))
+        return self
+
+    def head(self, q, n_probe):
+        return np.zeros(1, dtype=np.int64)

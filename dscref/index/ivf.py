@@ -1,0 +1,64 @@
+"""DUC-IVF: k-means inverted file with residual PQ (IVFADC).
+
+Sivic & Zisserman, "Video Google", ICCV 2003 (inverted file); Jégou, Douze & Schmid, TPAMI 2011
+(IVFADC: residuals to the coarse centroid encoded by one shared PQ, as faiss ``IndexIVFPQ``).
+In Wang & Qi's DUC scheme the head holds the 5 coarse centroids nearest to the query.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import as_generator, check_int
+from ..kmeans import KMeans
+from ..scoring import topk
+from .base import InvertedPQIndex
+
+__all__ = ["IVFIndex"]
+
+
+class IVFIndex(InvertedPQIndex):
+    """k-means coarse quantizer (K lists) + one residual PQ shared by all lists.
+
+    Parameters
+    ----------
+    n_lists : int, default 1000
+        K coarse centroids (the paper's DUC uses the same K as DSC's label count).
+    M, nbits, n_iter, seed, keep_vectors
+        See :class:`dscref.index.base.InvertedPQIndex`.
+    coarse_iter : int, default 20
+        k-means iterations of the coarse quantizer.
+    """
+
+    kind = "ivf"
+
+    def __init__(self, n_lists: int = 1000, M: int = 8, nbits: int = 8, n_iter: int = 25, seed=None,
+                 keep_vectors: bool = False, coarse_iter: int = 20):
+        super().__init__(M=M, nbits=nbits, n_iter=n_iter, seed=seed, keep_vectors=keep_vectors)
+        self.K = check_int(n_lists, "n_lists", low=1)
+        self.coarse_iter = check_int(coarse_iter, "coarse_iter", low=1)
+
+    @property
+    def label_bits(self) -> int:
+        return max(1, int(np.ceil(np.log2(self.K))))
+
+    def build(self, x, labels=None) -> "IVFIndex":
+        """Cluster ``x`` (n, d) into K cells, train the residual PQ, encode. ``labels`` is ignored
+        (DUC is unsupervised); it is accepted so every index builds with the same call."""
+        x = self._check_build_input(x)
+        if x.shape[0] < self.K:
+            raise ValueError(f"n_lists={self.K} must be <= n_samples={x.shape[0]}")
+        rng = as_generator(self.seed)
+        self.coarse_ = KMeans(self.K, n_iter=self.coarse_iter, init="random", seed=rng).fit(x)
+        self.centroids_ = self.coarse_.centroids_
+        assign = self.coarse_.predict(x)
+        sample = rng.choice(x.shape[0], min(x.shape[0], 256 * (1 << self.nbits)), replace=False)
+        self.pqs_ = [self._train_pq(x[sample] - self.centroids_[assign[sample]], rng)]
+        self.list_pq_ = np.zeros(self.K, dtype=np.int64)
+        self._store_lists(x, assign)
+        return self
+
+    def head(self, q, n_probe):
+        """The ``n_probe`` coarse centroids nearest to ``q`` (nearest first)."""
+        d = ((self.centroids_ - q) ** 2).sum(1)
+        return topk(d.astype(np.float32), min(n_probe, self.K))[1]

@@ -1,0 +1,97 @@
+"""The semantic inverted index of Deep Semantic Coding (DSC), Wang & Qi, section II.
+
+The database is partitioned by classifier label: image D goes to partition
+``i = argmax_i p`` with ``p = M_c(D)`` (eqs. 1-2). Each partition's codeword is its mean
+(eq. 3, the minimiser of the summed squared distances) and its residuals ``d - c^i`` get a
+product quantizer of their own (eqs. 4-6). A query's head is the classifier's top-5 labels
+(eq. 11) -- computed on the device, not from the feature -- so :meth:`SemanticIndex.head`
+cannot be derived from ``q`` and callers pass ``top_labels`` to ``encode_query``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .._validate import as_generator, as_int_array, check_int
+from .base import InvertedPQIndex
+
+__all__ = ["SemanticIndex"]
+
+log = logging.getLogger(__name__)
+
+
+class SemanticIndex(InvertedPQIndex):
+    """DSC: one list per classifier label, per-partition residual PQ.
+
+    Parameters
+    ----------
+    n_labels : int, default 1000
+        K, the number of classifier labels (ImageNet-1k: 1000). Head entries need
+        ``ceil(log2 K)`` bits each (10 for K=1000).
+    M, nbits, n_iter, seed, keep_vectors
+        See :class:`dscref.index.base.InvertedPQIndex`.
+    min_partition_size : int, optional
+        Partitions with fewer items than this (default ``2**nbits``, DESIGN.md) share one
+        residual PQ trained on all their residuals pooled, instead of an own PQ trained on a
+        handful of points. ``shared_pq_lists_`` records which partitions use it.
+
+    Attributes
+    ----------
+    shared_pq_lists_ : ndarray of int64, partitions using the shared quantizer
+    """
+
+    kind = "dsc"
+
+    def __init__(self, n_labels: int = 1000, M: int = 8, nbits: int = 8, n_iter: int = 25, seed=None,
+                 keep_vectors: bool = False, min_partition_size: int | None = None, progress: bool = True):
+        super().__init__(M=M, nbits=nbits, n_iter=n_iter, seed=seed, keep_vectors=keep_vectors)
+        self.K = check_int(n_labels, "n_labels", low=1)
+        self.min_partition_size = (1 << self.nbits) if min_partition_size is None else \
+            check_int(min_partition_size, "min_partition_size", low=1)
+        self.progress = progress
+
+    @property
+    def label_bits(self) -> int:
+        """Bits of one head entry: ``ceil(log2 K)``."""
+        return max(1, int(np.ceil(np.log2(self.K))))
+
+    def build(self, x, labels) -> "SemanticIndex":
+        """Partition ``x`` (n, d) float32 by ``labels`` (n,) int64 in [0, K) and encode it."""
+        x = self._check_build_input(x)
+        labels = as_int_array(labels, "labels", ndim=1, low=0, high=self.K)
+        if labels.shape[0] != x.shape[0]:
+            raise ValueError(f"labels has {labels.shape[0]} entries but x has {x.shape[0]} rows")
+        rng = as_generator(self.seed)
+        n, d = x.shape
+        counts = np.bincount(labels, minlength=self.K)
+        # eq. (3): c^i = mean of partition i (zeros for an empty partition, never searched)
+        sums = np.zeros((self.K, d), dtype=np.float64)
+        for s in range(0, n, 65536):
+            np.add.at(sums, labels[s:s + 65536], x[s:s + 65536])
+        self.centroids_ = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+        order = np.argsort(labels, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        small = np.flatnonzero(counts < self.min_partition_size)
+        big = np.flatnonzero(counts >= self.min_partition_size)
+        self.pqs_, self.list_pq_ = [], np.zeros(self.K, dtype=np.int64)
+        # shared PQ for the small partitions (index 0), trained on their pooled residuals
+        pooled = order[np.isin(labels[order], small)] if small.size else np.empty(0, np.int64)
+        if pooled.size == 0:  # nothing small but keep slot 0 meaningful: pool a sample of all
+            pooled = rng.choice(n, min(n, 256 * (1 << self.nbits)), replace=False)
+        self.pqs_.append(self._train_pq(x[pooled] - self.centroids_[labels[pooled]], rng))
+        self.shared_pq_lists_ = small.astype(np.int64)
+        for i in tqdm(big, desc="DSC: per-partition PQ", disable=not self.progress or big.size < 2, leave=False):
+            rows = order[starts[i]:starts[i + 1]]
+            self.list_pq_[i] = len(self.pqs_)
+            self.pqs_.append(self._train_pq(x[rows] - self.centroids_[i], rng))
+        log.info("DSC: %d partitions, %d with their own PQ, %d (%.1f%% of items) on the shared PQ",
+                 self.K, big.size, small.size, 100.0 * counts[small].sum() / n)
+        self._store_lists(x, labels)
+        return self
+
+    def head(self, q, n_probe):
+        raise ValueError("the DSC head is the classifier's top labels (eq. 11): pass "
+                         "top_labels=... to encode_query")
