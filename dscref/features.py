@@ -496,7 +496,10 @@ class Extractor:
     -----
     Per scale ``s`` the image is preprocessed at ``round(size · s)`` and the descriptor
     ``v_s = normalise(GeM(fmap))`` computed (or read from the model); the final descriptor is
-    ``normalise((1/S Σ_s v_s^p)^(1/p))`` as in cnnimageretrieval's ``extract_ms``.
+    ``normalise((1/S Σ_s v_s^p)^(1/p))`` as in cnnimageretrieval's ``extract_ms``. One
+    difference: cnnimageretrieval rescales the already-resized input tensor bilinearly, dscref
+    resizes the original image with Lanczos at each scale (sharper, and the same function as the
+    single-scale path, so scale ``s`` equals single-scale extraction at ``round(size · s)``).
     """
 
     def __init__(self, onnx_path, gem_p: float = 3.0, size: int = 362, scales=(1.0,), threads=None,
