@@ -68,6 +68,86 @@ def _cmd_selftest(args) -> int:
     return 0 if nn_recall > 0.5 else 1
 
 
+# --------------------------------------------------------------------------- extract
+def _add_extract(sub) -> None:
+    p = sub.add_parser(
+        "extract",
+        help="images (folder) -> GeM features .npy and top-5 labels .npy through ONNX models",
+        description="Runs an ONNX global-descriptor model (--extractor) and/or an ONNX ImageNet "
+        "classifier (--classifier) over every image of a folder. Writes into --out: "
+        "features.npy (n, D) float32 L2-normalised rows with a features.json sidecar (model "
+        "sha256, preprocessing; a re-run with the same settings reuses the file), labels.npy "
+        "(n, k) int64 top-k labels, probs.npy (n, k) float32, names.txt (one image per line, "
+        "row order) and, with --skip-bad, bad.txt listing the skipped unreadable images.",
+    )
+    p.add_argument("images", help="folder of images (jpg, png, ...)")
+    p.add_argument("--extractor", help="ONNX descriptor model (vector or feature-map output)")
+    p.add_argument("--classifier", help="ONNX classifier (n, 1000) logits")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--size", type=int, default=362, help="longer image side for the extractor (default 362)")
+    p.add_argument("--classifier-size", type=int, default=224, help="classifier crop size (default 224)")
+    p.add_argument("--scales", default="1", help="comma-separated scales, e.g. 1,0.7071,0.5 (default 1)")
+    p.add_argument("--gem-p", type=float, default=3.0, help="GeM p for feature-map models (default 3)")
+    p.add_argument("--k", type=int, default=5, help="number of labels per image (default 5)")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    p.add_argument("--manifest", help="manifest.json to check the models' sha256 against")
+    p.add_argument("--recursive", action="store_true", help="also read images in sub-folders")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip unreadable images (listed in bad.txt and logged) instead of failing")
+    p.set_defaults(func=_cmd_extract)
+
+
+def _cmd_extract(args) -> int:
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from .datasets import cached_features, extract_images, list_images
+    from .features import Classifier, Extractor
+
+    if not args.extractor and not args.classifier:
+        raise ValueError("give --extractor and/or --classifier")
+    scales = tuple(float(s) for s in args.scales.split(","))
+    files = list_images(args.images, recursive=args.recursive)
+    if not files:
+        raise ValueError(f"no images found in {args.images!r}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = [f.relative_to(args.images).as_posix() for f in files]
+    bad: list = []
+    t0 = time.perf_counter()
+    if args.extractor:
+        ext = Extractor(args.extractor, gem_p=args.gem_p, size=args.size, scales=scales,
+                        threads=args.threads, manifest=args.manifest)
+        x, kept_names, bad = cached_features(ext, files, out / "features.npy", names=names,
+                                             skip_bad=args.skip_bad)
+        print(f"features: {x.shape} float32 -> {out / 'features.npy'}")
+        keep = set(kept_names)
+        files = [f for f, n in zip(files, names) if n in keep]
+        names = kept_names
+    if args.classifier:
+        clf = Classifier(args.classifier, size=args.classifier_size, threads=args.threads,
+                         manifest=args.manifest)
+        res, kept, bad2 = extract_images(clf, files, skip_bad=args.skip_bad, k=args.k)
+        if bad2 and args.extractor:  # cannot happen: the same files were readable a moment ago
+            raise ValueError(f"images became unreadable during extraction: {bad2}")
+        bad += bad2
+        names = [names[i] for i in kept]
+        labels, probs = res if res is not None else (np.zeros((0, args.k), np.int64),
+                                                      np.zeros((0, args.k), np.float32))
+        np.save(out / "labels.npy", labels)
+        np.save(out / "probs.npy", probs)
+        print(f"labels: {labels.shape} int64 -> {out / 'labels.npy'}")
+    (out / "names.txt").write_text("".join(n + "\n" for n in names))
+    if bad:
+        (out / "bad.txt").write_text("".join(f"{n}\t{m}\n" for n, m in bad))
+        print(f"skipped {len(bad)} unreadable image(s), listed in {out / 'bad.txt'}")
+    dt = time.perf_counter() - t0
+    print(f"{len(names)} images in {dt:.1f} s ({len(names) / max(dt, 1e-9):.1f} images/s)")
+    return 0
+
+
 # --------------------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -78,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dscref {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_selftest,):
+    for add in (_add_selftest, _add_extract):
         add(sub)
     return parser
 
@@ -93,7 +173,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"dscref {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -15,3 +15,7 @@ class ModelError(DscrefError):
 
 class IndexFormatError(DscrefError):
     """An index file is missing, truncated, corrupted, or of an unknown format/version."""
+
+
+class ImageError(DscrefError):
+    """An image file is missing, unreadable, truncated, empty, or not an image."""

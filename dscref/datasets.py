@@ -1,0 +1,381 @@
+"""Real image datasets and feature files.
+
+* :func:`load_revisited` — revisited Oxford/Paris (``roxford5k``, ``rparis6k``) in the revisitop
+  layout: ``<root>/<name>/jpg/<id>.jpg`` and ``<root>/<name>/gnd_<name>.pkl`` holding ``imlist``,
+  ``qimlist`` and ``gnd`` (per query ``bbx``, ``easy``, ``hard``, ``junk``). Queries are cropped
+  to their bounding box as revisitop/cnnimageretrieval do.
+* :func:`load_holidays` — INRIA Holidays: ``<root>/jpg/*.jpg`` (or ``<root>/*.jpg``) named
+  ``NNNNNN.jpg``; an image group is ``int(name) // 100`` and its query is the first image of the
+  group (``NNNN00.jpg``), the other images of the group are its positives.
+* :func:`list_images` — a plain folder of images.
+* :func:`extract_images` / :func:`cached_features` — run a :class:`~dscref.features.Extractor`
+  or :class:`~dscref.features.Classifier` over many images, optionally skipping unreadable ones
+  (reported, never silent), and cache the result to ``.npy`` with a JSON sidecar recording the
+  model's SHA-256 and the preprocessing, so a re-run with the same settings skips extraction.
+
+Ground truth follows ``metrics.compute_map``'s convention: one ``{"ok": ids, "junk": ids}`` dict
+per query with int64 database ids.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "list_images",
+    "RevisitedDataset",
+    "load_revisited",
+    "HolidaysDataset",
+    "load_holidays",
+    "extract_images",
+    "cached_features",
+]
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def list_images(folder, recursive: bool = False) -> list[Path]:
+    """Image files (by extension, case-insensitive) in ``folder``, sorted by relative path.
+
+    Raises
+    ------
+    FileNotFoundError / NotADirectoryError
+        ``folder`` does not exist or is a file.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise FileNotFoundError(f"image folder {str(folder)!r} does not exist")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{str(folder)!r} is not a folder")
+    it = folder.rglob("*") if recursive else folder.iterdir()
+    files = [p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
+
+
+# --------------------------------------------------------------------------- revisited Oxford/Paris
+_SETTINGS = {
+    # setting: (positives, junk) as unions of the gnd lists (revisitop evaluate.py)
+    "easy": (("easy",), ("junk", "hard")),
+    "medium": (("easy", "hard"), ("junk",)),
+    "hard": (("hard",), ("junk", "easy")),
+}
+
+
+@dataclass
+class RevisitedDataset:
+    """A revisited Oxford/Paris dataset.
+
+    Attributes
+    ----------
+    name : str
+    root : Path
+        ``<root>/<name>``.
+    images : list of Path
+        Database images, in ``imlist`` order (database id = position).
+    queries : list of Path
+        Query images, in ``qimlist`` order (uncropped files).
+    bbx : ndarray of shape (nq, 4), float64
+        Query boxes ``(x1, y1, x2, y2)`` in pixels of the original image.
+    gnd : list of dict
+        Per query ``easy``, ``hard``, ``junk``: int64 arrays of database ids.
+    """
+
+    name: str
+    root: Path
+    images: list
+    queries: list
+    bbx: np.ndarray
+    gnd: list = field(repr=False)
+
+    def ground_truth(self, setting: str = "medium") -> list[dict]:
+        """``[{"ok": ids, "junk": ids}]`` per query for ``setting`` in easy / medium / hard.
+
+        Easy: ok = easy, junk = junk + hard. Medium: ok = easy + hard, junk = junk.
+        Hard: ok = hard, junk = junk + easy (revisitop's protocol).
+        """
+        if setting not in _SETTINGS:
+            raise ValueError(f"setting={setting!r} is not one of {sorted(_SETTINGS)}")
+        ok_keys, junk_keys = _SETTINGS[setting]
+        out = []
+        for g in self.gnd:
+            ok = np.concatenate([g[k] for k in ok_keys]).astype(np.int64)
+            junk = np.concatenate([g[k] for k in junk_keys]).astype(np.int64)
+            out.append({"ok": ok, "junk": junk})
+        return out
+
+    def query_image(self, i: int):
+        """Query ``i`` cropped to its bounding box (a PIL RGB image).
+
+        The crop uses Pillow's ``Image.crop`` on the box as stored (Pillow rounds the
+        coordinates), as revisitop's and cnnimageretrieval's loaders do.
+        """
+        from .features import load_image
+
+        if not 0 <= i < len(self.queries):
+            raise IndexError(f"query index {i} out of range [0, {len(self.queries)})")
+        img = load_image(self.queries[i])
+        x1, y1, x2, y2 = (float(v) for v in self.bbx[i])
+        return img.crop((x1, y1, x2, y2))
+
+    def query_images(self) -> list:
+        """All cropped queries (PIL images)."""
+        return [self.query_image(i) for i in range(len(self.queries))]
+
+
+def load_revisited(root, name: str = "roxford5k", check_files: bool = True) -> RevisitedDataset:
+    """Read a revisited Oxford/Paris dataset (``<root>/<name>/gnd_<name>.pkl`` + ``jpg/``).
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder that contains ``<name>/``.
+    name : str
+        ``roxford5k``, ``rparis6k`` or any dataset in the same layout.
+    check_files : bool
+        Verify that every listed image exists (raises naming the first missing ones).
+
+    Raises
+    ------
+    FileNotFoundError
+        Missing ground-truth pickle or images.
+    ValueError
+        The pickle lacks ``imlist`` / ``qimlist`` / ``gnd`` or has inconsistent lengths/ids.
+    """
+    base = Path(root) / name
+    gpath = base / f"gnd_{name}.pkl"
+    if not gpath.is_file():
+        raise FileNotFoundError(f"ground truth {str(gpath)!r} does not exist")
+    try:
+        with open(gpath, "rb") as fh:
+            cfg = pickle.load(fh)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise ValueError(f"cannot read ground truth {str(gpath)!r}: {exc}") from exc
+    missing = [k for k in ("imlist", "qimlist", "gnd") if not isinstance(cfg, dict) or k not in cfg]
+    if missing:
+        raise ValueError(f"ground truth {str(gpath)!r} lacks {missing}")
+    imlist, qimlist, raw = list(cfg["imlist"]), list(cfg["qimlist"]), list(cfg["gnd"])
+    if len(raw) != len(qimlist):
+        raise ValueError(f"{gpath}: {len(qimlist)} queries but {len(raw)} gnd entries")
+    n = len(imlist)
+    gnd, bbx = [], np.zeros((len(raw), 4))
+    for q, g in enumerate(raw):
+        entry = {}
+        for k in ("easy", "hard", "junk"):
+            ids = np.asarray(g.get(k, []), dtype=np.int64).reshape(-1)
+            if ids.size and (ids.min() < 0 or ids.max() >= n):
+                raise ValueError(f"{gpath}: query {q} '{k}' holds id {int(ids.max())} outside [0, {n})")
+            entry[k] = ids
+        gnd.append(entry)
+        if "bbx" in g and g["bbx"] is not None:
+            bbx[q] = np.asarray(g["bbx"], dtype=np.float64).reshape(4)
+        else:
+            bbx[q] = np.nan
+    jpg = base / "jpg"
+    images = [jpg / f"{s}.jpg" for s in imlist]
+    queries = [jpg / f"{s}.jpg" for s in qimlist]
+    if check_files:
+        absent = [str(p) for p in images + queries if not p.is_file()]
+        if absent:
+            raise FileNotFoundError(f"{len(absent)} image(s) of {name} are missing, e.g. {absent[:3]}")
+    ds = RevisitedDataset(name, base, images, queries, bbx, gnd)
+    log.info("loaded %s: %d database images, %d queries", name, n, len(queries))
+    return ds
+
+
+# --------------------------------------------------------------------------- Holidays
+@dataclass
+class HolidaysDataset:
+    """INRIA Holidays: every image is in the database; queries are the first image of each group.
+
+    Attributes
+    ----------
+    root : Path
+    images : list of Path
+        Sorted by name (database id = position).
+    query_ids : ndarray of shape (nq,), int64
+        Database ids of the queries.
+    gnd : list of dict
+        Per query ``{"ok": other images of its group, "junk": [the query itself]}`` (the query
+        is in the database, and the usual protocol ignores it in its own ranking).
+    """
+
+    root: Path
+    images: list
+    query_ids: np.ndarray
+    gnd: list = field(repr=False)
+
+    @property
+    def queries(self) -> list:
+        return [self.images[i] for i in self.query_ids]
+
+
+def load_holidays(root) -> HolidaysDataset:
+    """Read INRIA Holidays from ``<root>/jpg/`` (or ``<root>/`` itself).
+
+    Images are named by a 6-digit number; ``number // 100`` is the group (scene) and the
+    group's first image, ``NNNN00.jpg``, is its query (500 groups, 1491 images in the original
+    set). Files not named by a number raise ``ValueError``. Note that some Holidays images are
+    stored rotated (no EXIF flag); the commonly used "rotated" fix is not applied here.
+    """
+    root = Path(root)
+    folder = root / "jpg" if (root / "jpg").is_dir() else root
+    files = [p for p in list_images(folder) if p.suffix.lower() in (".jpg", ".jpeg")]
+    if not files:
+        raise FileNotFoundError(f"no .jpg images in {str(folder)!r}")
+    numbers = []
+    for p in files:
+        if not p.stem.isdigit():
+            raise ValueError(f"Holidays image {str(p)!r} is not named by a number (e.g. 100000.jpg)")
+        numbers.append(int(p.stem))
+    groups: dict[int, list[int]] = {}
+    for i, num in enumerate(numbers):
+        groups.setdefault(num // 100, []).append(i)
+    query_ids, gnd = [], []
+    for g in sorted(groups):
+        members = sorted(groups[g], key=lambda i: numbers[i])
+        q = members[0]
+        if numbers[q] % 100 != 0:
+            log.warning("Holidays group %d has no NNNN00 image; using %s as its query", g, files[q].name)
+        query_ids.append(q)
+        gnd.append({"ok": np.asarray(members[1:], np.int64), "junk": np.asarray([q], np.int64)})
+    log.info("loaded Holidays: %d images, %d queries", len(files), len(query_ids))
+    return HolidaysDataset(root, files, np.asarray(query_ids, np.int64), gnd)
+
+
+# --------------------------------------------------------------------------- extraction
+def _name_of(image, i: int) -> str:
+    if isinstance(image, (str, os.PathLike)):
+        return os.fspath(image)
+    return getattr(image, "filename", "") or f"<image {i}>"
+
+
+def extract_images(model, images, *, skip_bad: bool = False, method: str | None = None,
+                   chunk: int = 64, progress: bool = True, **kwargs):
+    """Run ``model`` over ``images`` in chunks, optionally skipping unreadable images.
+
+    Parameters
+    ----------
+    model : Extractor or Classifier
+    images : sequence of paths or PIL images
+    skip_bad : bool
+        If False (default) the first unreadable image raises :class:`~dscref.errors.ImageError`.
+        If True it is left out, logged as a warning, and listed in ``bad``.
+    method : str, optional
+        Method to call: ``"extract"`` (Extractor, default) or ``"topk"`` / ``"logits"``
+        (Classifier, default ``topk``).
+    kwargs
+        Passed to the method (e.g. ``k=5``).
+
+    Returns
+    -------
+    result : ndarray or tuple of ndarrays
+        The method's output for the kept images, rows in input order.
+    kept : ndarray of shape (n_kept,), int64
+        Positions in ``images`` of the rows of ``result``.
+    bad : list of (str, str)
+        ``(image name, error message)`` of each skipped image.
+    """
+    from tqdm.auto import tqdm
+
+    if method is None:
+        method = "extract" if hasattr(model, "extract") else "topk"
+    fn = getattr(model, method)
+    images = list(images)
+    parts, kept, bad = [], [], []
+    bar = tqdm(total=len(images), disable=not progress, desc=method, unit="img")
+    for s in range(0, len(images), chunk):
+        block = images[s:s + chunk]
+        idx = list(range(s, s + len(block)))
+        try:
+            parts.append(fn(block, **kwargs))
+            kept += idx
+        except ImageError:
+            if not skip_bad:
+                raise
+            # Retry one by one to find the unreadable image(s) of this chunk.
+            for i, im in zip(idx, block):
+                try:
+                    parts.append(fn([im], **kwargs))
+                    kept.append(i)
+                except ImageError as exc:
+                    log.warning("skipping unreadable image %s: %s", _name_of(im, i), exc)
+                    bad.append((_name_of(im, i), str(exc)))
+        bar.update(len(block))
+    bar.close()
+    if bad:
+        log.warning("skipped %d unreadable image(s) of %d", len(bad), len(images))
+    kept = np.asarray(kept, np.int64)
+    if not parts:
+        return None, kept, bad
+    if isinstance(parts[0], tuple):
+        result = tuple(np.concatenate([p[j] for p in parts]) for j in range(len(parts[0])))
+    else:
+        result = np.concatenate(parts)
+    return result, kept, bad
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def cached_features(extractor, images, cache_path, *, names=None, skip_bad: bool = False,
+                    progress: bool = True):
+    """Descriptors of ``images``, read from ``cache_path`` when a matching cache exists.
+
+    The cache is ``cache_path`` (``.npy``, (n, D) float32) plus a sidecar ``.json`` holding
+    ``extractor.config`` (model SHA-256, size, scales, GeM p, normalisation), the image names
+    and the skipped images. The cache is used only if the sidecar's config and names equal the
+    current ones; otherwise features are re-extracted and both files rewritten atomically.
+
+    Returns
+    -------
+    x : ndarray of shape (n_kept, D), float32
+    kept_names : list of str
+    bad : list of (str, str)
+    """
+    cache_path = Path(cache_path)
+    if cache_path.suffix != ".npy":
+        cache_path = cache_path.with_suffix(cache_path.suffix + ".npy")
+    images = list(images)
+    names = [str(n) for n in names] if names is not None else [_name_of(im, i) for i, im in enumerate(images)]
+    if len(names) != len(images):
+        raise ValueError(f"names has {len(names)} entries for {len(images)} images")
+    config = extractor.config
+    side = _sidecar(cache_path)
+    if cache_path.is_file() and side.is_file():
+        try:
+            meta = json.loads(side.read_text())
+            if meta.get("config") == config and meta.get("names") == names \
+                    and (skip_bad or not meta.get("bad")):
+                x = np.load(cache_path)
+                if x.shape[0] == len(meta["kept"]):
+                    log.info("features read from cache %s", cache_path)
+                    return x, [names[i] for i in meta["kept"]], [tuple(b) for b in meta["bad"]]
+            log.info("cache %s is stale (model or preprocessing changed); re-extracting", cache_path)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("ignoring unreadable cache %s (%s)", cache_path, exc)
+    x, kept, bad = extract_images(extractor, images, skip_bad=skip_bad, progress=progress)
+    if x is None:
+        x = np.zeros((0, extractor.dim or 0), np.float32)
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_path.with_name(cache_path.stem + ".tmp.npy")
+    np.save(tmp, x)
+    tmp.replace(cache_path)
+    meta = {"config": config, "names": names, "kept": kept.tolist(), "bad": [list(b) for b in bad],
+            "shape": list(x.shape), "dtype": str(x.dtype)}
+    stmp = side.with_name(side.name + ".tmp")
+    stmp.write_text(json.dumps(meta, indent=1))
+    stmp.replace(side)
+    return x, [names[i] for i in kept], bad

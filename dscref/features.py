@@ -1,0 +1,696 @@
+"""Feature extraction with onnxruntime: Pillow preprocessing, GeM pooling, model validation.
+
+The edge device of Wang & Qi describes a photo by two network outputs (Sec. III-A):
+
+* a global descriptor ``q = M_f(Q)`` (eq. 10): backbone feature map → GeM pooling (eq. 8) →
+  L2 normalisation, so that the inner product of two descriptors is their cosine similarity;
+* the logits of an ImageNet classifier, whose top-5 labels form the semantic code head (eq. 11).
+
+Both networks run as ONNX models through onnxruntime; PyTorch is never imported here. An
+:class:`Extractor` accepts a model whose output is already a global vector ``(n, D)`` *or* a
+backbone feature map ``(n, C, H, W)`` that dscref pools itself with :func:`gem`, so any ONNX
+global-descriptor or backbone model plugs in.
+
+Preprocessing (:func:`preprocess`) follows cnnimageretrieval-pytorch: RGB, longer side resized
+with an antialiasing (Lanczos) filter to ``size`` (362 in the paper, 1024 in cnnimageretrieval),
+ImageNet mean/std, NCHW float32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._validate import check_choice, check_int
+from .errors import ImageError, ModelError
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "load_image",
+    "preprocess",
+    "gem",
+    "l2_normalize",
+    "combine_multiscale",
+    "sha256_file",
+    "Extractor",
+    "Classifier",
+]
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Pillow modes holding one integer/float channel of more than 8 bits (e.g. 16-bit PNG).
+_WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+# --------------------------------------------------------------------------- images
+def _describe_source(image) -> str:
+    if isinstance(image, (str, os.PathLike)):
+        return f"image file {os.fspath(image)!r}"
+    name = getattr(image, "filename", "") or ""
+    return f"image {name!r}" if name else "in-memory image"
+
+
+def load_image(image):
+    """Open ``image`` (a path or a PIL image), apply its EXIF orientation, return an RGB image.
+
+    Parameters
+    ----------
+    image : str, os.PathLike or PIL.Image.Image
+
+    Returns
+    -------
+    PIL.Image.Image, mode ``"RGB"``, fully loaded.
+
+    Raises
+    ------
+    ImageError
+        The file is missing, not an image, truncated/corrupt, or the image has zero width or
+        height. The message names the file.
+    TypeError
+        ``image`` is neither a path nor a PIL image.
+
+    Notes
+    -----
+    Mode conversions: grayscale (``L``, ``1``), palette, CMYK, YCbCr, ... are converted by
+    Pillow. Images with an alpha channel (``RGBA``, ``LA``, ``P`` with transparency) are
+    **composited on a white background** (a transparent logo on white is what a viewer shows;
+    dropping alpha would expose whatever colour the transparent pixels happen to store).
+    Wide single-channel modes (``I;16*`` 16-bit PNG, ``I``, ``F``) are rescaled to 8 bits:
+    ``I;16*``/``I`` by ``v * 255 / 65535``, ``F`` by ``v * 255`` if its maximum is ≤ 1 else
+    clipped to [0, 255].
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    what = _describe_source(image)
+    if isinstance(image, (str, os.PathLike)):
+        path = os.fspath(image)
+        if not os.path.exists(path):
+            raise ImageError(f"{what} does not exist")
+        if os.path.isdir(path):
+            raise ImageError(f"{what} is a directory, not an image")
+        try:
+            with Image.open(path) as im:
+                im.load()  # Image.open is lazy: truncation shows up only here
+                img = im.copy()
+                img.info = dict(im.info)
+                exif = im.getexif()
+        except UnidentifiedImageError as exc:
+            raise ImageError(f"{what} is not an image Pillow can read") from exc
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise ImageError(f"{what} is unreadable or truncated: {exc}") from exc
+        # Keep the EXIF block for exif_transpose (copy() keeps it in info on recent Pillow).
+        if exif and "exif" not in img.info:
+            img.info["exif"] = exif.tobytes()
+    elif isinstance(image, Image.Image):
+        img = image
+        try:
+            img.load()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageError(f"{what} is unreadable or truncated: {exc}") from exc
+    else:
+        raise TypeError(f"image must be a path or a PIL.Image.Image, got {type(image).__name__}")
+
+    if img.width == 0 or img.height == 0:
+        raise ImageError(f"{what} has zero size {img.width}x{img.height}")
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception as exc:  # noqa: BLE001 - a broken EXIF block must not hide the file name
+        log.warning("%s: ignoring unreadable EXIF orientation (%s)", what, exc)
+    return _to_rgb(img, what)
+
+
+def _to_rgb(img, what: str):
+    from PIL import Image
+
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in _WIDE_MODES:
+        a = np.asarray(img, dtype=np.float64)
+        if mode == "F":
+            a = a * 255.0 if a.size and np.nanmax(a) <= 1.0 else a
+        else:
+            a = a * (255.0 / 65535.0)
+        a = np.clip(np.nan_to_num(a), 0, 255).round().astype(np.uint8)
+        return Image.fromarray(a, mode="L").convert("RGB")
+    if mode == "P" and "transparency" in img.info:
+        img, mode = img.convert("RGBA"), "RGBA"
+    if mode in ("RGBA", "LA", "RGBa", "La", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    try:
+        return img.convert("RGB")
+    except (ValueError, OSError) as exc:
+        raise ImageError(f"{what} has mode {mode!r} that cannot be converted to RGB") from exc
+
+
+def _target_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """(w, h) with the longer side equal to ``size`` and the aspect ratio kept (≥ 1 pixel)."""
+    scale = size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def preprocess(image, size: int = 362, *, mode: str = "longer", mean=IMAGENET_MEAN,
+               std=IMAGENET_STD) -> np.ndarray:
+    """Turn one image into a normalised network input.
+
+    Parameters
+    ----------
+    image : str, os.PathLike or PIL.Image.Image
+        Path or PIL image of any mode (see :func:`load_image` for the conversions).
+    size : int
+        ``mode="longer"``: the longer side after resizing (362 as in the paper, 1024 as in
+        cnnimageretrieval's test protocol), aspect ratio kept. ``mode="center_crop"``: the side of
+        the square crop (the ImageNet evaluation protocol: shorter side resized to
+        ``round(size / 0.875)``, then the central ``size × size`` window).
+    mode : {"longer", "center_crop"}
+    mean, std : sequence of 3 floats
+        Per-channel normalisation, ImageNet by default.
+
+    Returns
+    -------
+    x : ndarray of shape (1, 3, H, W), float32
+        ``x[0, c] = (pixel[c] / 255 - mean[c]) / std[c]``.
+
+    Notes
+    -----
+    Resizing uses Pillow's Lanczos filter, which antialiases when downscaling (cnnimageretrieval
+    calls it through ``thumbnail(..., ANTIALIAS)``). Unlike ``thumbnail``, small images are also
+    *up*-scaled so that every descriptor is computed at the same resolution.
+    """
+    from PIL import Image
+
+    size = check_int(size, "size", low=1, high=16384)
+    check_choice(mode, "mode", {"longer", "center_crop"})
+    img = load_image(image)
+    lanczos = Image.Resampling.LANCZOS
+    if mode == "longer":
+        w, h = _target_size(img.width, img.height, size)
+        if (w, h) != img.size:
+            img = img.resize((w, h), lanczos)
+    else:
+        short = round(size / 0.875)
+        scale = short / min(img.width, img.height)
+        w, h = max(size, round(img.width * scale)), max(size, round(img.height * scale))
+        img = img.resize((w, h), lanczos)
+        left, top = (w - size) // 2, (h - size) // 2
+        img = img.crop((left, top, left + size, top + size))
+    return _normalise(np.asarray(img), mean, std)
+
+
+def _normalise(rgb: np.ndarray, mean, std) -> np.ndarray:
+    x = rgb.astype(np.float32) / np.float32(255.0)
+    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def _resize_exact(image, hw: tuple[int, int], mean, std) -> np.ndarray:
+    """Preprocess for a model with a fixed input size: squash the whole image to (H, W)."""
+    from PIL import Image
+
+    img = load_image(image)
+    h, w = hw
+    img = img.resize((w, h), Image.Resampling.LANCZOS)
+    return _normalise(np.asarray(img), mean, std)
+
+
+# --------------------------------------------------------------------------- pooling
+def gem(fmap, p: float = 3.0, eps: float = 1e-6) -> np.ndarray:
+    """Generalised-mean (GeM) pooling over the spatial axes.
+
+    Parameters
+    ----------
+    fmap : array-like of shape (n, C, H, W) or (C, H, W), real
+        Feature maps (typically non-negative, after a ReLU).
+    p : float
+        Pooling exponent, ``p > 0``; ``p = inf`` gives max pooling.
+    eps : float
+        Values are clamped to ``>= eps`` before the power (keeps ``x^p`` defined).
+
+    Returns
+    -------
+    f : ndarray of shape (n, C) or (C,), float32
+        Not normalised.
+
+    Notes
+    -----
+    Implements eq. (8) of Wang & Qi (GeM of Radenović et al.):
+    ``f_c = ( 1/|X_c| Σ_{x ∈ X_c} max(x, eps)^p )^(1/p)``. ``p = 1`` is average pooling and
+    ``p → ∞`` tends to max pooling. Computed in float64 as ``m · mean((x/m)^p)^(1/p)`` with
+    ``m = max x``, which is the same quantity but cannot overflow for large ``p``.
+    """
+    x = np.asarray(fmap)
+    if x.dtype.kind not in "fiu" or x.dtype == np.bool_:
+        raise TypeError(f"fmap must hold real numbers, got dtype {x.dtype}")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"fmap must have shape (n, C, H, W) or (C, H, W), got {x.shape}")
+    if x.shape[-1] == 0 or x.shape[-2] == 0:
+        raise ValueError(f"fmap has an empty spatial extent, shape {x.shape}")
+    p = float(p)
+    if not (p > 0) or math.isnan(p):
+        raise ValueError(f"p={p} must be > 0 (or inf for max pooling)")
+    if not (eps > 0):
+        raise ValueError(f"eps={eps} must be > 0")
+    x = np.maximum(x.astype(np.float64), eps)
+    if math.isinf(p):
+        return x.max(axis=(-2, -1)).astype(np.float32)
+    m = x.max(axis=(-2, -1), keepdims=True)
+    f = m[..., 0, 0] * np.mean((x / m) ** p, axis=(-2, -1)) ** (1.0 / p)
+    return f.astype(np.float32)
+
+
+def l2_normalize(x, eps: float = 1e-12) -> np.ndarray:
+    """Rows of ``x`` (n, D) divided by their L2 norm (max(norm, eps)), float32."""
+    x = np.asarray(x, dtype=np.float64)
+    norm = np.sqrt((x * x).sum(axis=-1, keepdims=True))
+    return (x / np.maximum(norm, eps)).astype(np.float32)
+
+
+def _signed_pow(x: np.ndarray, p: float) -> np.ndarray:
+    return np.sign(x) * np.abs(x) ** p
+
+
+def combine_multiscale(vectors, p: float = 3.0) -> np.ndarray:
+    """Combine per-scale descriptors as cnnimageretrieval's multi-scale extraction does.
+
+    Parameters
+    ----------
+    vectors : array-like of shape (S, n, D) or (S, D)
+        The L2-normalised descriptor of each image at each of S scales.
+    p : float
+        The exponent (the GeM ``p``; cnnimageretrieval uses the network's pooling ``p``).
+
+    Returns
+    -------
+    v : ndarray of shape (n, D) or (D,), float32, L2-normalised
+        ``v = normalise( (1/S Σ_s v_s^p)^(1/p) )``.
+
+    Notes
+    -----
+    Powers are sign-preserving (``sign(x)|x|^p``); for GeM outputs (non-negative) this is the
+    plain power of cnnimageretrieval, and for models whose output may be negative it keeps the
+    combination defined for any ``p``.
+    """
+    v = np.asarray(vectors, dtype=np.float64)
+    if v.ndim not in (2, 3):
+        raise ValueError(f"vectors must have shape (S, n, D) or (S, D), got {v.shape}")
+    p = float(p)
+    if not (p > 0) or not math.isfinite(p):
+        raise ValueError(f"p={p} must be a finite number > 0 for the multi-scale combination")
+    acc = _signed_pow(v, p).mean(axis=0)
+    return l2_normalize(_signed_pow(acc, 1.0 / p))
+
+
+# --------------------------------------------------------------------------- model files
+def sha256_file(path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _expected_from_manifest(manifest, model_path: Path) -> str | None:
+    """The sha256 recorded for ``model_path``'s file name in a manifest.json, if any."""
+    mpath = Path(manifest)
+    try:
+        data = json.loads(mpath.read_text())
+    except FileNotFoundError as exc:
+        raise ModelError(f"manifest {str(mpath)!r} does not exist") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"manifest {str(mpath)!r} is not valid JSON: {exc}") from exc
+    models = data.get("models", data) if isinstance(data, dict) else data
+    entries = models.values() if isinstance(models, dict) else models
+    for entry in entries:
+        if isinstance(entry, dict) and Path(str(entry.get("file", ""))).name == model_path.name:
+            if not entry.get("sha256"):
+                raise ModelError(f"manifest {str(mpath)!r} records no sha256 for {model_path.name!r} "
+                                 f"(use the manifest written next to the built models)")
+            return entry["sha256"]
+    raise ModelError(f"manifest {str(mpath)!r} has no entry for model file {model_path.name!r}")
+
+
+_FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
+                "tensor(double)": np.float64}
+
+
+def _dim(d):
+    """An ONNX dim as an int, or None when symbolic/unknown."""
+    return d if isinstance(d, int) and d > 0 else None
+
+
+class _OnnxModel:
+    """An onnxruntime session with its single image input validated (shared by both classes)."""
+
+    def __init__(self, onnx_path, *, kind="model", threads=None, providers=None,
+                 expected_sha256=None, manifest=None):
+        import onnxruntime as ort
+
+        self.kind = kind
+
+        path = Path(onnx_path)
+        self.path = path
+        if not path.is_file():
+            raise ModelError(f"ONNX {self.kind} file {str(path)!r} does not exist")
+        self.sha256 = sha256_file(path)
+        expected = expected_sha256
+        if expected is None and manifest is not None:
+            expected = _expected_from_manifest(manifest, path)
+        if expected is not None and expected.lower() != self.sha256:
+            raise ModelError(f"ONNX {self.kind} file {str(path)!r} has sha256 {self.sha256}, "
+                             f"expected {expected.lower()} (wrong or modified file)")
+        opts = ort.SessionOptions()
+        if threads is not None:
+            opts.intra_op_num_threads = check_int(threads, "threads", low=1, high=1024)
+            opts.inter_op_num_threads = 1
+        available = ort.get_available_providers()
+        providers = list(providers) if providers is not None else ["CPUExecutionProvider"]
+        for prov in providers:
+            name = prov[0] if isinstance(prov, tuple) else prov
+            if name not in available:
+                raise ValueError(f"onnxruntime provider {name!r} is not available; "
+                                 f"available: {available}")
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ModelError(f"cannot load ONNX {self.kind} {str(path)!r}: {exc}") from exc
+        self._check_input()
+        self.output_name = self.session.get_outputs()[0].name
+
+    def _fail(self, what: str, found, expected) -> ModelError:
+        return ModelError(f"ONNX {self.kind} {str(self.path)!r}: {what} is {found}, expected {expected}")
+
+    def _check_input(self) -> None:
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise self._fail("the number of inputs", f"{len(inputs)} ({[i.name for i in inputs]})",
+                             "1 image input")
+        inp = inputs[0]
+        if len(inp.shape) != 4:
+            raise self._fail(f"the rank of input {inp.name!r}", f"{len(inp.shape)} (shape {inp.shape})",
+                             "4 (n, 3, H, W)")
+        if inp.type not in _FLOAT_TYPES:
+            raise self._fail(f"the dtype of input {inp.name!r}", inp.type,
+                             "a float tensor (tensor(float))")
+        if _dim(inp.shape[1]) not in (None, 3):
+            raise self._fail(f"the channel count of input {inp.name!r}", inp.shape[1], 3)
+        self.input_name = inp.name
+        self.input_dtype = _FLOAT_TYPES[inp.type]
+        self.fixed_batch = _dim(inp.shape[0])
+        if self.fixed_batch not in (None, 1):
+            raise self._fail(f"the batch dimension of input {inp.name!r}", inp.shape[0],
+                             "dynamic or 1")
+        h, w = _dim(inp.shape[2]), _dim(inp.shape[3])
+        self.fixed_hw = (h, w) if h and w else None
+        if self.fixed_hw:
+            log.info("%s has a fixed input size %s: images are resized to it", self.path, self.fixed_hw)
+
+    # ----------------------------------------------------------------------------------- run
+    def _prepare(self, image, size: int, mode: str) -> np.ndarray:
+        if self.fixed_hw:
+            return _resize_exact(image, self.fixed_hw, IMAGENET_MEAN, IMAGENET_STD)
+        return preprocess(image, size, mode=mode)
+
+    def _run_batches(self, arrays: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
+        """Run preprocessed (1, 3, H, W) inputs, stacking equal-size ones into batches.
+
+        Returns one output row per input, in input order. Inputs of different sizes are never
+        padded (padding would change the pooled descriptor), so a batch holds one size only.
+        """
+        out: list[np.ndarray | None] = [None] * len(arrays)
+        groups: dict[tuple, list[int]] = {}
+        for i, a in enumerate(arrays):
+            groups.setdefault(a.shape, []).append(i)
+        chunk = batch_size if self.fixed_batch is None else 1
+        for idx in groups.values():
+            for s in range(0, len(idx), chunk):
+                part = idx[s:s + chunk]
+                x = np.concatenate([arrays[i] for i in part]).astype(self.input_dtype, copy=False)
+                y = self.session.run([self.output_name], {self.input_name: x})[0]
+                for j, i in enumerate(part):
+                    out[i] = y[j:j + 1]
+        return out  # type: ignore[return-value]
+
+
+def _as_image_list(images) -> list:
+    from PIL import Image
+
+    if isinstance(images, (str, os.PathLike, Image.Image)):
+        return [images]
+    try:
+        return list(images)
+    except TypeError as exc:
+        raise TypeError(f"images must be a path, a PIL image or a sequence of them, "
+                        f"got {type(images).__name__}") from exc
+
+
+class Extractor:
+    """Global image descriptors from an ONNX model (eqs. 8 and 10 of Wang & Qi).
+
+    Parameters
+    ----------
+    onnx_path : str or os.PathLike
+        An ONNX model with one float input of shape (n, 3, H, W) and as first output either a
+        descriptor ``(n, D)`` (GeM/L2 inside the graph, e.g. ``effnet-lite0-gem.onnx``) or a
+        feature map ``(n, C, H', W')`` that is pooled here with :func:`gem`.
+    gem_p : float
+        GeM exponent used when the model outputs a feature map, and the exponent of the
+        multi-scale combination (cnnimageretrieval uses the network's ``p``; default 3).
+    size : int
+        Longer image side at scale 1 (362 in the paper, 1024 in cnnimageretrieval).
+    scales : sequence of float
+        Image scales; ``(1, 1/√2, 1/2)`` reproduces cnnimageretrieval's multi-scale descriptor.
+    threads : int, optional
+        onnxruntime ``intra_op_num_threads`` (default: onnxruntime's choice).
+    providers : list, optional
+        onnxruntime execution providers (default ``["CPUExecutionProvider"]``).
+    expected_sha256 : str, optional
+        Refuse the model file unless its SHA-256 matches.
+    manifest : str or os.PathLike, optional
+        A ``manifest.json`` written by ``models/export.py``; the model file's SHA-256 must match
+        the entry with the same file name.
+    batch_size : int
+        Maximum number of equal-size images per onnxruntime call. Small batches are as fast as
+        large ones on CPU (measured: EfficientNet-Lite0 at 362 px, 2 threads, batch 1 or 4
+        ≈ 20 images/s, batch 16 ≈ 12 images/s: the activations no longer fit in cache).
+
+    Raises
+    ------
+    ModelError
+        Missing/garbage file, checksum mismatch, or inputs/outputs of the wrong rank, dtype or
+        channel count (the message says what was found and what was expected).
+
+    Notes
+    -----
+    Per scale ``s`` the image is preprocessed at ``round(size · s)`` and the descriptor
+    ``v_s = normalise(GeM(fmap))`` computed (or read from the model); the final descriptor is
+    ``normalise((1/S Σ_s v_s^p)^(1/p))`` as in cnnimageretrieval's ``extract_ms``. One
+    difference: cnnimageretrieval rescales the already-resized input tensor bilinearly, dscref
+    resizes the original image with Lanczos at each scale (sharper, and the same function as the
+    single-scale path, so scale ``s`` equals single-scale extraction at ``round(size · s)``).
+    """
+
+    def __init__(self, onnx_path, gem_p: float = 3.0, size: int = 362, scales=(1.0,), threads=None,
+                 providers=None, expected_sha256=None, manifest=None, batch_size: int = 4):
+        self.size = check_int(size, "size", low=1, high=16384)
+        self.batch_size = check_int(batch_size, "batch_size", low=1)
+        gem_p = float(gem_p)
+        if not (gem_p > 0):
+            raise ValueError(f"gem_p={gem_p} must be > 0")
+        self.gem_p = gem_p
+        scales = tuple(float(s) for s in scales)
+        if not scales or any(not (0 < s <= 4) for s in scales):
+            raise ValueError(f"scales={scales} must be a non-empty sequence of numbers in (0, 4]")
+        if len(scales) > 1 and math.isinf(gem_p):
+            raise ValueError("gem_p=inf cannot be used to combine several scales")
+        self.scales = scales
+        self._model = _OnnxModel(onnx_path, kind="extractor", threads=threads, providers=providers,
+                                 expected_sha256=expected_sha256, manifest=manifest)
+        out = self._model.session.get_outputs()[0]
+        if len(out.shape) not in (2, 4):
+            raise self._model._fail(f"the rank of output {out.name!r}", f"{len(out.shape)} (shape {out.shape})",
+                                    "2 (n, D) descriptor or 4 (n, C, H, W) feature map")
+        if out.type not in _FLOAT_TYPES:
+            raise self._model._fail(f"the dtype of output {out.name!r}", out.type, "a float tensor")
+        self.output_kind = "vector" if len(out.shape) == 2 else "feature_map"
+        self.dim = _dim(out.shape[1])
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the model file."""
+        return self._model.sha256
+
+    @property
+    def path(self) -> Path:
+        return self._model.path
+
+    @property
+    def config(self) -> dict:
+        """Everything that determines the descriptors (used as the feature-cache key)."""
+        return {"model_sha256": self.sha256, "model_file": self.path.name, "size": self.size,
+                "scales": list(self.scales), "gem_p": self.gem_p, "output": self.output_kind,
+                "mode": "longer", "resample": "lanczos", "mean": list(IMAGENET_MEAN),
+                "std": list(IMAGENET_STD), "alpha": "white"}
+
+    def _pool(self, y: np.ndarray, where: str) -> np.ndarray:
+        y = np.asarray(y)
+        if self.output_kind == "feature_map":
+            if y.ndim != 4:
+                raise ModelError(f"extractor {str(self.path)!r} returned shape {y.shape} for {where}, "
+                                 f"expected a feature map (n, C, H, W)")
+            y = gem(y, self.gem_p)
+        elif y.ndim != 2:
+            raise ModelError(f"extractor {str(self.path)!r} returned shape {y.shape} for {where}, "
+                             f"expected (n, D)")
+        if self.dim is not None and y.shape[1] != self.dim:
+            raise ModelError(f"extractor {str(self.path)!r} returned {y.shape[1]} channels, "
+                             f"its declared output has {self.dim}")
+        if not np.isfinite(y).all():
+            raise ModelError(f"extractor {str(self.path)!r} returned non-finite values for {where}")
+        return l2_normalize(y)
+
+    def preprocess_all(self, images, scale: float = 1.0) -> list[np.ndarray]:
+        size = max(1, round(self.size * scale))
+        return [self._model._prepare(im, size, "longer") for im in images]
+
+    def extract(self, images, progress: bool = False) -> np.ndarray:
+        """Descriptors of ``images``.
+
+        Parameters
+        ----------
+        images : path, PIL image, or sequence of them
+        progress : bool
+            Show a tqdm bar over the images.
+
+        Returns
+        -------
+        x : ndarray of shape (n, D), float32
+            Rows L2-normalised. Equal (to float32 rounding) to extracting each image alone.
+
+        Raises
+        ------
+        ImageError
+            An image cannot be read (the message names it).
+        """
+        images = _as_image_list(images)
+        if not images:
+            return np.zeros((0, self.dim or 0), np.float32)
+        from tqdm.auto import tqdm
+
+        per_scale = []
+        for s in self.scales:
+            arrays = [self._model._prepare(im, max(1, round(self.size * s)), "longer")
+                      for im in tqdm(images, disable=not progress, desc=f"preprocess x{s:.3g}",
+                                     leave=False)]
+            rows = self._model._run_batches(arrays, self.batch_size)
+            per_scale.append(np.concatenate([self._pool(r, f"scale {s}") for r in rows]))
+        if len(per_scale) == 1:
+            return per_scale[0]
+        return combine_multiscale(np.stack(per_scale), self.gem_p)
+
+    def __repr__(self) -> str:
+        return (f"Extractor({str(self.path)!r}, gem_p={self.gem_p}, size={self.size}, "
+                f"scales={self.scales}, output={self.output_kind}, dim={self.dim})")
+
+
+class Classifier:
+    """ImageNet-style classifier through onnxruntime; gives the labels of the code head (eq. 11).
+
+    Parameters
+    ----------
+    onnx_path : str or os.PathLike
+        ONNX model with one float input (n, 3, H, W) and first output logits (n, n_classes).
+    size : int
+        Input side; images are resized (shorter side ``round(size / 0.875)``) and center-cropped
+        to ``size × size`` (the ImageNet evaluation protocol) when ``mode="center_crop"``.
+    n_classes : int
+        Expected number of classes (1000 for ImageNet-1k).
+    mode : {"center_crop", "longer"}
+        Preprocessing, see :func:`preprocess`.
+    threads, providers, expected_sha256, manifest, batch_size
+        As in :class:`Extractor`.
+
+    Raises
+    ------
+    ModelError
+        As :class:`Extractor`, and when the output is not (n, n_classes).
+    """
+
+    def __init__(self, onnx_path, size: int = 224, n_classes: int = 1000, mode: str = "center_crop",
+                 threads=None, providers=None, expected_sha256=None, manifest=None,
+                 batch_size: int = 4):
+        self.size = check_int(size, "size", low=1, high=16384)
+        self.n_classes = check_int(n_classes, "n_classes", low=2)
+        self.mode = check_choice(mode, "mode", {"center_crop", "longer"})
+        self.batch_size = check_int(batch_size, "batch_size", low=1)
+        self._model = _OnnxModel(onnx_path, kind="classifier", threads=threads, providers=providers,
+                                 expected_sha256=expected_sha256, manifest=manifest)
+        out = self._model.session.get_outputs()[0]
+        if len(out.shape) != 2:
+            raise self._model._fail(f"the rank of output {out.name!r}", f"{len(out.shape)} (shape {out.shape})",
+                                    f"2 (n, {self.n_classes})")
+        if _dim(out.shape[1]) not in (None, self.n_classes):
+            raise self._model._fail(f"the size of output {out.name!r}", out.shape[1],
+                                    f"{self.n_classes} classes")
+
+    @property
+    def sha256(self) -> str:
+        return self._model.sha256
+
+    @property
+    def path(self) -> Path:
+        return self._model.path
+
+    @property
+    def config(self) -> dict:
+        return {"model_sha256": self.sha256, "model_file": self.path.name, "size": self.size,
+                "mode": self.mode, "n_classes": self.n_classes, "mean": list(IMAGENET_MEAN),
+                "std": list(IMAGENET_STD), "alpha": "white"}
+
+    def logits(self, images, progress: bool = False) -> np.ndarray:
+        """Logits, ndarray of shape (n, n_classes), float32."""
+        images = _as_image_list(images)
+        if not images:
+            return np.zeros((0, self.n_classes), np.float32)
+        from tqdm.auto import tqdm
+
+        arrays = [self._model._prepare(im, self.size, self.mode)
+                  for im in tqdm(images, disable=not progress, desc="preprocess", leave=False)]
+        y = np.concatenate(self._model._run_batches(arrays, self.batch_size)).astype(np.float32)
+        if y.ndim != 2 or y.shape[1] != self.n_classes:
+            raise ModelError(f"classifier {str(self.path)!r} returned shape {y.shape}, "
+                             f"expected (n, {self.n_classes})")
+        return y
+
+    def topk(self, images, k: int = 5, progress: bool = False):
+        """The ``k`` most probable labels (eq. 11) and their softmax probabilities.
+
+        Returns
+        -------
+        labels : ndarray of shape (n, k), int64
+            Sorted by decreasing probability; ties broken by the smaller label.
+        probs : ndarray of shape (n, k), float32
+            ``softmax(logits)`` at those labels.
+        """
+        k = check_int(k, "k", low=1, high=self.n_classes)
+        z = self.logits(images, progress=progress).astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        prob = np.exp(z)
+        prob /= prob.sum(axis=1, keepdims=True)
+        labels = np.argsort(-prob, axis=1, kind="stable")[:, :k].astype(np.int64)
+        return labels, np.take_along_axis(prob, labels, axis=1).astype(np.float32)
+
+    def __repr__(self) -> str:
+        return f"Classifier({str(self.path)!r}, size={self.size}, mode={self.mode!r})"
