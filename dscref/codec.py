@@ -1,0 +1,230 @@
+"""The payload ``x = [h, e_1, ..., e_5]`` of eq. (12): a query to bytes and back.
+
+Layout (defaults: K = 1000 labels, 5 head entries, M = 8, nbits = 8)::
+
+    h   : 5 labels x ceil(log2 K) = 10 bits, MSB first, zero-padded to 7 bytes
+    e_j : M sub-codes x nbits bits each, 8 bytes per head entry
+    total 7 + 5 * 8 = 47 bytes
+
+Every size derives from the index (:meth:`PayloadLayout.for_index`), never from constants.
+The decoder never trusts its input: a payload of the wrong length raises :class:`PayloadError`;
+head labels made invalid by bit errors (>= K, or repeated) are handled by an explicit policy
+and reported, so a decoded query can always be searched without indexing out of range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import bitpack
+from ._validate import check_choice, check_int
+from .errors import PayloadError
+from .index.base import Query
+
+__all__ = ["PayloadLayout", "DecodeReport", "encode_payload", "decode_payload", "POLICIES"]
+
+POLICIES = {"drop", "nearest_valid"}
+
+
+@dataclass(frozen=True)
+class PayloadLayout:
+    """Sizes of one payload.
+
+    Parameters
+    ----------
+    n_labels : int
+        Head entries (5 in the paper; 0 for plain PQ without a head).
+    label_bits : int
+        Bits per head entry, ``ceil(log2 n_lists)`` (10 for K = 1000).
+    M, nbits : int
+        PQ code shape: M sub-codes of nbits bits (8 x 8 in the paper).
+    n_lists : int, optional
+        Number of valid head labels K (default ``2**label_bits``); received labels >= K are
+        invalid.
+    """
+
+    n_labels: int = 5
+    label_bits: int = 10
+    M: int = 8
+    nbits: int = 8
+    n_lists: int | None = None
+
+    def __post_init__(self):
+        check_int(self.n_labels, "n_labels", low=0)
+        check_int(self.label_bits, "label_bits", low=0 if self.n_labels == 0 else 1, high=16)
+        check_int(self.M, "M", low=1)
+        check_int(self.nbits, "nbits", low=1, high=16)
+        if self.n_lists is not None:
+            check_int(self.n_lists, "n_lists", low=1)
+            if self.n_labels and self.n_lists > (1 << self.label_bits):
+                raise ValueError(f"n_lists={self.n_lists} does not fit in label_bits={self.label_bits}")
+
+    @classmethod
+    def for_index(cls, index, n_labels: int = 5) -> "PayloadLayout":
+        """The layout of queries for ``index`` with ``n_labels`` head entries (0 if it has no head)."""
+        bits = int(getattr(index, "label_bits", 0))
+        if bits == 0:
+            n_labels = 0
+        return cls(n_labels=n_labels, label_bits=bits, M=index.M, nbits=index.nbits,
+                   n_lists=index.n_lists if n_labels else None)
+
+    @property
+    def valid_labels(self) -> int:
+        return self.n_lists if self.n_lists is not None else (1 << self.label_bits)
+
+    @property
+    def n_codes(self) -> int:
+        """PQ codes carried: one per head entry, or one when there is no head."""
+        return self.n_labels if self.n_labels else 1
+
+    @property
+    def head_bytes(self) -> int:
+        return bitpack.packed_nbytes(self.n_labels, max(self.label_bits, 1)) if self.n_labels else 0
+
+    @property
+    def code_bytes(self) -> int:
+        return bitpack.packed_nbytes(self.M, self.nbits)
+
+    @property
+    def nbytes(self) -> int:
+        """Payload size in bytes: head + n_codes * code bytes (47 for the defaults)."""
+        return self.head_bytes + self.n_codes * self.code_bytes
+
+    @property
+    def nbits_total(self) -> int:
+        return 8 * self.nbytes
+
+
+@dataclass
+class DecodeReport:
+    """What the decoder found and did.
+
+    Attributes
+    ----------
+    received_labels : list of int -- head labels as received
+    invalid : list of (slot, label) -- labels >= K
+    duplicates : list of (slot, label) -- repeats of an earlier slot's label
+    dropped : list of int -- slots removed (policy "drop")
+    replaced : list of (slot, received, used) -- substitutions (policy "nearest_valid")
+    """
+
+    received_labels: list = field(default_factory=list)
+    invalid: list = field(default_factory=list)
+    duplicates: list = field(default_factory=list)
+    dropped: list = field(default_factory=list)
+    replaced: list = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.invalid or self.duplicates)
+
+
+def _as_payload_bytes(buf) -> np.ndarray:
+    if isinstance(buf, (bytes, bytearray, memoryview)):
+        return np.frombuffer(bytes(buf), dtype=np.uint8)
+    arr = np.asarray(buf)
+    if arr.dtype != np.uint8 or arr.ndim != 1:
+        raise PayloadError(f"payload must be bytes or a 1-D uint8 array, got {arr.dtype} of shape {arr.shape}")
+    return arr
+
+
+def encode_payload(query: Query, layout: PayloadLayout) -> bytes:
+    """Serialise ``query`` (head labels + one code per label) into ``layout.nbytes`` bytes.
+
+    Raises
+    ------
+    ValueError
+        If the query's head size, code shape or value ranges do not fit ``layout``.
+    """
+    if not isinstance(query, Query):
+        raise TypeError(f"expected a dscref Query, got {type(query).__name__}")
+    if query.codes is None:
+        raise ValueError("a raw-feature query (codes=None) has no digital payload")
+    labels = query.labels
+    if layout.n_labels and labels.size != layout.n_labels:
+        raise ValueError(f"query has {labels.size} head labels, layout expects {layout.n_labels}")
+    codes = np.asarray(query.codes)
+    if codes.shape != (layout.n_codes, layout.M):
+        raise ValueError(f"query codes have shape {codes.shape}, layout expects ({layout.n_codes}, {layout.M})")
+    parts = []
+    if layout.n_labels:
+        if labels.min() < 0 or labels.max() >= layout.valid_labels:
+            raise ValueError(f"head labels {labels.tolist()} outside [0, {layout.valid_labels})")
+        parts.append(bitpack.pack(labels, layout.label_bits))
+    parts.append(bitpack.pack(codes.astype(np.int64), layout.nbits).reshape(-1))
+    return np.concatenate(parts).astype(np.uint8).tobytes()
+
+
+def _nearest_valid(label: int, valid: int, used: set, bits: int) -> int | None:
+    """The unused valid label nearest to ``label`` in Hamming distance (ties: smaller label)."""
+    cand = np.arange(valid, dtype=np.int64)
+    x = cand ^ label
+    ham = np.zeros(valid, dtype=np.int64)
+    for b in range(bits):
+        ham += (x >> b) & 1
+    if used:
+        ham[np.fromiter(used, dtype=np.int64)] = bits + 1  # used labels are never chosen
+    best = int(np.argmin(ham))
+    return None if ham[best] > bits else best
+
+
+def decode_payload(buf, layout: PayloadLayout, policy: str = "drop"):
+    """Parse a received payload into a searchable :class:`Query` and a :class:`DecodeReport`.
+
+    Parameters
+    ----------
+    buf : bytes or ndarray (nbytes,) uint8
+    layout : PayloadLayout
+    policy : {"drop", "nearest_valid"}
+        What to do with a head label that is >= K or repeats an earlier one: ``"drop"`` removes
+        that head entry and its code (default, DESIGN.md); ``"nearest_valid"`` substitutes the
+        unused valid label nearest in Hamming distance (ties: the smaller label).
+
+    Returns
+    -------
+    (Query, DecodeReport) -- the query's labels are distinct and < K; possibly empty.
+
+    Raises
+    ------
+    PayloadError
+        If ``buf`` is not ``layout.nbytes`` bytes (or not bytes at all).
+    """
+    check_choice(policy, "policy", POLICIES)
+    b = _as_payload_bytes(buf)
+    if b.size != layout.nbytes:
+        raise PayloadError(f"payload has {b.size} bytes, layout expects {layout.nbytes}")
+    hb, cb = layout.head_bytes, layout.code_bytes
+    codes = bitpack.unpack(b[hb:].reshape(layout.n_codes, cb), layout.nbits, layout.M)
+    code_dtype = np.uint8 if layout.nbits <= 8 else np.uint16
+    report = DecodeReport()
+    if not layout.n_labels:
+        return Query(labels=np.zeros(1, np.int64), codes=codes.astype(code_dtype)), report
+    labels = bitpack.unpack(b[:hb], layout.label_bits, layout.n_labels)
+    report.received_labels = labels.tolist()
+    keep_labels, keep_rows, used = [], [], set()
+    for slot, lab in enumerate(labels.tolist()):
+        bad = None
+        if lab >= layout.valid_labels:
+            report.invalid.append((slot, lab))
+            bad = True
+        elif lab in used:
+            report.duplicates.append((slot, lab))
+            bad = True
+        if bad:
+            if policy == "drop":
+                report.dropped.append(slot)
+                continue
+            sub = _nearest_valid(lab, layout.valid_labels, used, layout.label_bits)
+            if sub is None:
+                report.dropped.append(slot)
+                continue
+            report.replaced.append((slot, lab, sub))
+            lab = sub
+        used.add(lab)
+        keep_labels.append(lab)
+        keep_rows.append(slot)
+    q = Query(labels=np.array(keep_labels, dtype=np.int64),
+              codes=codes[keep_rows].astype(code_dtype).reshape(len(keep_rows), layout.M))
+    return q, report
