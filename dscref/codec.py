@@ -23,7 +23,7 @@ from ._validate import check_choice, check_int
 from .errors import PayloadError
 from .index.base import Query
 
-__all__ = ["PayloadLayout", "DecodeReport", "encode_payload", "decode_payload", "POLICIES"]
+__all__ = ["PayloadLayout", "DecodeReport", "encode_payload", "decode_payload", "decode_head", "POLICIES"]
 
 POLICIES = {"drop", "nearest_valid"}
 
@@ -198,14 +198,37 @@ def decode_payload(buf, layout: PayloadLayout, policy: str = "drop"):
     hb, cb = layout.head_bytes, layout.code_bytes
     codes = bitpack.unpack(b[hb:].reshape(layout.n_codes, cb), layout.nbits, layout.M)
     code_dtype = np.uint8 if layout.nbits <= 8 else np.uint16
-    report = DecodeReport()
     if not layout.n_labels:
-        return Query(labels=np.zeros(1, np.int64), codes=codes.astype(code_dtype)), report
-    labels = bitpack.unpack(b[:hb], layout.label_bits, layout.n_labels)
-    report.received_labels = labels.tolist()
+        return Query(labels=np.zeros(1, np.int64), codes=codes.astype(code_dtype)), DecodeReport()
+    keep_labels, keep_rows, report = _check_head(bitpack.unpack(b[:hb], layout.label_bits, layout.n_labels),
+                                                 layout, policy)
+    q = Query(labels=np.array(keep_labels, dtype=np.int64),
+              codes=codes[keep_rows].astype(code_dtype).reshape(len(keep_rows), layout.M))
+    return q, report
+
+
+def decode_head(buf, layout: PayloadLayout, policy: str = "drop"):
+    """Decode only the head (the first ``layout.head_bytes`` bytes) into valid, distinct labels.
+
+    For links that send the head digitally beside an analog feature (Fig. 3's "analog + DSC head").
+    Returns ``(labels int64 array, DecodeReport)``; same policies as :func:`decode_payload`.
+    """
+    check_choice(policy, "policy", POLICIES)
+    b = _as_payload_bytes(buf)
+    if b.size != layout.head_bytes:
+        raise PayloadError(f"head has {b.size} bytes, layout expects {layout.head_bytes}")
+    if not layout.n_labels:
+        return np.zeros(0, np.int64), DecodeReport()
+    labels, _, report = _check_head(bitpack.unpack(b, layout.label_bits, layout.n_labels), layout, policy)
+    return np.array(labels, dtype=np.int64), report
+
+
+def _check_head(labels: np.ndarray, layout: PayloadLayout, policy: str):
+    """Apply the invalid / duplicate label policy; returns (labels kept, their slots, report)."""
+    report = DecodeReport(received_labels=labels.tolist())
     keep_labels, keep_rows, used = [], [], set()
     for slot, lab in enumerate(labels.tolist()):
-        bad = None
+        bad = False
         if lab >= layout.valid_labels:
             report.invalid.append((slot, lab))
             bad = True
@@ -213,10 +236,7 @@ def decode_payload(buf, layout: PayloadLayout, policy: str = "drop"):
             report.duplicates.append((slot, lab))
             bad = True
         if bad:
-            if policy == "drop":
-                report.dropped.append(slot)
-                continue
-            sub = _nearest_valid(lab, layout.valid_labels, used, layout.label_bits)
+            sub = None if policy == "drop" else _nearest_valid(lab, layout.valid_labels, used, layout.label_bits)
             if sub is None:
                 report.dropped.append(slot)
                 continue
@@ -225,6 +245,4 @@ def decode_payload(buf, layout: PayloadLayout, policy: str = "drop"):
         used.add(lab)
         keep_labels.append(lab)
         keep_rows.append(slot)
-    q = Query(labels=np.array(keep_labels, dtype=np.int64),
-              codes=codes[keep_rows].astype(code_dtype).reshape(len(keep_rows), layout.M))
-    return q, report
+    return keep_labels, keep_rows, report

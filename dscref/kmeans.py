@@ -170,7 +170,8 @@ class KMeans:
         kern.row_sqnorms(x, x_norms)
         labels = np.empty(n, dtype=np.int64)
         dists = np.empty(n, dtype=np.float32)
-        n_chunks = int(max(1, min(8, n // 4096, _PARTIAL_SUM_BYTES // max(1, k * d * 8))))
+        # parallel partial sums only pay off on large inputs (a parallel region costs ~ms)
+        n_chunks = int(max(1, min(8, n * d // (1 << 21), _PARTIAL_SUM_BYTES // max(1, k * d * 8))))
         history: list[float] = []
         for it in range(self.n_iter):
             self._assign(x, x_norms, centroids, labels, dists)
@@ -180,7 +181,12 @@ class KMeans:
                 break
             if it > 0 and history[-2] - inertia <= self.tol * history[-2]:
                 break
-            sums, counts = kern.accumulate_parallel(x, labels, k, n_chunks)
+            if n_chunks == 1:  # small inputs: a parallel region costs more than it saves
+                sums = np.zeros((k, d), dtype=np.float64)
+                counts = np.zeros(k, dtype=np.int64)
+                kern.accumulate(x, labels, sums, counts)
+            else:
+                sums, counts = kern.accumulate_parallel(x, labels, k, n_chunks)
             nonempty = counts > 0
             centroids[nonempty] = (sums[nonempty] / counts[nonempty, None]).astype(np.float32)
             self.n_relocated_ += relocate_empty_clusters(centroids, counts, x, labels, dists)

@@ -14,6 +14,9 @@ from ._validate import check_finite, check_int
 
 __all__ = ["adc_l2", "adc_cosine", "topk"]
 
+# Below this many (query, code) pairs the scan runs on one thread: a parallel region costs more.
+_PARALLEL_MIN = 1 << 15
+
 
 def _check_codes(codes, ksub: int) -> np.ndarray:
     codes = np.asarray(codes)
@@ -59,7 +62,10 @@ def adc_l2(lut, codes) -> np.ndarray:
         raise ValueError(f"codes have M={codes.shape[1]} columns but the table has M={luts.shape[1]}")
     out = np.empty((luts.shape[0], codes.shape[0]), dtype=np.float32)
     if codes.shape[0] and luts.shape[0]:
-        kern.adc_l2_batch(luts, codes, out)
+        if codes.shape[0] * luts.shape[0] < _PARALLEL_MIN:
+            kern.adc_l2_batch_serial(luts, codes, out)
+        else:
+            kern.adc_l2_batch(luts, codes, out)
     return out[0] if single else out
 
 

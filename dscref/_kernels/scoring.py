@@ -10,6 +10,19 @@ import numpy as np
 CHUNK = 4096
 
 
+@nb.njit(cache=True)
+def _adc_l2_range(luts, codes, lo, hi, out):
+    """out[q, i] = sum_m luts[q, m, codes[i, m]] for i in [lo, hi), float32, m = 0..M-1 in order."""
+    nq, M, _ = luts.shape
+    for q in range(nq):
+        lut = luts[q]
+        for i in range(lo, hi):
+            s = np.float32(0.0)
+            for m in range(M):
+                s += lut[m, codes[i, m]]
+            out[q, i] = s
+
+
 @nb.njit(cache=True, parallel=True)
 def adc_l2_batch(luts, codes, out):
     """out[q, i] = sum_m luts[q, m, codes[i, m]], float32, summed in order m = 0..M-1.
@@ -20,19 +33,17 @@ def adc_l2_batch(luts, codes, out):
     IN  luts (nq, M, ksub) float32, codes (n, M) uint8/uint16
     OUT out (nq, n) float32
     """
-    nq, M, _ = luts.shape
     n = codes.shape[0]
     n_chunks = (n + CHUNK - 1) // CHUNK
     for c in nb.prange(n_chunks):
-        lo = c * CHUNK
-        hi = min(lo + CHUNK, n)
-        for q in range(nq):
-            lut = luts[q]
-            for i in range(lo, hi):
-                s = np.float32(0.0)
-                for m in range(M):
-                    s += lut[m, codes[i, m]]
-                out[q, i] = s
+        _adc_l2_range(luts, codes, c * CHUNK, min(c * CHUNK + CHUNK, n), out)
+
+
+@nb.njit(cache=True)
+def adc_l2_batch_serial(luts, codes, out):
+    """:func:`adc_l2_batch` without a parallel region: for short lists, where starting threads
+    costs more than the scan."""
+    _adc_l2_range(luts, codes, 0, codes.shape[0], out)
 
 
 @nb.njit(cache=True, parallel=True)

@@ -224,6 +224,14 @@ class InvertedPQIndex:
             return np.empty(0, np.int64)
         return np.concatenate([self.ids_[self.offsets_[i]:self.offsets_[i + 1]] for i in labels])
 
+    def query_candidates(self, query: Query) -> np.ndarray:
+        """Database ids this index scans for ``query`` (Table I's "Recall" is measured on them).
+
+        Default: every item of the lists named by the head; indices that prune inside lists
+        override it.
+        """
+        return self.candidate_ids(query.labels)
+
     def list_sizes(self) -> np.ndarray:
         self._check_built()
         return np.diff(self.offsets_)
