@@ -118,10 +118,17 @@ class InvertedPQIndex:
         if not hasattr(self, "codes_"):
             raise ValueError(f"this {type(self).__name__} is not built yet: call build(...) first")
 
-    def _store_lists(self, x: np.ndarray, assign: np.ndarray) -> None:
-        """Sort the database by list and encode every residual with its list's quantizer."""
+    def _store_lists(self, x: np.ndarray, assign: np.ndarray, order: np.ndarray | None = None) -> None:
+        """Sort the database by list and encode every residual with its list's quantizer.
+
+        ``order`` (n,) int64, optional: a permutation that sorts ``assign`` (default: the stable
+        argsort). A subclass passes its own to order the rows *inside* a list (IVF+G+P orders
+        them by sub-region). The residual of row ``id`` is ``x[id] - ref`` with ``ref`` given by
+        :meth:`_residual_reference` (default: the list centroid ``c^i``).
+        """
         n = x.shape[0]
-        order = np.argsort(assign, kind="stable")
+        if order is None:
+            order = np.argsort(assign, kind="stable")
         counts = np.bincount(assign, minlength=self.n_lists)
         self.offsets_ = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.ids_ = order.astype(np.int64)
@@ -134,12 +141,16 @@ class InvertedPQIndex:
             for s in range(0, rows.size, 65536):
                 r = rows[s:s + 65536]
                 ids = self.ids_[r]
-                resid = x[ids] - self.centroids_[assign[ids]]
+                resid = x[ids] - self._residual_reference(ids, assign)
                 self.codes_[r] = pq.encode(resid)
         self._prepare_tables()
         self._xb = x if self.keep_vectors else None
         self.d_ = x.shape[1]
         self.ntotal = n
+
+    def _residual_reference(self, ids: np.ndarray, assign: np.ndarray) -> np.ndarray:
+        """Vectors (len(ids), d) float32 that database rows ``ids`` are encoded relative to."""
+        return self.centroids_[assign[ids]]
 
     def _prepare_tables(self) -> None:
         """Lookup tables for eqs. (14)-(15), computed once at build time.
@@ -260,17 +271,38 @@ class InvertedPQIndex:
         if codes.dtype.kind not in "iu" or (codes.size and (codes.min() < 0 or codes.max() >= (1 << self.nbits))):
             raise ValueError(f"query codes must be integers in [0, {1 << self.nbits})")
 
+    def _raw_scores(self, query: Query, a: int, b: int, metric: str) -> np.ndarray:
+        """Exact L2 / cosine between the raw query vector and stored rows ``a:b`` (raw mode)."""
+        xb = np.asarray(self._xb[self.ids_[a:b]], dtype=np.float32)
+        q = np.asarray(query.vector, dtype=np.float32)
+        if metric == "l2":
+            return ((xb - q) ** 2).sum(1).astype(np.float32)
+        return (xb @ q / (np.linalg.norm(xb, axis=1) * np.linalg.norm(q) + 1e-30)).astype(np.float32)
+
+    def _scan(self, query: Query, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """Scores (c,) float32 and ids (c,) int64 of every candidate of a validated query.
+
+        Default: every item of every list named by the head. Subclasses that scan only part of
+        a list (IVF+G+P's pruning) override this.
+        """
+        scores, ids = [], []
+        for j, lab in enumerate(query.labels):
+            a, b = self.offsets_[lab], self.offsets_[lab + 1]
+            if a == b:
+                continue
+            scores.append(self._score_list(query, j, int(lab), metric))
+            ids.append(self.ids_[a:b])
+        if not scores:
+            return np.empty(0, np.float32), np.empty(0, np.int64)
+        return np.concatenate(scores), np.concatenate(ids)
+
     def _score_list(self, query: Query, j: int, lab: int, metric: str) -> np.ndarray:
         """Scores of every item of list ``lab`` for head entry ``j``."""
         from ..scoring import adc_cosine, adc_l2
 
         a, b = self.offsets_[lab], self.offsets_[lab + 1]
         if query.vector is not None:  # raw-feature mode: exact distances on stored vectors
-            xb = np.asarray(self._xb[self.ids_[a:b]], dtype=np.float32)
-            q = np.asarray(query.vector, dtype=np.float32)
-            if metric == "l2":
-                return ((xb - q) ** 2).sum(1).astype(np.float32)
-            return (xb @ q / (np.linalg.norm(xb, axis=1) * np.linalg.norm(q) + 1e-30)).astype(np.float32)
+            return self._raw_scores(query, a, b, metric)
         p = self.list_pq_[lab]
         e = np.asarray(query.codes[j], dtype=np.int64)
         ar = np.arange(self.M)
@@ -311,17 +343,9 @@ class InvertedPQIndex:
         ncand = np.zeros(len(qs), dtype=np.int64)
         for r, query in enumerate(qs):
             self._validate_query(query)
-            scores, ids = [], []
-            for j, lab in enumerate(query.labels):
-                a, b = self.offsets_[lab], self.offsets_[lab + 1]
-                if a == b:
-                    continue
-                scores.append(self._score_list(query, j, int(lab), metric))
-                ids.append(self.ids_[a:b])
-            if not scores:
+            s, idv = self._scan(query, metric)
+            if s.size == 0:
                 continue
-            s = np.concatenate(scores)
-            idv = np.concatenate(ids)
             ncand[r] = s.size
             Dr, pos = topk(s, k, largest=largest)
             D[r], I[r] = Dr, np.where(pos >= 0, idv[np.maximum(pos, 0)], -1)

@@ -1,0 +1,329 @@
+"""DUC-G+P: the inverted file with grouping and pruning (IVF+G+P).
+
+Baranchuk, Babenko & Malkov, "Revisiting the inverted indices for billion-scale approximate
+nearest neighbors", ECCV 2018 (ref. [11] of Wang & Qi; reference code ``dbaranchuk/ivf-hnsw``).
+
+*Grouping.* Every k-means cell ``i`` (centroid ``c_i``) is split into L sub-regions, one per
+neighbouring centroid ``s_il`` (the L nearest other centroids), with sub-centroids
+``c_il = c_i + alpha_i (s_il - c_i)``. A database vector of cell ``i`` goes to its nearest
+sub-centroid and its residual to that sub-centroid is PQ-encoded (one PQ shared by all cells).
+
+*Pruning.* At query time the server knows, for every head cell, a reconstruction of the query
+and therefore its distances to the cell's sub-centroids; sub-regions far from the query are not
+scanned, so fewer candidates are scored.
+
+The device side is unchanged: the head holds the nearest coarse centroids and each head entry
+carries the PQ code of ``q - c_i`` (the same codec as every other index).
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+
+import numpy as np
+
+from .._validate import as_generator, check_choice, check_int
+from ..kmeans import KMeans
+from ..scoring import adc_cosine, adc_l2, topk
+from .base import InvertedPQIndex, Query
+
+__all__ = ["GPIndex"]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 65536
+
+
+def _check_prune(prune):
+    if prune is None or prune == "mean":
+        return prune
+    if isinstance(prune, numbers.Real) and not isinstance(prune, bool) and 0.0 < float(prune) <= 1.0:
+        return float(prune)
+    raise ValueError(f"prune={prune!r} must be None, 'mean' or a fraction in (0, 1]")
+
+
+class GPIndex(InvertedPQIndex):
+    """IVF + grouping + pruning, with one shared residual PQ.
+
+    Parameters
+    ----------
+    n_lists : int, default 1000
+        K coarse centroids (cells); head entries take ``ceil(log2 K)`` bits.
+    n_neighbors : int, default 8
+        L, sub-regions per cell (the L nearest neighbouring centroids); needs ``K > L``.
+        The ECCV paper uses L = 64 with K = 2^20 cells; with K = 1000 cells of a small database
+        a few sub-regions per cell is what the data supports.
+    M, nbits, n_iter, seed, keep_vectors
+        See :class:`dscref.index.base.InvertedPQIndex`.
+    coarse_iter : int, default 20
+        k-means iterations of the coarse quantizer.
+    alpha : {"cell", "global"}, default "cell"
+        ``"cell"``: one alpha per cell, as the reference code (``compute_alpha``) does;
+        ``"global"``: one alpha for all cells, pooled least squares. A cell without training
+        points uses the global value.
+    residual : {"subcentroid", "centroid"}, default "subcentroid"
+        What a database vector is encoded relative to: its sub-centroid (as in the paper: the
+        residual is smaller, so the PQ is more accurate) or its cell centroid (sub-regions then
+        serve only for pruning).
+    prune : None, "mean" or float in (0, 1], default "mean"
+        Which sub-regions of the head cells are scanned (may be changed after build):
+        ``"mean"`` -- the reference code's rule: those whose distance to the query is below
+        the mean distance over all non-empty sub-regions of the head (plus always the nearest);
+        a float ``f`` -- the ``ceil(f * S)`` nearest of the S non-empty sub-regions of the
+        head; ``None`` -- all of them (grouping without pruning).
+
+    Attributes
+    ----------
+    centroids_ : ndarray (K, d) float32, coarse centroids
+    neighbors_ : ndarray (K, L) int64, ``neighbors_[i, l]`` = index of ``s_il``, nearest first
+    alpha_ : ndarray (K,) float32, per-cell alpha (all equal with ``alpha="global"``)
+    alpha_global_ : float
+    sub_offsets_ : ndarray (K*L + 1,) int64; sub-region l of cell i holds rows
+        ``sub_offsets_[i*L + l] : sub_offsets_[i*L + l + 1]`` (inside the cell's rows)
+
+    Notes
+    -----
+    Let ``u_il = s_il - c_i``. For a training point ``x`` of cell ``i`` with ``r = x - c_i`` the
+    best position along direction ``l`` is ``a_l = max(0, <r, u_il>) / ||u_il||²``; the point
+    picks the direction with the smallest ``||r - a_l u_il||²``. alpha then minimises
+    ``sum_x ||r_x - alpha u_{i l(x)}||²`` over the points of the cell (or of all cells):
+    ``alpha = sum_x <r_x, u_{l(x)}>^+ / sum_x ||u_{l(x)}||²`` (Baranchuk et al., sec. 3).
+
+    Scores. Head entry j names cell i and carries the code of ``q - c_i``; the server rebuilds
+    ``q_hat = c_i + r_q`` (eq. 13 of Wang & Qi). A database item of sub-region l is
+    ``d_hat = c_i + g_l + r_d`` with ``g_l = alpha_i u_il`` (``g_l = 0`` for
+    ``residual="centroid"``). Then
+
+    * L2 (eq. 14): ``||q_hat - d_hat||² = ||r_q - r_d||² + (||g_l||² - 2 <r_q, g_l>) + 2 <r_d, g_l>``:
+      the SDC table of eq. (14), a per-sub-region constant and a per-item constant stored at
+      build time;
+    * cosine (eq. 15): ``<q_hat, d_hat> = <q_hat, c_i + r_d> + <q_hat, g_l>``: the numerator of
+      the base index plus a per-sub-region constant, over ``||q_hat|| ||d_hat||`` with
+      ``||d_hat||²`` stored at build time.
+
+    Pruning ranks sub-regions by ``||q_hat - c_il||² = ||r_q - alpha_i u_il||²`` for both
+    metrics (features are L2-normalised, so L2 and cosine order agree).
+    """
+
+    kind = "gp"
+
+    def __init__(self, n_lists: int = 1000, n_neighbors: int = 8, M: int = 8, nbits: int = 8, n_iter: int = 25,
+                 seed=None, keep_vectors: bool = False, coarse_iter: int = 20, alpha: str = "cell",
+                 residual: str = "subcentroid", prune="mean"):
+        super().__init__(M=M, nbits=nbits, n_iter=n_iter, seed=seed, keep_vectors=keep_vectors)
+        self.K = check_int(n_lists, "n_lists", low=2)
+        self.L = check_int(n_neighbors, "n_neighbors", low=1)
+        if self.L >= self.K:
+            raise ValueError(f"n_neighbors={self.L} must be < n_lists={self.K}")
+        self.coarse_iter = check_int(coarse_iter, "coarse_iter", low=1)
+        self.alpha_mode = check_choice(alpha, "alpha", {"cell", "global"})
+        self.residual = check_choice(residual, "residual", {"subcentroid", "centroid"})
+        self.prune = prune
+
+    @property
+    def prune(self):
+        return self._prune
+
+    @prune.setter
+    def prune(self, value):
+        self._prune = _check_prune(value)
+
+    @property
+    def label_bits(self) -> int:
+        return max(1, int(np.ceil(np.log2(self.K))))
+
+    # ------------------------------------------------------------------ build
+    def _directions(self, i: int) -> np.ndarray:
+        """``u_il = s_il - c_i`` for cell ``i``: (L, d) float32."""
+        return self.centroids_[self.neighbors_[i]] - self.centroids_[i]
+
+    def _nearest_centroids(self) -> np.ndarray:
+        c = self.centroids_.astype(np.float64)
+        n2 = (c ** 2).sum(1)
+        nbrs = np.empty((self.K, self.L), dtype=np.int64)
+        for s in range(0, self.K, 1024):
+            dist = n2[s:s + 1024, None] - 2 * c[s:s + 1024] @ c.T + n2[None]
+            dist[np.arange(dist.shape[0]), np.arange(s, s + dist.shape[0])] = np.inf  # not itself
+            nbrs[s:s + 1024] = topk(dist.astype(np.float32), self.L)[1]
+        return nbrs
+
+    def _fit_alpha(self, x: np.ndarray, assign: np.ndarray) -> None:
+        """Least-squares alpha per cell and pooled, from the training points ``x``."""
+        num = np.zeros(self.K)
+        den = np.zeros(self.K)
+        order = np.argsort(assign, kind="stable")
+        bounds = np.searchsorted(assign[order], np.arange(self.K + 1))
+        for i in range(self.K):
+            rows = order[bounds[i]:bounds[i + 1]]
+            if rows.size == 0:
+                continue
+            u = self._directions(i).astype(np.float64)
+            unorm = (u ** 2).sum(1)
+            ip = np.maximum((x[rows] - self.centroids_[i]).astype(np.float64) @ u.T, 0.0)  # (n_i, L)
+            # ||r - a_l u_l||^2 = ||r||^2 - <r,u_l>^2/||u_l||^2 at the best a_l: pick the largest gain
+            best = np.argmax(ip ** 2 / np.maximum(unorm, 1e-30), axis=1)
+            num[i] = ip[np.arange(rows.size), best].sum()
+            den[i] = unorm[best].sum()
+        self.alpha_global_ = float(num.sum() / den.sum()) if den.sum() > 0 else 0.0
+        if self.alpha_mode == "global":
+            self.alpha_ = np.full(self.K, self.alpha_global_, dtype=np.float32)
+        else:
+            self.alpha_ = np.where(den > 0, num / np.maximum(den, 1e-30), self.alpha_global_).astype(np.float32)
+
+    def _subregions(self, x: np.ndarray, assign: np.ndarray) -> np.ndarray:
+        """Nearest sub-centroid ``argmin_l ||x - c_i - alpha_i u_il||²`` of every row: (n,) int64."""
+        sub = np.zeros(x.shape[0], dtype=np.int64)
+        order = np.argsort(assign, kind="stable")
+        bounds = np.searchsorted(assign[order], np.arange(self.K + 1))
+        for i in range(self.K):
+            rows = order[bounds[i]:bounds[i + 1]]
+            if rows.size == 0:
+                continue
+            g = self.alpha_[i] * self._directions(i)  # (L, d)
+            for s in range(0, rows.size, _CHUNK):
+                r = rows[s:s + _CHUNK]
+                # ||r - g_l||^2 minus the constant ||r||^2
+                dist = (g ** 2).sum(1)[None] - 2 * (x[r] - self.centroids_[i]) @ g.T
+                sub[r] = np.argmin(dist, axis=1)
+        return sub
+
+    def _offset_vectors(self, i: int) -> np.ndarray:
+        """``g_l`` of cell i, what residuals are taken relative to beyond ``c_i``: (L, d) float32."""
+        if self.residual == "centroid":
+            return np.zeros((self.L, self.centroids_.shape[1]), dtype=np.float32)
+        return (self.alpha_[i] * self._directions(i)).astype(np.float32)
+
+    def _residual_reference(self, ids, assign):
+        ref = self.centroids_[assign[ids]].copy()
+        if self.residual == "subcentroid":
+            a = assign[ids]
+            u = self.centroids_[self.neighbors_[a, self._sub[ids]]] - ref
+            ref += self.alpha_[a][:, None] * u
+        return ref
+
+    def build(self, x, labels=None) -> "GPIndex":
+        """Cluster ``x`` (n, d) float32 into K cells, learn alpha, group, train the PQ, encode.
+
+        ``labels`` is ignored (DUC is unsupervised).
+        """
+        x = self._check_build_input(x)
+        n = x.shape[0]
+        if n < self.K:
+            raise ValueError(f"n_lists={self.K} must be <= n_samples={n}")
+        rng = as_generator(self.seed)
+        self.coarse_ = KMeans(self.K, n_iter=self.coarse_iter, init="random", seed=rng).fit(x)
+        self.centroids_ = self.coarse_.centroids_
+        assign = self.coarse_.predict(x)
+        self.neighbors_ = self._nearest_centroids()
+        sample = rng.choice(n, min(n, 256 * (1 << self.nbits)), replace=False)
+        self._fit_alpha(x[sample], assign[sample])
+        self._sub = self._subregions(x, assign)
+        ref = self._residual_reference(sample, assign)
+        self.pqs_ = [self._train_pq(x[sample] - ref, rng)]
+        self.list_pq_ = np.zeros(self.K, dtype=np.int64)
+        key = assign * self.L + self._sub
+        counts = np.bincount(key, minlength=self.K * self.L)
+        self.sub_offsets_ = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self._store_lists(x, assign, order=np.argsort(key, kind="stable"))
+        del self._sub
+        log.info("G+P: %d cells x %d sub-regions, alpha mean %.3f (global %.3f), %d non-empty sub-regions",
+                 self.K, self.L, float(self.alpha_.mean()), self.alpha_global_, int((counts > 0).sum()))
+        return self
+
+    def _prepare_tables(self) -> None:
+        """Base tables, then the per-item terms of the grouping: ``2 <r_d, g_l>`` (L2) and
+        ``||d_hat||²`` (cosine), from the decoded residuals."""
+        super()._prepare_tables()
+        n = self.codes_.shape[0]
+        self.gr_ = np.zeros(n, dtype=np.float32)
+        if self.residual == "centroid":
+            return  # g_l = 0: the base tables are already exact
+        pq = self.pqs_[0]
+        for i in range(self.K):
+            a, b = self.offsets_[i], self.offsets_[i + 1]
+            if a == b:
+                continue
+            g = self._offset_vectors(i)
+            sub = np.repeat(np.arange(self.L), np.diff(self.sub_offsets_[i * self.L:(i + 1) * self.L + 1]))
+            for s in range(a, b, _CHUNK):
+                e = min(b, s + _CHUNK)
+                rd = pq.decode(self.codes_[s:e])
+                gs = g[sub[s - a:e - a]]
+                self.gr_[s:e] = 2 * np.einsum("nd,nd->n", rd, gs)
+                dhat = self.centroids_[i] + gs + rd
+                self.db_norm2_[s:e] = np.einsum("nd,nd->n", dhat, dhat)
+
+    # ------------------------------------------------------------------ search
+    def query_candidates(self, query: Query) -> np.ndarray:
+        """Ids of the sub-regions that survive pruning for ``query`` (what :meth:`search` scans)."""
+        self._check_built()
+        self._validate_query(query)
+        return self._scan(query, "l2")[1]
+
+    def _scan(self, query: Query, metric: str):
+        """Score the kept sub-regions of the head cells (see ``prune``)."""
+        raw = query.vector is not None
+        pq = self.pqs_[0]
+        L = self.L
+        cand = []  # (j, cell, l, prune distance, r_q, g_l)
+        for j, lab in enumerate(query.labels):
+            lab = int(lab)
+            if self.offsets_[lab] == self.offsets_[lab + 1]:
+                continue
+            if raw:
+                rq = np.asarray(query.vector, dtype=np.float32) - self.centroids_[lab]
+            else:
+                rq = pq.decode(np.asarray(query.codes[j])[None])[0]
+            u = self._directions(lab)
+            pd = ((rq[None].astype(np.float64) - self.alpha_[lab] * u.astype(np.float64)) ** 2).sum(1)
+            sizes = np.diff(self.sub_offsets_[lab * L:(lab + 1) * L + 1])
+            for l in np.flatnonzero(sizes):
+                cand.append((j, lab, int(l), float(pd[l]), rq))
+        if not cand:
+            return np.empty(0, np.float32), np.empty(0, np.int64)
+        keep = self._kept(np.array([c[3] for c in cand]))
+        scores, ids = [], []
+        ar = np.arange(self.M)
+        for t in np.flatnonzero(keep):
+            j, lab, l, _, rq = cand[t]
+            a, b = self.sub_offsets_[lab * L + l], self.sub_offsets_[lab * L + l + 1]
+            ids.append(self.ids_[a:b])
+            if raw:
+                scores.append(self._raw_scores(query, a, b, metric))
+                continue
+            g = self._offset_vectors(lab)[l]
+            e = np.asarray(query.codes[j], dtype=np.int64)
+            if metric == "l2":
+                lut = self.sdc_[0][ar, e]
+                const = float((g.astype(np.float64) ** 2).sum() - 2 * np.dot(rq, g))
+                scores.append(adc_l2(lut, self.codes_[a:b]) + self.gr_[a:b] + np.float32(const))
+            else:
+                lut = self.cr_[lab] + self.gram_[0][ar, e]
+                qhat = (self.centroids_[lab] + rq).astype(np.float64)
+                bias = float(self.cnorm2_[lab] + self.cr_[lab][ar, e].sum() + np.dot(qhat, g))
+                scores.append(adc_cosine(lut.astype(np.float32), self.codes_[a:b], bias,
+                                         float(np.dot(qhat, qhat)), self.db_norm2_[a:b]))
+        if not scores:
+            return np.empty(0, np.float32), np.empty(0, np.int64)
+        return np.concatenate(scores).astype(np.float32), np.concatenate(ids)
+
+    def _kept(self, dist: np.ndarray) -> np.ndarray:
+        """Boolean mask of the sub-regions to scan, from their distances to the query."""
+        if self.prune is None:
+            return np.ones(dist.size, dtype=bool)
+        if self.prune == "mean":
+            # the reference code keeps dist < mean; we also always keep the nearest sub-region
+            # (all distances equal would otherwise prune everything)
+            keep = dist < dist.mean()
+            keep[np.argmin(dist)] = True
+            return keep
+        n_keep = int(np.ceil(self.prune * dist.size))
+        keep = np.zeros(dist.size, dtype=bool)
+        keep[np.argsort(dist, kind="stable")[:n_keep]] = True
+        return keep
+
+    def head(self, q, n_probe):
+        """The ``n_probe`` coarse centroids nearest to ``q`` (nearest first)."""
+        d = ((self.centroids_ - q) ** 2).sum(1)
+        return topk(d.astype(np.float32), min(n_probe, self.K))[1]
