@@ -1,0 +1,95 @@
+"""Tiny-scale runs of every experiment (seconds): JSON schema and the trends that must hold."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dscref import experiments as E
+from dscref.cli import main
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return E.synthetic_data(3000, seed=3, d=64, n_classes=200, n_superclasses=20, ranking_depth=50)
+
+
+@pytest.fixture(scope="module")
+def indexes():
+    return {}
+
+
+def test_fig2_recall_grows_with_head_size(tiny, indexes, tmp_path):
+    res = E.fig2(tiny, indexes=indexes, head_sizes=(1, 2, 5, 10, 50))
+    for kind in ("dsc", "ivf", "imi", "gp"):
+        c = res["curves"][kind]
+        assert c["head_sizes"] == [1, 2, 5, 10, 50]
+        assert all(0 <= r <= 1 for r in c["recall"])
+        assert np.all(np.diff(c["recall"]) >= -1e-12), (kind, c)  # heads are nested prefixes
+        need = res["head_size_for_target"][kind]
+        assert need is None or c["recall"][c["head_sizes"].index(need)] >= 0.9
+    path = E.write_results(tmp_path / "fig2", res, tiny, {"seed": 3})
+    doc = json.loads(path.read_text())
+    assert doc["experiment"] == "fig2" and doc["meta"]["params"]["seed"] == 3
+    assert doc["meta"]["data"]["n_db"] == 3000 and "numba" in doc["meta"]
+    assert (tmp_path / "fig2" / "fig2.png").exists()
+
+
+def test_table1_rows_and_schema(tiny, indexes, tmp_path):
+    res = E.table1(tiny, indexes=indexes, k=500)
+    labels = [r["label"] for r in res["rows"]]
+    assert labels == [r[0] for r in E.TABLE1_ROWS]
+    for r in res["rows"]:
+        for key in ("mAP", "Recall", "R@1", "R@10", "R@100"):
+            assert 0 <= r[key] <= 1
+        assert r["R@1"] <= r["R@10"] <= r["R@100"] + 1e-12
+        assert r["R@100"] <= r["Recall"] + 1e-12  # top-100 is drawn from the candidates
+    by = {r["label"]: r for r in res["rows"]}
+    assert by["DSC+PQ"]["head_bytes"] == 5 and by["DSC+PQ"]["bytes"] == 5 + 40  # K=200: 8-bit labels
+    assert by["DUC+PQ"]["bytes"] == 40
+    assert by["DSC"]["Recall"] == by["DSC+PQ"]["Recall"]
+    assert by["DUC+PQ"]["Recall"] == 1.0
+    text = E.format_table1(res, "105k")
+    assert "0.702" in text  # the paper's DSC+PQ mAP beside ours
+    json.loads(E.write_results(tmp_path / "t1", res, tiny, {}).read_text())
+
+
+def test_fig3_map_grows_with_snr(tiny, indexes, tmp_path):
+    trials = 3
+    res = E.fig3(tiny, indexes=indexes, snrs=(-10.0, 0.0, 10.0, 20.0), trials=trials, k=300)
+    names = set(res["curves"])
+    assert {"analog", "analog+DSC head", "PQ+DSC head (qpsk)", "PQ+DUC head (bpsk)"} <= names
+    for name, c in res["curves"].items():
+        m, s = np.array(c["mAP"]), np.array(c["mAP_std"])
+        assert len(m) == 4 and np.all((m >= 0) & (m <= 1))
+        slack = 3 * (s[:-1] + s[1:]) / np.sqrt(trials) + 0.02
+        assert np.all(np.diff(m) >= -slack), (name, m, s)
+        assert c["B"] > 0
+    # at 20 dB the digital links are error-free: they equal the noiseless Table-I numbers
+    assert res["curves"]["PQ+DSC head (qpsk)"]["ber"][-1] == 0.0
+    assert res["curves"]["PQ+DSC head (qpsk)"]["B"] == E.PayloadLayout.for_index(indexes["dsc"]).nbytes * 8 // 2
+
+
+def test_cli_reproduce_and_demo(tmp_path, capsys):
+    rc = main(["reproduce", "fig2", "--scale", "2000", "--dim", "32", "--labels", "200", "--out", str(tmp_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "head size for 90% recall" in out and (tmp_path / "fig2" / "results.json").exists()
+    rc = main(["demo", "--n", "2000", "--snr", "3,20", "--show", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "47 bytes" in out and "mAP" in out
+    assert main(["reproduce", "fig2", "--data", "nonsense"]) == 2
+
+
+def test_features_file_data(tmp_path, tiny):
+    np.savez(tmp_path / "f.npz", xb=tiny.xb, labels_b=tiny.labels_b, xq=tiny.xq, topk_q=tiny.ranking_q[:, :5],
+             gnd=np.array(tiny.gnd, dtype=object))
+    d = E.load_data(f"features:{tmp_path / 'f.npz'}")
+    assert d.n == 3000 and d.ranking_q.shape == (55, 5)
+    with pytest.raises(FileNotFoundError):
+        E.load_data("features:/nonexistent/x.npz")
+    np.savez(tmp_path / "bad.npz", xb=tiny.xb)
+    with pytest.raises(ValueError, match="labels_b"):
+        E.load_data(f"features:{tmp_path / 'bad.npz'}")
+    with pytest.raises(ValueError, match="scale"):
+        E.parse_scale("lots")
