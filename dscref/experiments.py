@@ -32,7 +32,7 @@ from .codec import PayloadLayout, decode_head, decode_payload, encode_payload
 from .metrics import candidate_recall, compute_map, recall_at_k
 
 __all__ = [
-    "RetrievalData", "synthetic_data", "features_data", "load_data", "make_index",
+    "RetrievalData", "synthetic_data", "features_data", "image_data", "load_data", "make_index",
     "evaluate", "fig2", "fig3", "table1", "write_results", "PAPER_TABLE1", "PAPER_FIG2",
 ]
 
@@ -170,6 +170,41 @@ def features_data(path) -> RetrievalData:
                          ranking_q=np.asarray(rank, dtype=np.int64), gnd=gnd, n_labels=K)
 
 
+def image_data(spec: str, extractor, classifier, ranking_depth: int = 200, setting: str = "medium") -> RetrievalData:
+    """Features and classifier labels of an image dataset through ONNX models.
+
+    ``spec`` is ``revisited:ROOT:NAME`` (revisited Oxford / Paris: database = ``imlist``,
+    queries = ``qimlist`` cropped to their boxes, ground truth of ``setting``) or
+    ``holidays:ROOT`` (every image in the database, the first of each group as query, itself
+    junk). Database partitions are the classifier's top-1 labels; query heads its ranking.
+    """
+    from .datasets import load_holidays, load_revisited
+    from .features import Classifier, Extractor
+
+    if not (extractor and classifier):
+        raise ValueError(f"data={spec!r} needs --extractor X.onnx and --classifier Y.onnx")
+    kind, _, rest = spec.partition(":")
+    if kind == "revisited":
+        root, _, name = rest.rpartition(":")
+        if not root or not name:
+            raise ValueError(f"data={spec!r}: expected revisited:ROOT:NAME, e.g. revisited:data:roxford5k")
+        ds = load_revisited(root, name)
+        db_images, q_images, gnd = ds.images, ds.query_images(), ds.ground_truth(setting)
+    elif kind == "holidays":
+        ds = load_holidays(rest)
+        db_images, q_images, gnd = ds.images, ds.queries, ds.gnd
+    else:
+        raise ValueError(f"data={spec!r}: expected revisited:ROOT:NAME or holidays:ROOT")
+    ext, clf = Extractor(extractor), Classifier(classifier)
+    xb = ext.extract(db_images, progress=True)
+    xq = ext.extract(q_images, progress=True)
+    labels_b = clf.topk(db_images, k=1, progress=True)[0][:, 0]
+    ranking = clf.topk(q_images, k=min(ranking_depth, clf.n_classes), progress=True)[0]
+    return RetrievalData(name=spec, xb=xb, labels_b=labels_b.astype(np.int64), xq=xq,
+                         ranking_q=ranking.astype(np.int64), gnd=gnd, n_labels=clf.n_classes,
+                         info={"extractor": str(extractor), "classifier": str(classifier), "setting": setting})
+
+
 def load_data(spec: str = "synthetic", scale="105k", seed: int = 0, **kw) -> RetrievalData:
     """``synthetic`` (at ``scale``) or ``features:PATH``. Image datasets (revisited Oxford/Paris,
     Holidays) are turned into a features file first with ``dscref extract``."""
@@ -237,7 +272,7 @@ def evaluate(index, kind: str, data: RetrievalData, *, head_size: int = 5, raw: 
     Queries go through the payload codec (encode -> bytes -> decode, error-free) unless ``raw``.
     """
     layout = PayloadLayout.for_index(index, n_labels=head_size if kind != "flat" else 0)
-    I = np.full((len(data.xq), k), -1, dtype=np.int64)
+    I = np.full((len(data.xq), max(k, 100)), -1, dtype=np.int64)  # R@100 needs 100 columns
     cands, ncand = [], []
     t_search = 0.0
     for qi in range(len(data.xq)):
@@ -248,7 +283,7 @@ def evaluate(index, kind: str, data: RetrievalData, *, head_size: int = 5, raw: 
         t0 = time.perf_counter()
         res = index.search(q, k=k, metric=metric)
         t_search += time.perf_counter() - t0
-        I[qi] = res.I[0]
+        I[qi, :k] = res.I[0]
         ncand.append(int(res.n_candidates[0]))
         cands.append(index.query_candidates(q))
     mAP = compute_map(I, data.gnd)[0]

@@ -93,3 +93,37 @@ def test_features_file_data(tmp_path, tiny):
         E.load_data(f"features:{tmp_path / 'bad.npz'}")
     with pytest.raises(ValueError, match="scale"):
         E.parse_scale("lots")
+
+
+def test_image_datasets_and_image_demo(tmp_path, capsys):
+    """Holidays layout through tiny ONNX models: image_data, table1 on it, and the image demo."""
+    import sys
+    from pathlib import Path
+
+    from PIL import Image, ImageDraw
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+    import make_tiny
+
+    models = make_tiny.make_all(tmp_path / "m", seed=1)
+    jpg = tmp_path / "holidays" / "jpg"
+    jpg.mkdir(parents=True)
+    for g in range(6):
+        rng = np.random.default_rng(g)
+        base = Image.new("RGB", (96, 72), tuple(int(c) for c in rng.integers(0, 255, 3)))
+        d = ImageDraw.Draw(base)
+        for _ in range(4):
+            x, y = (int(v) for v in rng.integers(0, 60, 2))
+            d.rectangle([x, y, x + 20, y + 20], fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
+        for j in range(3):
+            base.rotate(3 * j).save(jpg / f"1{g:03d}{j:02d}.jpg")
+    data = E.image_data(f"holidays:{tmp_path / 'holidays'}", models["extractor"], models["classifier"])
+    assert data.n == 18 and len(data.xq) == 6 and data.ranking_q.shape[1] == 200
+    assert np.allclose(np.linalg.norm(data.xb, axis=1), 1, atol=1e-4)
+    res = E.table1(data, kinds=("dsc", "flat"), k=18, flat_M=8, flat_nbits=4)
+    assert {r["label"] for r in res["rows"]} == {"DSC", "DSC+PQ", "DUC+PQ"}
+    with pytest.raises(ValueError, match="extractor"):
+        E.image_data(f"holidays:{tmp_path}", None, None)
+    rc = main(["demo", "--images", str(jpg), "--extractor", str(models["extractor"]),
+               "--classifier", str(models["classifier"]), "--snr", "20"])
+    assert rc == 0 and "image demo" in capsys.readouterr().out
