@@ -42,15 +42,25 @@ class Query:
         (for plain PQ: one row, the code of ``q``). None in raw-feature mode.
     vector : ndarray (d,) float32, or None
         The raw feature, for the un-quantized "M=2048" mode of Table I (sent instead of codes).
+    info : dict
+        Free-form annotations (never read by the search).
+    code_llr : ndarray (h, M * nbits) float64, or None
+        Received bit LLRs (``log P(0)/P(1)``, payload order, MSB first) of each code. When
+        present the index scores with *soft-decision ADC* (:func:`dscref.robust.soft_lut_l2`):
+        the table row of the hard code is replaced by its posterior expectation. ``codes`` must
+        still hold the hard decisions. None (default): the plain hard-decision search.
     """
 
     labels: np.ndarray
     codes: np.ndarray | None = None
     vector: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+    code_llr: np.ndarray | None = None
 
     def __post_init__(self):
         self.labels = np.ascontiguousarray(self.labels, dtype=np.int64).reshape(-1)
+        if self.code_llr is not None:
+            self.code_llr = np.ascontiguousarray(self.code_llr, dtype=np.float64)
 
 
 class SearchResult(NamedTuple):
@@ -270,6 +280,13 @@ class InvertedPQIndex:
             raise ValueError(f"query codes have shape {codes.shape}, expected ({lab.size}, {self.M})")
         if codes.dtype.kind not in "iu" or (codes.size and (codes.min() < 0 or codes.max() >= (1 << self.nbits))):
             raise ValueError(f"query codes must be integers in [0, {1 << self.nbits})")
+        if query.code_llr is not None:
+            llr = query.code_llr
+            if llr.shape != (lab.size, self.M * self.nbits):
+                raise ValueError(f"query code_llr has shape {llr.shape}, expected "
+                                 f"({lab.size}, {self.M * self.nbits})")
+            if np.isnan(llr).any():
+                raise ValueError("query code_llr holds NaN")
 
     def _raw_scores(self, query: Query, a: int, b: int, metric: str) -> np.ndarray:
         """Exact L2 / cosine between the raw query vector and stored rows ``a:b`` (raw mode)."""
@@ -304,6 +321,8 @@ class InvertedPQIndex:
         if query.vector is not None:  # raw-feature mode: exact distances on stored vectors
             return self._raw_scores(query, a, b, metric)
         p = self.list_pq_[lab]
+        if query.code_llr is not None:
+            return self._score_list_soft(query.code_llr[j], lab, p, metric)
         e = np.asarray(query.codes[j], dtype=np.int64)
         ar = np.arange(self.M)
         if metric == "l2":
@@ -316,6 +335,31 @@ class InvertedPQIndex:
         cq = self.centroids_[lab] + self.pqs_[p].decode(query.codes[j][None])[0]
         q_norm2 = float((cq.astype(np.float64) ** 2).sum())
         return adc_cosine(lut.astype(np.float32), self.codes_[a:b], bias, q_norm2, self.db_norm2_[a:b])
+
+    def _score_list_soft(self, llr: np.ndarray, lab: int, p: int, metric: str) -> np.ndarray:
+        """Soft-decision ADC: eqs. (14)-(15) with the query's sub-codeword replaced by its posterior.
+
+        L2: ``lut[m, j] = sum_k P_m(k) sdc[m, k, j]`` (expected distance). Cosine: the numerator of
+        eq. (15) is linear in the query's sub-codewords, so its terms are replaced by their
+        expectations (exact); the query norm by ``sqrt(E ||c + r^q||^2)`` (an approximation:
+        ``E[num / ||q||] ~ E[num] / sqrt(E ||q||^2)``). With certain bits both reduce to the
+        hard-decision tables (L2 bit-exactly).
+        """
+        from ..robust import _expected_rows, posteriors
+        from ..scoring import adc_cosine, adc_l2
+
+        a, b = self.offsets_[lab], self.offsets_[lab + 1]
+        post = posteriors(llr, self.M, self.nbits)
+        if metric == "l2":
+            return adc_l2(_expected_rows(post, self.sdc_[p]).astype(np.float32), self.codes_[a:b])
+        gram = self.gram_[p]
+        lut = self.cr_[lab] + _expected_rows(post, gram).astype(np.float32)
+        ecr = (post * self.cr_[lab]).sum(1).astype(np.float32)
+        bias = float(self.cnorm2_[lab] + ecr.sum())
+        rnorm = np.einsum("mkk->mk", gram).astype(np.float64)
+        q_norm2 = float(self.cnorm2_[lab]) + float((post * (2.0 * self.cr_[lab] + rnorm)).sum())
+        return adc_cosine(lut.astype(np.float32), self.codes_[a:b], bias, max(q_norm2, 0.0),
+                          self.db_norm2_[a:b])
 
     def search(self, queries, k: int = 100, metric: str = "l2") -> SearchResult:
         """Rank the candidates of the lists named by each query's head.
