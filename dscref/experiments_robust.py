@@ -29,10 +29,11 @@ import numpy as np
 from ._validate import as_float_matrix, as_generator, as_int_array, check_int
 from .channel import AWGN, Modem, transmit_bits
 from .codec import PayloadLayout
+from .metrics import compute_map
 from .robust import (RobustLayout, decode_robust_payload, encode_robust_payload, make_index_robust,
                      robust_label_order)
 
-__all__ = ["VARIANTS", "average_precision", "mean_average_precision", "robust_variants_mAP"]
+__all__ = ["VARIANTS", "robust_variants_mAP"]
 
 VARIANTS = ("plain", "robust_assignment", "soft_adc", "protected_head", "soft_head", "all")
 
@@ -45,41 +46,6 @@ _SPEC = {
     "soft_head": (False, False, "soft", "hard"),
     "all": (True, True, "soft", "soft"),
 }
-
-
-def average_precision(ranked, ok, junk=()) -> float:
-    """Average precision of one ranked id list, revisitop's trapezoid rule.
-
-    Junk ids are removed from the ranking; with ``r_j`` the 0-based rank of the j-th positive,
-    ``AP = sum_j (1/n_ok) * (P0_j + P1_j) / 2`` where ``P0_j = j / r_j`` (1 when r_j = 0) and
-    ``P1_j = (j + 1) / (r_j + 1)`` (Radenović et al., CVPR 2018, ``compute_ap``). Positives not
-    in the (truncated) ranking contribute 0; -1 pads are ignored. NaN when ``ok`` is empty.
-    """
-    ranked = np.asarray(ranked, dtype=np.int64)
-    ranked = ranked[ranked >= 0]
-    ok = np.asarray(ok, dtype=np.int64)
-    if ok.size == 0:
-        return float("nan")
-    ranked = ranked[~np.isin(ranked, np.asarray(junk, dtype=np.int64))]
-    ranks = np.flatnonzero(np.isin(ranked, ok))
-    ap = 0.0
-    for j, r in enumerate(ranks):
-        p0 = 1.0 if r == 0 else j / r
-        p1 = (j + 1) / (r + 1)
-        ap += (p0 + p1) / 2.0 / ok.size
-    return ap
-
-
-def mean_average_precision(I, gnd) -> float:
-    """mAP of ranked ids ``I`` (nq, k) against ``gnd`` (list of {"ok", "junk"}), skipping queries
-    without positives. Uses :func:`dscref.metrics.compute_map` when that module exists."""
-    try:
-        from .metrics import compute_map  # type: ignore[attr-defined]
-    except ImportError:
-        aps = [average_precision(I[i], g["ok"], g.get("junk", ())) for i, g in enumerate(gnd)]
-        aps = [a for a in aps if not np.isnan(a)]
-        return float(np.mean(aps)) if aps else float("nan")
-    return float(compute_map(I, gnd)[0])
 
 
 def robust_variants_mAP(index, xq, head_labels, gnd, snr_db_list, modem="qpsk", n_trials: int = 5,
@@ -159,7 +125,7 @@ def robust_variants_mAP(index, xq, head_labels, gnd, snr_db_list, modem="qpsk", 
         idx, rl, order, queries, bits = setup[v]
         res["payload_bits"][v] = rl.n_bits
         res["channel_uses"][v] = -(-rl.n_bits // modem.bits_per_symbol)
-        res["mAP_clean"][v] = mean_average_precision(idx.search(queries, k=k, metric=metric).I, gnd)
+        res["mAP_clean"][v] = float(compute_map(idx.search(queries, k=k, metric=metric).I, gnd)[0])
         res["mAP"][v], res["ber"][v] = {}, {}
     for si, snr in enumerate(res["snr_db"]):
         ch = AWGN(snr)
@@ -178,7 +144,7 @@ def robust_variants_mAP(index, xq, head_labels, gnd, snr_db_list, modem="qpsk", 
                     q, _ = decode_robust_payload(rx.llr, rl, head=head_dec, codes=code_dec,
                                                  policy=policy, label_order=order)
                     qs.append(q)
-                maps.append(mean_average_precision(idx.search(qs, k=k, metric=metric).I, gnd))
+                maps.append(float(compute_map(idx.search(qs, k=k, metric=metric).I, gnd)[0]))
             res["mAP"][v][snr] = {"mean": float(np.mean(maps)), "std": float(np.std(maps)), "trials": maps}
             res["ber"][v][snr] = errs / max(nb, 1)
     return res

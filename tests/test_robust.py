@@ -12,7 +12,7 @@ from dscref._kernels import robust as kern
 from dscref._reference import robust as ref
 from dscref.channel import AWGN, transmit_bits
 from dscref.codec import PayloadLayout, decode_payload, encode_payload
-from dscref.experiments_robust import VARIANTS, average_precision, robust_variants_mAP
+from dscref.experiments_robust import VARIANTS, robust_variants_mAP
 from dscref.index.base import Query
 from dscref.index.semantic import SemanticIndex
 from dscref.pq import ProductQuantizer
@@ -380,13 +380,6 @@ def test_robust_payload_error_free_roundtrip(built, scheme):
         assert q2.labels.tolist() == [4, 9, 17]
         np.testing.assert_array_equal(q2.codes, q.codes)
         assert (q2.code_llr is not None) == (codes == "soft")
-
-
-def test_average_precision_trapezoid():
-    assert average_precision([1, 2, 3], ok=[1]) == 1.0
-    # positives at ranks 1 and 3 of 4: ((0 + 1/2) + (1/3 + 2/4)) / 2 / 2
-    assert average_precision([9, 1, 8, 2], ok=[1, 2]) == pytest.approx(((0 + 0.5) + (1 / 3 + 0.5)) / 4)
-    assert average_precision([9, 7, 1], ok=[1], junk=[7]) == pytest.approx((0.0 + 0.5) / 2)
 
 
 def test_robust_variants_mAP_smoke(built):
