@@ -195,6 +195,8 @@ def _cmd_demo(args) -> int:
 
 
 # --------------------------------------------------------------------------- reproduce
+_FIG3_SNRS = "-20,-15,-10,-5,-2.5,0,2.5,5,7.5,10"
+
 def _add_reproduce(sub) -> None:
     p = sub.add_parser(
         "reproduce",
@@ -205,15 +207,18 @@ def _add_reproduce(sub) -> None:
         "ours. Image datasets: extract features first (dscref extract), or pass "
         "revisited:ROOT:NAME / holidays:ROOT with --extractor and --classifier.",
     )
-    p.add_argument("experiment", choices=["fig2", "fig3", "table1", "all"])
+    p.add_argument("experiment", choices=["fig2", "fig3", "table1", "robust", "all"],
+                   help="fig2 | fig3 | table1 | robust (beyond the paper: bit-error-robust coding) | all "
+                   "(the paper's three)")
     p.add_argument("--data", default="synthetic",
                    help="synthetic | features:PATH (.npz or folder) | revisited:ROOT:NAME | holidays:ROOT")
     p.add_argument("--scale", default="105k", help="synthetic database size: 105k | 1m | N (default 105k)")
     p.add_argument("--out", default="results", help="output folder (default ./results)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--trials", type=int, default=5, help="Fig. 3: channel realisations per SNR (default 5)")
-    p.add_argument("--snr", default="-20,-15,-10,-5,-2.5,0,2.5,5,7.5,10",
-                   help="Fig. 3: comma-separated SNRs in dB (default -20..10)")
+    p.add_argument("--snr", default=_FIG3_SNRS,
+                   help="comma-separated SNRs in dB; write --snr=-20,0 for negative values "
+                   "(default fig3: -20..10; robust: -2..12)")
     p.add_argument("--fading", action="store_true", help="Fig. 3: Rayleigh block fading instead of AWGN")
     p.add_argument("--block", type=int, default=16, help="fading block length in channel uses (default 16)")
     p.add_argument("--dim", type=int, default=2048, help="synthetic feature dimension (default 2048)")
@@ -250,6 +255,10 @@ def _cmd_reproduce(args) -> int:
         elif exp == "fig2":
             res = E.fig2(data, seed=args.seed, indexes=indexes)
             text = E.format_fig2(res)
+        elif exp == "robust":
+            snrs = _floats(args.snr, "--snr") if args.snr != _FIG3_SNRS else list(range(-2, 13, 2))
+            res = E.robust(data, seed=args.seed, indexes=indexes, snrs=snrs, trials=args.trials)
+            text = E.format_robust(res)
         else:
             res = E.fig3(data, seed=args.seed, indexes=indexes, snrs=_floats(args.snr, "--snr"),
                          trials=args.trials, fading=args.fading, block=args.block)

@@ -127,3 +127,19 @@ def test_image_datasets_and_image_demo(tmp_path, capsys):
     rc = main(["demo", "--images", str(jpg), "--extractor", str(models["extractor"]),
                "--classifier", str(models["classifier"]), "--snr", "20"])
     assert rc == 0 and "image demo" in capsys.readouterr().out
+
+
+def test_robust_experiment_schema(tiny, indexes):
+    res = E.robust(tiny, indexes=indexes, snrs=(0.0, 6.0, 30.0), trials=2, k=300)
+    assert set(res["variants"]) == {"plain", "robust_assignment", "soft_adc", "protected_head", "soft_head", "all"}
+    for v, t in res["variants"].items():
+        assert len(t["mAP"]) == 3 and 0 <= t["mAP_clean"] <= 1
+        assert t["mAP"][-1] == pytest.approx(t["mAP_clean"], abs=1e-9)  # 30 dB: no bit errors
+    assert res["variants"]["protected_head"]["channel_uses"] > res["variants"]["plain"]["channel_uses"]
+    assert "gain dB" in E.format_robust(res)
+
+
+def test_snr_at_fraction():
+    assert E._snr_at_fraction([0, 2, 4], [0.0, 0.5, 1.0], 0.75) == pytest.approx(3.0)
+    assert E._snr_at_fraction([0, 2, 4], [0.9, 0.95, 1.0], 0.5) == 0.0
+    assert E._snr_at_fraction([0, 2, 4], [0.1, 0.2, 0.3], 0.5) is None
