@@ -456,7 +456,22 @@ def _as_image_list(images) -> list:
                         f"got {type(images).__name__}") from exc
 
 
-class Extractor:
+class _ModelUser:
+    """What Extractor and Classifier share about their validated ONNX model (``self._model``)."""
+
+    _model: _OnnxModel
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the model file."""
+        return self._model.sha256
+
+    @property
+    def path(self) -> Path:
+        return self._model.path
+
+
+class Extractor(_ModelUser):
     """Global image descriptors from an ONNX model (eqs. 8 and 10 of Wang & Qi).
 
     Parameters
@@ -528,15 +543,6 @@ class Extractor:
         self.dim = _dim(out.shape[1])
 
     @property
-    def sha256(self) -> str:
-        """SHA-256 of the model file."""
-        return self._model.sha256
-
-    @property
-    def path(self) -> Path:
-        return self._model.path
-
-    @property
     def config(self) -> dict:
         """Everything that determines the descriptors (used as the feature-cache key)."""
         return {"model_sha256": self.sha256, "model_file": self.path.name, "size": self.size,
@@ -605,7 +611,7 @@ class Extractor:
                 f"scales={self.scales}, output={self.output_kind}, dim={self.dim})")
 
 
-class Classifier:
+class Classifier(_ModelUser):
     """ImageNet-style classifier through onnxruntime; gives the labels of the code head (eq. 11).
 
     Parameters
@@ -644,14 +650,6 @@ class Classifier:
         if _dim(out.shape[1]) not in (None, self.n_classes):
             raise self._model._fail(f"the size of output {out.name!r}", out.shape[1],
                                     f"{self.n_classes} classes")
-
-    @property
-    def sha256(self) -> str:
-        return self._model.sha256
-
-    @property
-    def path(self) -> Path:
-        return self._model.path
 
     @property
     def config(self) -> dict:

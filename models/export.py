@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import hashlib
 import io
 import json
 import logging
@@ -42,6 +41,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from dscref.features import sha256_file  # the same digest dscref checks models against
 import torch.nn.functional as F
 
 log = logging.getLogger("dscref.export")
@@ -204,14 +205,6 @@ class _Call(nn.Module):
 
 
 # --------------------------------------------------------------------------- export + verify
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_checkpoint(path) -> dict:
     """A state dict from ``path`` (``torch.load(weights_only=True)``; ``state_dict`` key unwrapped)."""
     path = Path(path)
