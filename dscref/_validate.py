@@ -11,6 +11,8 @@ import numbers
 
 import numpy as np
 
+from ._chunks import release_pages
+
 __all__ = [
     "as_float_matrix",
     "as_float_vector",
@@ -83,6 +85,7 @@ def check_finite(x: np.ndarray, name: str, chunk_rows: int = 65536) -> None:
             r, c = np.argwhere(~np.isfinite(block))[0]
             idx = (start + int(r), int(c)) if x.ndim > 1 else (start + int(r),)
             raise ValueError(f"{name} holds a non-finite value {block[r, c]!r} at index {idx}")
+        release_pages(x)
 
 
 def as_float_vector(x, name: str, *, d: int | None = None) -> np.ndarray:

@@ -19,6 +19,7 @@ import logging
 
 import numpy as np
 
+from ._chunks import CHUNK_ROWS, release_pages
 from ._validate import as_float_matrix, as_generator, check_choice, check_int
 
 __all__ = ["KMeans", "relocate_empty_clusters"]
@@ -138,7 +139,8 @@ class KMeans:
             m = self.max_points_per_centroid * k
             idx = np.sort(rng.choice(n, m, replace=False))
             log.debug("k-means: sub-sampling %d of %d points", m, n)
-            x = np.ascontiguousarray(x[idx])
+            x_all, x = x, np.ascontiguousarray(x[idx])
+            release_pages(x_all)
         best = None
         self.n_relocated_ = 0
         for _ in range(self.n_init):
@@ -216,10 +218,14 @@ class KMeans:
         x = as_float_matrix(x, "x", d=self.centroids_.shape[1], allow_empty=True)
         labels = np.empty(x.shape[0], dtype=np.int64)
         dists = np.empty(x.shape[0], dtype=np.float32)
-        if x.shape[0]:
-            x_norms = np.empty(x.shape[0], dtype=np.float32)
-            kern.row_sqnorms(x, x_norms)
-            self._assign(x, x_norms, self.centroids_, labels, dists)
+        # row chunks (multiples of the kernel's 1024-row blocks, so results do not change)
+        # bound the temporaries and the resident pages of a memory-mapped x
+        for s in range(0, x.shape[0], 4 * CHUNK_ROWS):
+            e = min(s + 4 * CHUNK_ROWS, x.shape[0])
+            x_norms = np.empty(e - s, dtype=np.float32)
+            kern.row_sqnorms(x[s:e], x_norms)
+            self._assign(x[s:e], x_norms, self.centroids_, labels[s:e], dists[s:e])
+            release_pages(x)
         return (labels, dists) if return_distances else labels
 
     def fit_predict(self, x) -> np.ndarray:

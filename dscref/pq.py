@@ -22,6 +22,7 @@ import logging
 
 import numpy as np
 
+from ._chunks import release_pages
 from ._validate import as_float_matrix, as_float_vector, as_generator, check_choice, check_int
 from .kmeans import KMeans
 
@@ -113,7 +114,8 @@ class ProductQuantizer:
         else:
             if self.max_points_per_centroid is not None and n > self.max_points_per_centroid * ksub:
                 idx = np.sort(rng.choice(n, self.max_points_per_centroid * ksub, replace=False))
-                x = x[idx]
+                x_all, x = x, x[idx]
+                release_pages(x_all)
             self.n_relocated_ = 0
             for m in range(self.M):
                 km = KMeans(ksub, n_iter=self.n_iter, tol=0.0, init=self.init, seed=rng,

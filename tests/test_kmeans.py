@@ -78,7 +78,9 @@ def test_recovers_well_separated_blobs(seed):
     truth = rng.integers(0, 6, 1200)
     truth[:6] = np.arange(6)
     x = centers[truth] + rng.standard_normal((1200, 8)).astype(np.float32)
-    km = KMeans(6, n_iter=30, seed=seed).fit(x)
+    # k-means++ can still merge two blobs and split another (a local minimum); the best of 5
+    # seeded runs recovers them in every case hypothesis has found
+    km = KMeans(6, n_iter=30, n_init=5, seed=seed).fit(x)
     pred = km.predict(x)
     # the partition is the same up to a relabelling
     pairs = set(zip(truth.tolist(), pred.tolist()))

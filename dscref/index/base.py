@@ -20,6 +20,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from .._chunks import CHUNK_ROWS, gather_residuals
 from .._validate import as_float_matrix, as_float_vector, as_int_array, check_choice, check_int
 from ..pq import ProductQuantizer
 
@@ -148,11 +149,12 @@ class InvertedPQIndex:
             lists = np.flatnonzero(self.list_pq_ == p)
             rows = np.concatenate([np.arange(self.offsets_[i], self.offsets_[i + 1]) for i in lists]) \
                 if lists.size else np.empty(0, np.int64)
-            for s in range(0, rows.size, 65536):
-                r = rows[s:s + 65536]
+            for s in range(0, rows.size, CHUNK_ROWS):
+                r = rows[s:s + CHUNK_ROWS]
                 ids = self.ids_[r]
-                resid = x[ids] - self._residual_reference(ids, assign)
-                self.codes_[r] = pq.encode(resid)
+                # chunks of CHUNK_ROWS keep the gathered rows and their references small
+                self.codes_[r] = pq.encode(np.asarray(x[ids], dtype=np.float32)
+                                           - self._residual_reference(ids, assign))
         self._prepare_tables()
         self._xb = x if self.keep_vectors else None
         self.d_ = x.shape[1]
@@ -252,6 +254,21 @@ class InvertedPQIndex:
         override it.
         """
         return self.candidate_ids(query.labels)
+
+    def attach_vectors(self, x) -> "InvertedPQIndex":
+        """Keep a reference (no copy) to the database ``x`` (ntotal, d) for raw-feature queries.
+
+        Needed after :func:`dscref.io.load_index`, which never stores the raw database: row
+        ``i`` of ``x`` must be database item ``i`` (the ids returned by :meth:`search`).
+        A memory-mapped array is kept mapped.
+        """
+        self._check_built()
+        x = as_float_matrix(x, "x", d=self.d_, finite=False)
+        if x.shape[0] != self.ntotal:
+            raise ValueError(f"x has {x.shape[0]} rows, the index holds ntotal={self.ntotal} items")
+        self._xb = x
+        self.keep_vectors = True
+        return self
 
     def list_sizes(self) -> np.ndarray:
         self._check_built()
@@ -398,6 +415,22 @@ class InvertedPQIndex:
     # ------------------------------------------------------------------ helpers for builders
     def _train_pq(self, residuals: np.ndarray, rng) -> ProductQuantizer:
         return ProductQuantizer(self.M, self.nbits, n_iter=self.n_iter, seed=rng).fit(residuals)
+
+    def _train_pq_on_rows(self, x: np.ndarray, rows: np.ndarray, lists: np.ndarray, rng) -> ProductQuantizer:
+        """:meth:`_train_pq` on the residuals ``x[rows] - centroids_[lists]``, gathering only the
+        rows the quantizer trains on.
+
+        ProductQuantizer.fit keeps a random ``max_points_per_centroid * ksub`` of its input; the
+        same draw, made here from the same generator before the gather, selects the same rows,
+        so the result is identical to ``_train_pq(x[rows] - centroids_[lists], rng)`` without a
+        full-size temporary for a large list.
+        """
+        pq = ProductQuantizer(self.M, self.nbits, n_iter=self.n_iter, seed=rng)
+        cap = None if pq.max_points_per_centroid is None else pq.max_points_per_centroid * pq.ksub
+        if cap is not None and rows.size > cap:
+            keep = np.sort(rng.choice(rows.size, cap, replace=False))
+            rows, lists = rows[keep], lists[keep]
+        return pq.fit(gather_residuals(x, rows, self.centroids_, lists))
 
     def _check_build_input(self, x) -> np.ndarray:
         x = as_float_matrix(x, "x")

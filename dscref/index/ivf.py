@@ -53,7 +53,7 @@ class IVFIndex(InvertedPQIndex):
         self.centroids_ = self.coarse_.centroids_
         assign = self.coarse_.predict(x)
         sample = rng.choice(x.shape[0], min(x.shape[0], 256 * (1 << self.nbits)), replace=False)
-        self.pqs_ = [self._train_pq(x[sample] - self.centroids_[assign[sample]], rng)]
+        self.pqs_ = [self._train_pq_on_rows(x, sample, assign[sample], rng)]
         self.list_pq_ = np.zeros(self.K, dtype=np.int64)
         self._store_lists(x, assign)
         return self

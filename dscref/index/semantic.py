@@ -15,6 +15,7 @@ import logging
 import numpy as np
 from tqdm.auto import tqdm
 
+from .._chunks import release_pages
 from .._validate import as_generator, as_int_array, check_int
 from .base import InvertedPQIndex
 
@@ -71,6 +72,7 @@ class SemanticIndex(InvertedPQIndex):
         sums = np.zeros((self.K, d), dtype=np.float64)
         for s in range(0, n, 65536):
             np.add.at(sums, labels[s:s + 65536], x[s:s + 65536])
+            release_pages(x)
         self.centroids_ = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
         order = np.argsort(labels, kind="stable")
         starts = np.concatenate([[0], np.cumsum(counts)])
@@ -81,12 +83,12 @@ class SemanticIndex(InvertedPQIndex):
         pooled = order[np.isin(labels[order], small)] if small.size else np.empty(0, np.int64)
         if pooled.size == 0:  # nothing small but keep slot 0 meaningful: pool a sample of all
             pooled = rng.choice(n, min(n, 256 * (1 << self.nbits)), replace=False)
-        self.pqs_.append(self._train_pq(x[pooled] - self.centroids_[labels[pooled]], rng))
+        self.pqs_.append(self._train_pq_on_rows(x, pooled, labels[pooled], rng))
         self.shared_pq_lists_ = small.astype(np.int64)
         for i in tqdm(big, desc="DSC: per-partition PQ", disable=not self.progress or big.size < 2, leave=False):
             rows = order[starts[i]:starts[i + 1]]
             self.list_pq_[i] = len(self.pqs_)
-            self.pqs_.append(self._train_pq(x[rows] - self.centroids_[i], rng))
+            self.pqs_.append(self._train_pq_on_rows(x, rows, labels[rows], rng))
         log.info("DSC: %d partitions, %d with their own PQ, %d (%.1f%% of items) on the shared PQ",
                  self.K, big.size, small.size, 100.0 * counts[small].sum() / n)
         self._store_lists(x, labels)
