@@ -19,6 +19,8 @@ from dscref import io as dio
 from dscref.errors import IndexFormatError
 from dscref.index.base import InvertedPQIndex
 from dscref.index.flat import FlatPQIndex
+from dscref.index.gp import GPIndex
+from dscref.index.imi import IMIIndex
 from dscref.index.ivf import IVFIndex
 from dscref.index.semantic import SemanticIndex
 from dscref.io import load_index, save_index, verify_index
@@ -43,6 +45,10 @@ def _build(kind, x, labels, **kw):
                              min_partition_size=160, **kw).build(x, labels)
     if kind == "ivf":
         return IVFIndex(12, M=4, nbits=6, n_iter=4, seed=np.random.default_rng(5), coarse_iter=5, **kw).build(x)
+    if kind == "imi":
+        return IMIIndex(4, M=4, nbits=6, n_iter=4, seed=0, coarse_iter=5, **kw).build(x)
+    if kind == "gp":
+        return GPIndex(12, n_neighbors=4, M=4, nbits=6, n_iter=4, seed=0, coarse_iter=5, **kw).build(x)
     return FlatPQIndex(M=4, nbits=6, n_iter=4, seed=0, **kw).build(x)
 
 
@@ -82,7 +88,7 @@ def data():
     return _data()
 
 
-@pytest.fixture(scope="module", params=["dsc", "ivf", "flat"])
+@pytest.fixture(scope="module", params=["dsc", "ivf", "imi", "gp", "flat"])
 def built(request, data):
     x, labels = data
     return _build(request.param, x, labels)
