@@ -143,3 +143,25 @@ def test_snr_at_fraction():
     assert E._snr_at_fraction([0, 2, 4], [0.0, 0.5, 1.0], 0.75) == pytest.approx(3.0)
     assert E._snr_at_fraction([0, 2, 4], [0.9, 0.95, 1.0], 0.5) == 0.0
     assert E._snr_at_fraction([0, 2, 4], [0.1, 0.2, 0.3], 0.5) is None
+
+
+def test_cli_build_and_query(tmp_path, tiny, capsys):
+    np.save(tmp_path / "xb.npy", np.asarray(tiny.xb))
+    np.save(tmp_path / "labels.npy", tiny.labels_b[:, None])
+    np.save(tmp_path / "xq.npy", tiny.xq[:3])
+    np.save(tmp_path / "heads.npy", tiny.ranking_q[:3, :5])
+    idx = tmp_path / "ix.dscidx"
+    assert main(["build", str(tmp_path / "xb.npy"), "--labels", str(tmp_path / "labels.npy"),
+                 "--lists", "200", "--out", str(idx)]) == 0
+    assert idx.exists() and "built dsc index of 3000 items" in capsys.readouterr().out
+    assert main(["query", str(idx), str(tmp_path / "xq.npy"), "--labels", str(tmp_path / "heads.npy"),
+                 "--k", "5"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 3 and all("45 bytes" in line and "top-5" in line for line in out)
+    # the query's own landmark comes back: first result is a ground-truth positive for most
+    firsts = [int(line.split("top-5: [")[1].split(",")[0]) for line in out]
+    assert sum(f in set(tiny.gnd[i]["ok"].tolist()) for i, f in enumerate(firsts)) >= 2
+    assert main(["query", str(idx), str(tmp_path / "xq.npy"), "--labels", str(tmp_path / "heads.npy"),
+                 "--snr", "3"]) == 0
+    assert "bit errors" in capsys.readouterr().out
+    assert main(["build", str(tmp_path / "xb.npy"), "--out", str(tmp_path / "x")]) == 2  # dsc needs labels
