@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from ._validate import as_generator, check_choice, check_int
+from ._chunks import release_pages
 from .codec import PayloadLayout, decode_head, decode_payload, encode_payload
 from .metrics import candidate_recall, compute_map, recall_at_k
 
@@ -427,12 +428,15 @@ def fig3(data: RetrievalData, *, snrs=tuple(np.arange(-20.0, 10.1, 2.5)), trials
         from .scoring import topk
 
         if xb_norm2 is None:
-            xb_norm2 = np.concatenate([(np.asarray(data.xb[s:s + 65536], np.float32) ** 2).sum(1)
-                                       for s in range(0, data.n, 65536)])
+            xb_norm2 = np.empty(data.n, dtype=np.float32)
+            for s in range(0, data.n, 65536):
+                xb_norm2[s:s + 65536] = (np.asarray(data.xb[s:s + 65536], np.float32) ** 2).sum(1)
+                release_pages(data.xb)
         dist = np.empty((qr.shape[0], data.n), dtype=np.float32)
         for s in range(0, data.n, 65536):
             blk = np.asarray(data.xb[s:s + 65536], dtype=np.float32)
             dist[:, s:s + blk.shape[0]] = xb_norm2[s:s + blk.shape[0]] - 2 * qr @ blk.T
+            release_pages(data.xb)
         return topk(dist, k)[1]
 
     curves: dict = {}

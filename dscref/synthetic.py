@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import ndtri
 
+from ._chunks import release_pages
 from ._validate import check_int
 
 __all__ = ["SemanticDataset", "make_semantic_dataset", "iter_database_chunks"]
@@ -780,8 +781,9 @@ def make_semantic_dataset(
     for start in range(0, p["n_db"], chunk_size):
         stop = min(start + chunk_size, p["n_db"])
         xb[start:stop] = plan.rows(start, stop)
-    if hasattr(xb, "flush"):
-        xb.flush()
+        if hasattr(xb, "flush"):  # a memory map: write the chunk back and unmap its pages, so
+            xb.flush()             # 1M x 2048 rows never sit in this process's resident set
+            release_pages(xb)
     gnd = [{"ok": plan.gnd_inst[i]["ok"].copy(), "junk": plan.gnd_inst[i]["junk"].copy()}
            for i in plan.instance_q]
     stats = _measure(plan, xb, plan.xq, gnd)
