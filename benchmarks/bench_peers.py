@@ -469,6 +469,30 @@ def plot(res, out: Path) -> None:
         plt.close(fig)
 
 
+QUALITY_KEYS = ("mse_full", "reconstruction_mse", "mse_vs_faiss", "recall_at_10_vs_exact", "recall_at_100",
+                "nprobe", "fraction_of_stream_bandwidth", "identical_bytes")
+
+
+def markdown_table(res) -> str:
+    """The README table: min / median time, ratio to faiss (or to NumPy), quality."""
+    rows = ["| operation | implementation | min | median | ratio to faiss | quality |", "|---|---|---|---|---|---|"]
+
+    def fmt(t):
+        return f"{t * 1e3:.2f} ms" if t < 1 else f"{t:.2f} s"
+    for op, e in res["ops"].items():
+        for name, v in e.items():
+            if not (isinstance(v, dict) and "min_s" in v):
+                continue
+            ratio = v.get("ratio_to_faiss", v.get("ratio_to_numpy"))
+            rname = "" if ratio is None else f"{ratio:.2f}" + ("" if "ratio_to_faiss" in v else " (to NumPy)")
+            q = ", ".join(f"{k}={v[k]:.4g}" if isinstance(v[k], float) else f"{k}={v[k]}"
+                          for k in QUALITY_KEYS if k in v)
+            if name == "dscref" and "identical_bytes" in e:
+                q = f"identical bytes: {e['identical_bytes']}"
+            rows.append(f"| {op} | {name} | {fmt(v['min_s'])} | {fmt(v['median_s'])} | {rname} | {q} |")
+    return "\n".join(rows) + "\n"
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="bench_results/peers", help="output folder (peers.json, PNGs)")
@@ -555,6 +579,7 @@ def main(argv=None) -> dict:
         log.info("slopes: %s", res["curves"]["slopes_loglog"])
     save()
     plot(res, out)
+    (out / "peers.md").write_text(markdown_table(res))
     print(json.dumps({k: {n: (round(v["min_s"], 5), round(v.get("ratio_to_faiss", np.nan), 3))
                           for n, v in e.items() if isinstance(v, dict) and "min_s" in v}
                       for k, e in res["ops"].items()}, indent=1))
