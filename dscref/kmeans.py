@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import numpy as np
@@ -28,6 +29,50 @@ log = logging.getLogger(__name__)
 
 # Memory cap for the per-chunk partial sums of the parallel update step.
 _PARTIAL_SUM_BYTES = 1 << 27
+# Multiply-adds (n * d * k) below which the assignment stays on one thread: a parallel region
+# costs about a millisecond on a loaded machine, as much as ~10^7 multiply-adds.
+_PARALLEL_MACS = 1 << 24
+
+_blas_controller = None
+
+
+def _blas_threads_pinned_to_one():
+    """Context manager pinning BLAS (numpy's and scipy's OpenBLAS) to one thread, or None.
+
+    Numba kernels that call ``np.dot`` inside ``prange`` need it: every Numba thread would
+    otherwise start its own BLAS team (oversubscription). Needs threadpoolctl; without it the
+    callers keep the serial kernels, whose single GEMMs may use every BLAS thread.
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            import scipy.linalg.cython_blas  # noqa: F401 - the BLAS Numba's np.dot calls
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl is optional
+            _blas_controller = False
+        else:
+            _blas_controller = ThreadpoolController()
+    if _blas_controller is False:
+        return None
+    return _blas_controller.limit(limits=1, user_api="blas")
+
+
+def use_parallel_assign(n: int, d: int, k: int) -> bool:
+    """Whether the threaded GEMM+argmin kernel pays off for an (n, d) x (k, d) assignment."""
+    import numba
+
+    return n * d * k >= _PARALLEL_MACS and n > 1024 and numba.get_num_threads() > 1
+
+
+@contextlib.contextmanager
+def assignment_threads(n: int, d: int, k: int):
+    """Yield True (threaded assignment, BLAS pinned to one thread meanwhile) or False (serial)."""
+    ctx = _blas_threads_pinned_to_one() if use_parallel_assign(n, d, k) else None
+    if ctx is None:
+        yield False
+        return
+    with ctx:
+        yield True
 
 
 def relocate_empty_clusters(centroids: np.ndarray, counts: np.ndarray, x: np.ndarray,
@@ -143,10 +188,11 @@ class KMeans:
             release_pages(x_all)
         best = None
         self.n_relocated_ = 0
-        for _ in range(self.n_init):
-            run = self._single_run(x, rng)
-            if best is None or run[1] < best[1]:
-                best = run
+        with assignment_threads(x.shape[0], d, k) as parallel:
+            for _ in range(self.n_init):
+                run = self._single_run(x, rng, parallel)
+                if best is None or run[1] < best[1]:
+                    best = run
         self.centroids_, self.inertia_, self.inertia_history_, self.n_iter_ = best
         return self
 
@@ -162,7 +208,7 @@ class KMeans:
         kern.kmeanspp_init(x, first, uniforms, chosen)
         return x[chosen].copy()
 
-    def _single_run(self, x: np.ndarray, rng: np.random.Generator):
+    def _single_run(self, x: np.ndarray, rng: np.random.Generator, parallel: bool = False):
         from ._kernels import kmeans as kern
 
         n, d = x.shape
@@ -172,11 +218,15 @@ class KMeans:
         kern.row_sqnorms(x, x_norms)
         labels = np.empty(n, dtype=np.int64)
         dists = np.empty(n, dtype=np.float32)
-        # parallel partial sums only pay off on large inputs (a parallel region costs ~ms)
-        n_chunks = int(max(1, min(8, n * d // (1 << 21), _PARTIAL_SUM_BYTES // max(1, k * d * 8))))
+        # parallel partial sums only pay off on large inputs (a parallel region costs ~ms); one
+        # chunk per thread: more chunks only add partial sums to reduce
+        import numba
+
+        n_chunks = int(max(1, min(numba.get_num_threads(), n * d // (1 << 21),
+                                  _PARTIAL_SUM_BYTES // max(1, k * d * 8))))
         history: list[float] = []
         for it in range(self.n_iter):
-            self._assign(x, x_norms, centroids, labels, dists)
+            self._assign(x, x_norms, centroids, labels, dists, parallel)
             inertia = float(dists.sum(dtype=np.float64))
             history.append(inertia)
             if it == self.n_iter - 1:
@@ -195,12 +245,14 @@ class KMeans:
         return centroids, history[-1], history, len(history)
 
     @staticmethod
-    def _assign(x, x_norms, centroids, labels, dists) -> None:
+    def _assign(x, x_norms, centroids, labels, dists, parallel: bool = False) -> None:
+        """Nearest centroid; ``parallel`` only inside :func:`assignment_threads` (BLAS pinned)."""
         from ._kernels import kmeans as kern
 
         c_norms = np.empty(centroids.shape[0], dtype=np.float32)
         kern.row_sqnorms(centroids, c_norms)
-        kern.assign_blocked(x, x_norms, np.ascontiguousarray(centroids.T), c_norms, labels, dists)
+        assign = kern.assign_parallel if parallel else kern.assign_blocked
+        assign(x, x_norms, np.ascontiguousarray(centroids.T), c_norms, labels, dists)
 
     # ------------------------------------------------------------------ inference
     def _check_fitted(self) -> None:
@@ -220,12 +272,14 @@ class KMeans:
         dists = np.empty(x.shape[0], dtype=np.float32)
         # row chunks (multiples of the kernel's 1024-row blocks, so results do not change)
         # bound the temporaries and the resident pages of a memory-mapped x
-        for s in range(0, x.shape[0], 4 * CHUNK_ROWS):
-            e = min(s + 4 * CHUNK_ROWS, x.shape[0])
-            x_norms = np.empty(e - s, dtype=np.float32)
-            kern.row_sqnorms(x[s:e], x_norms)
-            self._assign(x[s:e], x_norms, self.centroids_, labels[s:e], dists[s:e])
-            release_pages(x)
+        if x.shape[0]:
+            with assignment_threads(*x.shape, self.centroids_.shape[0]) as parallel:
+                for s in range(0, x.shape[0], 4 * CHUNK_ROWS):
+                    e = min(s + 4 * CHUNK_ROWS, x.shape[0])
+                    x_norms = np.empty(e - s, dtype=np.float32)
+                    kern.row_sqnorms(x[s:e], x_norms)
+                    self._assign(x[s:e], x_norms, self.centroids_, labels[s:e], dists[s:e], parallel)
+                    release_pages(x)
         return (labels, dists) if return_distances else labels
 
     def fit_predict(self, x) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ._chunks import release_pages
 from ._validate import as_float_matrix, as_float_vector, as_generator, check_choice, check_int
-from .kmeans import KMeans
+from .kmeans import KMeans, _blas_threads_pinned_to_one, assignment_threads
 
 __all__ = ["ProductQuantizer"]
 
@@ -138,7 +138,8 @@ class ProductQuantizer:
         if x.shape[0]:
             cbt = np.ascontiguousarray(self.codebooks_.transpose(0, 2, 1))
             norms = (self.codebooks_.astype(np.float64) ** 2).sum(-1).astype(np.float32)
-            kern.encode_blocked(x, cbt, norms, codes)
+            with assignment_threads(x.shape[0], self.d_, self.ksub) as parallel:
+                (kern.encode_parallel if parallel else kern.encode_blocked)(x, cbt, norms, codes)
         return codes
 
     def _as_codes(self, codes) -> np.ndarray:
@@ -168,6 +169,23 @@ class ProductQuantizer:
         return out
 
     # ------------------------------------------------------------------ lookup tables
+    def _sub_products(self, qs: np.ndarray) -> np.ndarray:
+        """<q_m, r_mj> for queries (nq, M, dsub): one batched GEMM (M, nq, dsub) @ (M, dsub, ksub),
+        returned as (nq, M, ksub) float32.
+
+        np.matmul is 7x faster than the equivalent einsum here; a few queries are a few million
+        multiply-adds, so BLAS is pinned to one thread: waking OpenBLAS's second thread cost
+        60 ms against 0.8 ms of arithmetic on a loaded 2-core machine.
+        """
+        a, b = qs.transpose(1, 0, 2), self.codebooks_.transpose(0, 2, 1)
+        ctx = _blas_threads_pinned_to_one() if qs.shape[0] * self.d_ * self.ksub < (1 << 27) else None
+        if ctx is None:
+            ip = np.matmul(a, b)
+        else:
+            with ctx:
+                ip = np.matmul(a, b)
+        return ip.transpose(1, 0, 2)
+
     def _queries(self, q):
         q = np.asarray(q)
         single = q.ndim == 1
@@ -188,18 +206,18 @@ class ProductQuantizer:
         self._check_fitted()
         qs, single = self._queries(q)
         cb = self.codebooks_
-        # ||q_m||^2 - 2 <q_m, r_mj> + ||r_mj||^2, one small GEMM per sub-space
-        ip = np.einsum("qmd,mkd->qmk", qs, cb, optimize=True)
-        lut = (qs ** 2).sum(-1)[:, :, None] - 2 * ip + (cb ** 2).sum(-1)[None]
-        lut = np.maximum(lut, 0).astype(np.float32)
-        return lut[0] if single else lut
+        # ||q_m||^2 - 2 <q_m, r_mj> + ||r_mj||^2
+        ip = self._sub_products(qs)
+        lut = (qs ** 2).sum(-1)[:, :, None] - 2 * ip + (cb * cb).sum(-1)[None]
+        lut = np.maximum(lut, 0, out=lut).astype(np.float32, copy=False)
+        return np.ascontiguousarray(lut[0] if single else lut)
 
     def lut_ip(self, q) -> np.ndarray:
         """Sub-inner-products ``lut[m, j] = <q_m, r_mj>``: (M, 2**nbits) or (nq, M, 2**nbits) float32."""
         self._check_fitted()
         qs, single = self._queries(q)
-        lut = np.einsum("qmd,mkd->qmk", qs, self.codebooks_, optimize=True).astype(np.float32)
-        return lut[0] if single else lut
+        lut = self._sub_products(qs).astype(np.float32, copy=False)
+        return np.ascontiguousarray(lut[0] if single else lut)
 
     def sdc_table(self) -> np.ndarray:
         """Symmetric sub-codeword distances ``T[m, i, j] = ||r_mi - r_mj||^2``: (M, ksub, ksub) float32.

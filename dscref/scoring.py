@@ -8,14 +8,37 @@ complexity remark after eq. 15).
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ._validate import check_finite, check_int
 
-__all__ = ["adc_l2", "adc_cosine", "topk"]
+__all__ = ["adc_l2", "adc_l2_topk", "adc_cosine", "topk"]
 
-# Below this many (query, code) pairs the scan runs on one thread: a parallel region costs more.
-_PARALLEL_MIN = 1 << 15
+# Below this many (query, code) pairs a scan runs on one thread. One thread scans ~3e8 pairs/s
+# (M=8), so 2^22 pairs is ~12 ms; waking a sleeping worker costs a scheduler tick or several
+# (4 ms each) when the machine is loaded, measured 5-20 ms on 2 busy cores.
+_PARALLEL_MIN = 1 << 22
+
+
+def _as_words(codes: np.ndarray) -> np.ndarray:
+    """``codes`` (n, 8) uint8 viewed as (n,) uint64 (one load per code), else an empty array."""
+    if codes.dtype == np.uint8 and codes.shape[1] == 8 and sys.byteorder == "little":
+        return codes.view(np.uint64).reshape(-1)
+    return np.empty(0, dtype=np.uint64)
+
+
+def _check_luts(lut):
+    lut = np.asarray(lut)
+    if lut.dtype.kind != "f":
+        raise TypeError(f"lut must be a float array, got dtype {lut.dtype}")
+    if lut.ndim not in (2, 3):
+        raise ValueError(f"lut must be (M, ksub) or (nq, M, ksub), got shape {lut.shape}")
+    single = lut.ndim == 2
+    luts = np.ascontiguousarray(lut[None] if single else lut, dtype=np.float32)
+    check_finite(luts, "lut")
+    return luts, single
 
 
 def _check_codes(codes, ksub: int) -> np.ndarray:
@@ -49,24 +72,66 @@ def adc_l2(lut, codes) -> np.ndarray:
     """
     from ._kernels import scoring as kern
 
-    lut = np.asarray(lut)
-    if lut.dtype.kind != "f":
-        raise TypeError(f"lut must be a float array, got dtype {lut.dtype}")
-    single = lut.ndim == 2
-    if lut.ndim not in (2, 3):
-        raise ValueError(f"lut must be (M, ksub) or (nq, M, ksub), got shape {lut.shape}")
-    luts = np.ascontiguousarray(lut[None] if single else lut, dtype=np.float32)
-    check_finite(luts, "lut")
+    luts, single = _check_luts(lut)
     codes = _check_codes(codes, luts.shape[2])
     if codes.shape[1] != luts.shape[1]:
         raise ValueError(f"codes have M={codes.shape[1]} columns but the table has M={luts.shape[1]}")
     out = np.empty((luts.shape[0], codes.shape[0]), dtype=np.float32)
     if codes.shape[0] and luts.shape[0]:
+        w = _as_words(codes)
         if codes.shape[0] * luts.shape[0] < _PARALLEL_MIN:
-            kern.adc_l2_batch_serial(luts, codes, out)
+            kern.adc_l2_batch_serial(luts, codes, w, out)
         else:
-            kern.adc_l2_batch(luts, codes, out)
+            kern.adc_l2_batch(luts, codes, w, out)
     return out[0] if single else out
+
+
+def adc_l2_topk(lut, codes, k: int):
+    """The k nearest codes by ADC distance, scan and selection fused (no (nq, n) matrix).
+
+    Same result as ``topk(adc_l2(lut, codes), k)``, bit for bit, without writing the n
+    distances of every query to memory: each thread scans its share of the codes in L1-sized
+    chunks and keeps one bounded heap per query.
+
+    Parameters
+    ----------
+    lut : ndarray (M, ksub) or (nq, M, ksub), float32
+    codes : ndarray (n, M), uint8 or uint16
+    k : int >= 1
+
+    Returns
+    -------
+    D : ndarray (k,) or (nq, k) float32, sorted ascending, padded with +inf
+    I : ndarray (k,) or (nq, k) int64, row indices into ``codes``, ties by the smaller index,
+        padded with -1
+    """
+    from numba import get_num_threads
+
+    from ._kernels import scoring as kern
+
+    k = check_int(k, "k", low=1)
+    luts, single = _check_luts(lut)
+    codes = _check_codes(codes, luts.shape[2])
+    if codes.shape[1] != luts.shape[1]:
+        raise ValueError(f"codes have M={codes.shape[1]} columns but the table has M={luts.shape[1]}")
+    nq, n = luts.shape[0], codes.shape[0]
+    ke = max(1, min(k, n))
+    D = np.empty((nq, ke), dtype=np.float32)
+    I = np.empty((nq, ke), dtype=np.int64)
+    if n == 0 or nq == 0:
+        D[:], I[:] = np.inf, -1
+    else:
+        w = _as_words(codes)
+        threads = get_num_threads()
+        if n * nq < _PARALLEL_MIN or threads == 1:
+            kern.adc_l2_topk_serial(luts, codes, w, ke, D, I)
+        else:
+            n_parts = int(max(1, min(threads, n // (2 * kern.CHUNK))))
+            kern.adc_l2_topk(luts, codes, w, ke, n_parts, D, I)
+    if ke < k:
+        D = np.concatenate([D, np.full((nq, k - ke), np.inf, np.float32)], 1)
+        I = np.concatenate([I, np.full((nq, k - ke), -1, np.int64)], 1)
+    return (D[0], I[0]) if single else (D, I)
 
 
 def adc_cosine(lut, codes, bias: float, q_norm2: float, db_norm2) -> np.ndarray:
@@ -163,10 +228,29 @@ def topk(scores, k: int, largest: bool = False, ids=None):
         ids = np.asarray(ids)
         if s.ndim != 1 or ids.shape != s.shape or ids.dtype.kind not in "iu":
             raise ValueError(f"ids must be integers of the 1-D scores' shape {s.shape}, got {ids.shape}")
-    if s.ndim == 1:
+    if ids is not None:  # caller's ids break ties: the NumPy selection handles them
         return _topk_row(s, k, largest, ids)
-    D = np.empty((s.shape[0], k), dtype=s.dtype)
-    I = np.empty((s.shape[0], k), dtype=np.int64)
-    for r in range(s.shape[0]):
-        D[r], I[r] = _topk_row(s[r], k, largest)
-    return D, I
+    return _topk_kernel(s, k, largest)
+
+
+def _topk_kernel(s: np.ndarray, k: int, largest: bool):
+    """Bounded-heap selection (:func:`dscref._kernels.scoring.topk_rows`), O(n) per row."""
+    from ._kernels import scoring as kern
+
+    single = s.ndim == 1
+    s2 = np.ascontiguousarray(s[None] if single else s)
+    if s2.dtype not in (np.float32, np.float64):
+        s2 = s2.astype(np.float64)
+    nq, n = s2.shape
+    ke = max(1, min(k, n))
+    D = np.empty((nq, ke), dtype=s2.dtype)
+    I = np.empty((nq, ke), dtype=np.int64)
+    if n == 0:
+        D[:], I[:] = (-np.inf if largest else np.inf), -1
+    else:
+        kern.topk_rows(s2, ke, largest, D, I)
+    if ke < k:
+        D = np.concatenate([D, np.full((nq, k - ke), -np.inf if largest else np.inf, D.dtype)], 1)
+        I = np.concatenate([I, np.full((nq, k - ke), -1, np.int64)], 1)
+    D = D.astype(s.dtype, copy=False)
+    return (D[0], I[0]) if single else (D, I)

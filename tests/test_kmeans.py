@@ -161,3 +161,18 @@ def test_bad_parameters_and_unfitted():
     km = KMeans(2, seed=0).fit(np.random.default_rng(0).standard_normal((20, 3)))
     with pytest.raises(ValueError, match="d=3"):
         km.predict(np.ones((1, 4), np.float32))
+
+
+@given(seeds, st.integers(1, 5000), st.integers(1, 40), st.integers(1, 50))
+def test_parallel_assign_kernel_equals_serial(seed, n, d, k):
+    x, c = _data(seed, n, d, k)
+    xn, cn = np.empty(n, np.float32), np.empty(k, np.float32)
+    kern.row_sqnorms(x, xn)
+    kern.row_sqnorms(c, cn)
+    out = []
+    for f in (kern.assign_blocked, kern.assign_parallel):
+        labels, dists = np.empty(n, np.int64), np.empty(n, np.float32)
+        f(x, xn, np.ascontiguousarray(c.T), cn, labels, dists)
+        out.append((labels, dists))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
