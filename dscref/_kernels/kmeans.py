@@ -109,28 +109,29 @@ def accumulate_parallel(x, labels, k, n_chunks):
     return sums, counts
 
 
+@nb.njit(cache=True)
+def _min_sqdist_row(x, c, mind, i):
+    """mind[i] = min(mind[i], ||x[i] - c||^2), accumulated in float64."""
+    s = 0.0
+    for j in range(x.shape[1]):
+        v = np.float64(x[i, j]) - np.float64(c[j])
+        s += v * v
+    if s < mind[i]:
+        mind[i] = s
+
+
 @nb.njit(cache=True, parallel=True)
 def _update_min_sqdist(x, c, mind):
-    """mind[i] = min(mind[i], ||x[i] - c||^2) in float64 (IN x, c; IN/OUT mind)."""
+    """:func:`_min_sqdist_row` for every row, rows in parallel (IN x, c; IN/OUT mind)."""
     for i in nb.prange(x.shape[0]):
-        s = 0.0
-        for j in range(x.shape[1]):
-            v = np.float64(x[i, j]) - np.float64(c[j])
-            s += v * v
-        if s < mind[i]:
-            mind[i] = s
+        _min_sqdist_row(x, c, mind, i)
 
 
 @nb.njit(cache=True)
 def _update_min_sqdist_serial(x, c, mind):
     """:func:`_update_min_sqdist` on one thread (same float64 arithmetic, same result)."""
     for i in range(x.shape[0]):
-        s = 0.0
-        for j in range(x.shape[1]):
-            v = np.float64(x[i, j]) - np.float64(c[j])
-            s += v * v
-        if s < mind[i]:
-            mind[i] = s
+        _min_sqdist_row(x, c, mind, i)
 
 
 # Below this many elements (n * d) a k-means++ step stays on one thread: k-means++ runs one
