@@ -34,8 +34,22 @@ import time
 
 import numpy as np
 
+from dscref._chunks import release_pages
+
 
 def _peak_rss_mb() -> float:
+    """Peak resident set of this process in MB: ``VmHWM`` from /proc (Linux), else ru_maxrss.
+
+    ``ru_maxrss`` is not used on Linux because a child started by fork + exec reports its
+    parent's peak (the parent that generated 8 GiB of features), which hid the child's own.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
@@ -58,6 +72,8 @@ def make_features(path_x: str, path_y: str, n: int, d: int, n_classes: int, K: i
         block /= np.linalg.norm(block, axis=1, keepdims=True)
         x[s:e] = block
         y[s:e] = cls * K // n_classes
+        x.flush()
+        release_pages(x)  # the parent never holds the whole feature file resident
     x.flush()
     y.flush()
     del x, y
