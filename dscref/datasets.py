@@ -29,8 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImageError
+from .synthetic import SemanticDataset, make_semantic_dataset  # noqa: F401  (DESIGN.md's home of it)
 
 __all__ = [
+    "make_semantic_dataset",
+    "SemanticDataset",
     "IMAGE_EXTENSIONS",
     "list_images",
     "RevisitedDataset",
