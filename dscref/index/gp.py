@@ -148,16 +148,19 @@ class GPIndex(InvertedPQIndex):
             nbrs[s:s + 1024] = topk(dist.astype(np.float32), self.L)[1]
         return nbrs
 
+    def _cells(self, assign: np.ndarray):
+        """Yield ``(cell, row indices)`` for every non-empty cell of an assignment."""
+        order = np.argsort(assign, kind="stable")
+        bounds = np.searchsorted(assign[order], np.arange(self.K + 1))
+        for i in range(self.K):
+            if bounds[i + 1] > bounds[i]:
+                yield i, order[bounds[i]:bounds[i + 1]]
+
     def _fit_alpha(self, x: np.ndarray, assign: np.ndarray) -> None:
         """Least-squares alpha per cell and pooled, from the training points ``x``."""
         num = np.zeros(self.K)
         den = np.zeros(self.K)
-        order = np.argsort(assign, kind="stable")
-        bounds = np.searchsorted(assign[order], np.arange(self.K + 1))
-        for i in range(self.K):
-            rows = order[bounds[i]:bounds[i + 1]]
-            if rows.size == 0:
-                continue
+        for i, rows in self._cells(assign):
             u = self._directions(i).astype(np.float64)
             unorm = (u ** 2).sum(1)
             ip = np.maximum((x[rows] - self.centroids_[i]).astype(np.float64) @ u.T, 0.0)  # (n_i, L)
@@ -174,12 +177,7 @@ class GPIndex(InvertedPQIndex):
     def _subregions(self, x: np.ndarray, assign: np.ndarray) -> np.ndarray:
         """Nearest sub-centroid ``argmin_l ||x - c_i - alpha_i u_il||²`` of every row: (n,) int64."""
         sub = np.zeros(x.shape[0], dtype=np.int64)
-        order = np.argsort(assign, kind="stable")
-        bounds = np.searchsorted(assign[order], np.arange(self.K + 1))
-        for i in range(self.K):
-            rows = order[bounds[i]:bounds[i + 1]]
-            if rows.size == 0:
-                continue
+        for i, rows in self._cells(assign):
             g = self.alpha_[i] * self._directions(i)  # (L, d)
             for s in range(0, rows.size, _CHUNK):
                 r = rows[s:s + _CHUNK]
