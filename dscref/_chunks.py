@@ -14,11 +14,16 @@ import mmap
 
 import numpy as np
 
-__all__ = ["CHUNK_ROWS", "release_pages", "gather_residuals"]
+__all__ = ["CHUNK_ROWS", "release_pages", "gather_rows", "gather_residuals"]
 
 # Rows per chunk: 16384 x 2048 float32 = 128 MiB per temporary. A multiple of the kernels'
 # 1024-row BLAS blocks, so chunking never changes which rows share a block.
 CHUNK_ROWS = 16384
+
+# Rows per random gather from a memory map: every faulted row maps its neighbourhood (fault-
+# around, 64 KiB), so a gather of G scattered rows maps up to G x 64 KiB before its pages are
+# released; 2048 rows bound that at 128 MiB.
+GATHER_ROWS = 2048
 
 
 def _shared_mapping(x):
@@ -58,9 +63,23 @@ def gather_residuals(x: np.ndarray, rows: np.ndarray, centroids: np.ndarray, lis
     releases the pages of a memory-mapped ``x`` after every chunk. Bit-identical result.
     """
     out = np.empty((rows.size, x.shape[1]), dtype=np.float32)
-    for s in range(0, rows.size, CHUNK_ROWS):
-        e = min(s + CHUNK_ROWS, rows.size)
+    for s in range(0, rows.size, GATHER_ROWS):
+        e = min(s + GATHER_ROWS, rows.size)
         out[s:e] = x[rows[s:e]]
         out[s:e] -= centroids[lists[s:e]]
+        release_pages(x)
+    return out
+
+
+def gather_rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``x[rows]`` as a new C-contiguous float32 array, gathered chunk by chunk.
+
+    A random sub-sample of a memory map touches nearly every page (the kernel maps pages around
+    each fault), so gathering 25 % of the rows in one go makes the whole file resident; releasing
+    the pages after every chunk keeps the peak at one chunk's worth. Same result as ``x[rows]``.
+    """
+    out = np.empty((rows.size, x.shape[1]), dtype=np.float32)
+    for s in range(0, rows.size, GATHER_ROWS):
+        out[s:s + GATHER_ROWS] = x[rows[s:s + GATHER_ROWS]]
         release_pages(x)
     return out

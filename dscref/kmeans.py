@@ -20,7 +20,7 @@ import logging
 
 import numpy as np
 
-from ._chunks import CHUNK_ROWS, release_pages
+from ._chunks import CHUNK_ROWS, gather_rows, release_pages
 from ._validate import as_float_matrix, as_generator, check_choice, check_int
 
 __all__ = ["KMeans", "relocate_empty_clusters"]
@@ -184,8 +184,7 @@ class KMeans:
             m = self.max_points_per_centroid * k
             idx = np.sort(rng.choice(n, m, replace=False))
             log.debug("k-means: sub-sampling %d of %d points", m, n)
-            x_all, x = x, np.ascontiguousarray(x[idx])
-            release_pages(x_all)
+            x = gather_rows(x, idx)
         best = None
         self.n_relocated_ = 0
         with assignment_threads(x.shape[0], d, k) as parallel:

@@ -22,7 +22,7 @@ import logging
 
 import numpy as np
 
-from ._chunks import release_pages
+from ._chunks import gather_rows
 from ._validate import as_float_matrix, as_float_vector, as_generator, check_choice, check_int
 from .kmeans import KMeans, _blas_threads_pinned_to_one, assignment_threads
 
@@ -114,8 +114,7 @@ class ProductQuantizer:
         else:
             if self.max_points_per_centroid is not None and n > self.max_points_per_centroid * ksub:
                 idx = np.sort(rng.choice(n, self.max_points_per_centroid * ksub, replace=False))
-                x_all, x = x, x[idx]
-                release_pages(x_all)
+                x = gather_rows(x, idx)
             self.n_relocated_ = 0
             for m in range(self.M):
                 km = KMeans(ksub, n_iter=self.n_iter, tol=0.0, init=self.init, seed=rng,

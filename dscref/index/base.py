@@ -20,7 +20,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .._chunks import CHUNK_ROWS, gather_residuals, release_pages
+from .._chunks import CHUNK_ROWS, gather_residuals, gather_rows
 from .._validate import as_float_matrix, as_float_vector, as_int_array, check_choice, check_int
 from ..pq import ProductQuantizer
 
@@ -153,9 +153,8 @@ class InvertedPQIndex:
                 r = rows[s:s + CHUNK_ROWS]
                 ids = self.ids_[r]
                 # chunks of CHUNK_ROWS keep the gathered rows and their references small
-                self.codes_[r] = pq.encode(np.asarray(x[ids], dtype=np.float32)
-                                           - self._residual_reference(ids, assign))
-                release_pages(x)  # a memory-mapped database never becomes resident as a whole
+                # gather_rows releases a memory-mapped database's pages as it goes
+                self.codes_[r] = pq.encode(gather_rows(x, ids) - self._residual_reference(ids, assign))
         self._prepare_tables()
         self._xb = x if self.keep_vectors else None
         self.d_ = x.shape[1]

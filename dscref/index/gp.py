@@ -26,6 +26,7 @@ import numpy as np
 from .._validate import as_generator, check_choice, check_int
 from ..kmeans import KMeans
 from ..scoring import adc_cosine, adc_l2, topk
+from .._chunks import gather_rows
 from .base import InvertedPQIndex, Query
 
 __all__ = ["GPIndex"]
@@ -215,10 +216,11 @@ class GPIndex(InvertedPQIndex):
         assign = self.coarse_.predict(x)
         self.neighbors_ = self._nearest_centroids()
         sample = rng.choice(n, min(n, 256 * (1 << self.nbits)), replace=False)
-        self._fit_alpha(x[sample], assign[sample])
+        xs = gather_rows(x, sample)
+        self._fit_alpha(xs, assign[sample])
         self._sub = self._subregions(x, assign)
         ref = self._residual_reference(sample, assign)
-        self.pqs_ = [self._train_pq(x[sample] - ref, rng)]
+        self.pqs_ = [self._train_pq(xs - ref, rng)]
         self.list_pq_ = np.zeros(self.K, dtype=np.int64)
         key = assign * self.L + self._sub
         counts = np.bincount(key, minlength=self.K * self.L)

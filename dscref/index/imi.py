@@ -19,6 +19,7 @@ import numpy as np
 
 from .._validate import as_generator, check_int
 from ..kmeans import KMeans
+from .._chunks import gather_rows
 from .base import InvertedPQIndex
 
 __all__ = ["IMIIndex", "multi_sequence"]
@@ -148,7 +149,7 @@ class IMIIndex(InvertedPQIndex):
             [np.repeat(self.codebook1_, self.K, axis=0), np.tile(self.codebook2_, (self.K, 1))], axis=1)
         assign = km1.predict(x1) * self.K + km2.predict(x2)
         sample = rng.choice(n, min(n, 256 * (1 << self.nbits)), replace=False)
-        self.pqs_ = [self._train_pq(x[sample] - self.centroids_[assign[sample]], rng)]
+        self.pqs_ = [self._train_pq(gather_rows(x, sample) - self.centroids_[assign[sample]], rng)]
         self.list_pq_ = np.zeros(self.K * self.K, dtype=np.int64)
         self._store_lists(x, assign)
         self.nonempty_ = np.diff(self.offsets_) > 0
