@@ -19,7 +19,7 @@ import numpy as np
 
 from .._validate import as_generator, check_int
 from ..kmeans import KMeans
-from .._chunks import gather_rows
+from .._chunks import CHUNK_ROWS, gather_rows, release_pages
 from .base import InvertedPQIndex
 
 __all__ = ["IMIIndex", "multi_sequence"]
@@ -141,13 +141,26 @@ class IMIIndex(InvertedPQIndex):
             raise ValueError(f"n_centroids_per_half={self.K} must be <= n_samples={n}")
         rng = as_generator(self.seed)
         h = d // 2
-        x1, x2 = np.ascontiguousarray(x[:, :h]), np.ascontiguousarray(x[:, h:])
-        km1 = KMeans(self.K, n_iter=self.coarse_iter, init="random", seed=rng).fit(x1)
-        km2 = KMeans(self.K, n_iter=self.coarse_iter, init="random", seed=rng).fit(x2)
-        self.codebook1_, self.codebook2_ = km1.centroids_, km2.centroids_
+        kms = []
+        for half in (slice(0, h), slice(h, d)):
+            # the sub-sample KMeans would draw (same rng calls, so the result is unchanged),
+            # gathered here so neither half of the database is ever copied whole
+            m = 256 * self.K
+            if n > m:
+                xs = gather_rows(x, np.sort(rng.choice(n, m, replace=False)))[:, half]
+            else:
+                xs = np.asarray(x[:, half], dtype=np.float32)
+            kms.append(KMeans(self.K, n_iter=self.coarse_iter, init="random", seed=rng,
+                              max_points_per_centroid=None).fit(np.ascontiguousarray(xs)))
+        self.codebook1_, self.codebook2_ = kms[0].centroids_, kms[1].centroids_
         self.centroids_ = np.concatenate(
             [np.repeat(self.codebook1_, self.K, axis=0), np.tile(self.codebook2_, (self.K, 1))], axis=1)
-        assign = km1.predict(x1) * self.K + km2.predict(x2)
+        assign = np.empty(n, dtype=np.int64)
+        for s in range(0, n, CHUNK_ROWS):
+            blk = np.asarray(x[s:s + CHUNK_ROWS], dtype=np.float32)
+            assign[s:s + CHUNK_ROWS] = (kms[0].predict(np.ascontiguousarray(blk[:, :h])) * self.K
+                                        + kms[1].predict(np.ascontiguousarray(blk[:, h:])))
+            release_pages(x)
         sample = rng.choice(n, min(n, 256 * (1 << self.nbits)), replace=False)
         self.pqs_ = [self._train_pq(gather_rows(x, sample) - self.centroids_[assign[sample]], rng)]
         self.list_pq_ = np.zeros(self.K * self.K, dtype=np.int64)
