@@ -111,6 +111,24 @@ def _worse(ka, ia, kb, ib):
 
 
 @nb.njit(cache=True)
+def _heap_insert(hk, hid, size, key, i):
+    """Append (key, i) to the max-heap of ``size`` entries (worst on top) and sift it up;
+    returns the new size (IN/OUT hk, hid)."""
+    pos = size
+    hk[pos] = key
+    hid[pos] = i
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if _worse(hk[pos], hid[pos], hk[parent], hid[parent]):
+            hk[pos], hk[parent] = hk[parent], hk[pos]
+            hid[pos], hid[parent] = hid[parent], hid[pos]
+            pos = parent
+        else:
+            break
+    return size + 1
+
+
+@nb.njit(cache=True)
 def _sift_down(hk, hi, size, pos):
     """Restore the max-heap (worst on top) below ``pos``; keys ``hk``, ids ``hi``."""
     while True:
@@ -135,18 +153,7 @@ def _heap_push(vals, lo, hi, id0, sign, k, hk, hid, size):
         key = sign * np.float64(vals[j])
         i = id0 + j - lo
         if size < k:
-            pos = size
-            hk[pos] = key
-            hid[pos] = i
-            size += 1
-            while pos > 0:  # sift up
-                parent = (pos - 1) // 2
-                if _worse(hk[pos], hid[pos], hk[parent], hid[parent]):
-                    hk[pos], hk[parent] = hk[parent], hk[pos]
-                    hid[pos], hid[parent] = hid[parent], hid[pos]
-                    pos = parent
-                else:
-                    break
+            size = _heap_insert(hk, hid, size, key, i)
         elif key < hk[0] or (key == hk[0] and i < hid[0]):
             # this threshold test is the whole cost for most entries: O(n) per row
             hk[0] = key
@@ -172,18 +179,7 @@ def _merge_row(sign, k, hk, hid, sizes, D_r, I_r):
             key = hk[p, u]
             i = hid[p, u]
             if size < k:
-                pos = size
-                mk[pos] = key
-                mi[pos] = i
-                size += 1
-                while pos > 0:
-                    parent = (pos - 1) // 2
-                    if _worse(mk[pos], mi[pos], mk[parent], mi[parent]):
-                        mk[pos], mk[parent] = mk[parent], mk[pos]
-                        mi[pos], mi[parent] = mi[parent], mi[pos]
-                        pos = parent
-                    else:
-                        break
+                size = _heap_insert(mk, mi, size, key, i)
             elif _worse(mk[0], mi[0], key, i):
                 mk[0] = key
                 mi[0] = i
