@@ -327,10 +327,11 @@ def make_index_robust(index, p: float = 0.01, order: int | None = 2, n_iter: int
 
     Notes
     -----
-    Error-free search is bit-exact unchanged: every table of ``_prepare_tables`` is a function of
-    codeword *pairs*, so instead of recomputing it (BLAS could round a moved entry differently)
-    the old table is permuted exactly (``sdc'[m, b(i), b(j)] = sdc[m, i, j]``, same for
-    ``gram_`` and ``cr_``); ``cnorm2_`` and ``db_norm2_`` do not depend on indices.
+    Error-free search is bit-exact unchanged: the per-codeword tables of ``_prepare_tables``
+    (``sub_norm2_``, ``cr_``) are permuted exactly instead of recomputed (BLAS could round a
+    moved entry differently); ``cnorm2_`` and ``db_norm2_`` do not depend on indices. A query's
+    rows are computed from the permuted codebooks, one dot product per codeword whose value
+    does not depend on the codeword's position (tested).
     """
     index = _check_index(index)
     if not inplace:
@@ -350,9 +351,7 @@ def make_index_robust(index, p: float = 0.01, order: int | None = 2, n_iter: int
         index.pqs_[pid] = apply_permutation(pq, perm)
         if rows.size:
             index.codes_[rows] = permute_codes(index.codes_[rows], perm)
-        ar = np.arange(index.M)[:, None, None]
-        index.sdc_[pid] = np.ascontiguousarray(index.sdc_[pid][ar, inv[:, :, None], inv[:, None, :]])
-        index.gram_[pid] = np.ascontiguousarray(index.gram_[pid][ar, inv[:, :, None], inv[:, None, :]])
+        index.sub_norm2_[pid] = np.ascontiguousarray(index.sub_norm2_[pid][np.arange(index.M)[:, None], inv])
         lists = np.flatnonzero(index.list_pq_ == pid)
         if lists.size:
             index.cr_[lists] = index.cr_[lists][:, np.arange(index.M)[:, None], inv]

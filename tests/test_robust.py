@@ -160,8 +160,19 @@ def test_apply_permutation_and_permute_codes():
 def test_robust_index_tables_and_codes(built):
     x, labels, index, robust = built
     assert len(robust.robust_perms_) == len(index.pqs_)
+    ar = np.arange(index.M)
     for pid, pq in enumerate(robust.pqs_):
-        np.testing.assert_allclose(robust.sdc_[pid], pq.sdc_table(), rtol=1e-5, atol=1e-6)
+        perm = robust.robust_perms_[pid]
+        np.testing.assert_array_equal(robust.sub_norm2_[pid][ar[:, None], perm], index.sub_norm2_[pid])
+        np.testing.assert_allclose(robust.sub_norm2_[pid], (pq.codebooks_.astype(np.float64) ** 2).sum(-1),
+                                   rtol=1e-12)
+        # a code's table rows follow its codewords through the permutation, bit for bit
+        e = np.arange(index.M) % pq.ksub
+        moved = robust.robust_perms_[pid][ar, e]
+        for old, new in zip(index._code_rows(pid, e), robust._code_rows(pid, moved)):
+            np.testing.assert_array_equal(new[ar[:, None], perm], old)
+        np.testing.assert_allclose(robust._code_rows(pid, moved)[0], pq.sdc_table()[ar, moved],
+                                   rtol=1e-5, atol=1e-6)
     # stored codes decode to the same vectors
     for lab in range(0, K, 7):
         a, b = index.offsets_[lab], index.offsets_[lab + 1]
@@ -228,7 +239,7 @@ def test_label_order_roundtrip_with_codec(built):
 def test_certain_llrs_reproduce_hard_adc_table(built, big):
     x, labels, index, robust = built
     rng = np.random.default_rng(0)
-    sdc = index.sdc_[1]
+    sdc = index.pqs_[1].sdc_table()
     e = rng.integers(0, 64, 4)
     bits = bitpack.bytes_to_bits(bitpack.pack(e, 6))[:24]
     llr = np.where(bits == 0, big, -big)

@@ -285,6 +285,7 @@ class GPIndex(InvertedPQIndex):
         keep = self._kept(np.array([c[3] for c in cand]))
         scores, ids = [], []
         ar = np.arange(self.M)
+        rows = {}  # head entry j -> its table rows, computed once for all its kept sub-cells
         for t in np.flatnonzero(keep):
             j, lab, l, _, rq = cand[t]
             a, b = self.sub_offsets_[lab * L + l], self.sub_offsets_[lab * L + l + 1]
@@ -294,12 +295,15 @@ class GPIndex(InvertedPQIndex):
                 continue
             g = self._offset_vectors(lab)[l]
             e = np.asarray(query.codes[j], dtype=np.int64)
+            if j not in rows:
+                rows[j] = self._code_rows(0, e)
+            sdc, gram = rows[j]
             if metric == "l2":
-                lut = self.sdc_[0][ar, e]
+                lut = sdc
                 const = float((g.astype(np.float64) ** 2).sum() - 2 * np.dot(rq, g))
                 scores.append(adc_l2(lut, self.codes_[a:b]) + self.gr_[a:b] + np.float32(const))
             else:
-                lut = self.cr_[lab] + self.gram_[0][ar, e]
+                lut = self.cr_[lab] + gram
                 qhat = (self.centroids_[lab] + rq).astype(np.float64)
                 bias = float(self.cnorm2_[lab] + self.cr_[lab][ar, e].sum() + np.dot(qhat, g))
                 scores.append(adc_cosine(lut.astype(np.float32), self.codes_[a:b], bias,
