@@ -143,22 +143,29 @@ class InvertedPQIndex:
         counts = np.bincount(assign, minlength=self.n_lists)
         self.offsets_ = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.ids_ = order.astype(np.int64)
-        self.codes_ = np.empty((n, self.M), dtype=self.pqs_[0].code_dtype)
-        # encode in chunks of whole lists grouped by quantizer, residual = x - c^i
-        for p, pq in enumerate(self.pqs_):
-            lists = np.flatnonzero(self.list_pq_ == p)
-            rows = np.concatenate([np.arange(self.offsets_[i], self.offsets_[i + 1]) for i in lists]) \
-                if lists.size else np.empty(0, np.int64)
-            for s in range(0, rows.size, CHUNK_ROWS):
-                r = rows[s:s + CHUNK_ROWS]
-                ids = self.ids_[r]
-                # chunks of CHUNK_ROWS keep the gathered rows and their references small
-                # gather_rows releases a memory-mapped database's pages as it goes
-                self.codes_[r] = pq.encode(gather_rows(x, ids) - self._residual_reference(ids, assign))
+        self.codes_ = self._encode_rows(x, self.ids_, assign)
         self._prepare_tables()
         self._xb = x if self.keep_vectors else None
         self.d_ = x.shape[1]
         self.ntotal = n
+
+    def _encode_rows(self, x: np.ndarray, ids: np.ndarray, assign: np.ndarray) -> np.ndarray:
+        """Codes (len(ids), M) of database rows ``ids``: the residual ``x[id] - ref`` (see
+        :meth:`_residual_reference`) under the quantizer of the row's list ``assign[id]``.
+
+        Rows are grouped by quantizer and encoded in chunks of ``CHUNK_ROWS``, which keeps the
+        gathered rows and their references small; ``gather_rows`` releases a memory-mapped
+        database's pages as it goes. A row's code does not depend on its chunk.
+        """
+        codes = np.empty((ids.size, self.M), dtype=self.pqs_[0].code_dtype)
+        row_pq = self.list_pq_[assign[ids]]
+        for p in np.unique(row_pq):
+            pos = np.flatnonzero(row_pq == p)
+            for s in range(0, pos.size, CHUNK_ROWS):
+                r = ids[pos[s:s + CHUNK_ROWS]]
+                codes[pos[s:s + CHUNK_ROWS]] = self.pqs_[p].encode(
+                    gather_rows(x, r) - self._residual_reference(r, assign))
+        return codes
 
     def _residual_reference(self, ids: np.ndarray, assign: np.ndarray) -> np.ndarray:
         """Vectors (len(ids), d) float32 that database rows ``ids`` are encoded relative to."""

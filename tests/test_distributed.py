@@ -1,0 +1,223 @@
+"""Sharded DSC index built with Dask on a LocalCluster (2 worker processes, 1 thread each)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+
+from dscref import bitpack  # noqa: E402
+from dscref.distributed import (MANIFEST_NAME, ShardedSearcher, assign_shards,  # noqa: E402
+                                build_semantic_index_dask, features_from_npy, synthetic_database,
+                                training_sample)
+from dscref.index.semantic import SemanticIndex  # noqa: E402
+from dscref.index.base import Query  # noqa: E402
+from dscref.io import load_index  # noqa: E402
+from dscref.synthetic import make_semantic_dataset  # noqa: E402
+
+N, D, K, SEED, SAMPLE = 50_000, 256, 100, 3, 30_000
+GEN = dict(d=D, n_classes=K, n_superclasses=10, top1_acc=0.7, calibration_samples=20_000, stats_pairs=200)
+BUILD = dict(n_labels=K, M=8, nbits=8, n_iter=4, seed=SEED, sample_size=SAMPLE)
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                           memory_limit="4GiB")
+    with Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_semantic_dataset(N, seed=SEED, **GEN)
+
+
+@pytest.fixture(scope="module")
+def built(client, data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sharded")
+    x, y = synthetic_database(N, chunk_rows=7000, seed=SEED, **GEN)
+    manifest = build_semantic_index_dask(x, y, out, n_shards=3, client=client, **BUILD)
+    sample = training_sample(N, SAMPLE, SEED)
+    single = SemanticIndex(n_labels=K, M=8, nbits=8, n_iter=4, seed=SEED, progress=False)
+    single.train(data.xb[sample], data.labels_b[sample]).add(data.xb, data.labels_b)
+    return out, manifest, single
+
+
+def _queries(data, index, n=30):
+    return [index.encode_query(data.xq[i], data.topk_q[i][:5]) for i in range(n)]
+
+
+def test_synthetic_database_equals_the_generator(client, data):
+    x, y = synthetic_database(N, chunk_rows=9999, seed=SEED, **GEN)
+    np.testing.assert_array_equal(y.compute(), data.labels_b)
+    np.testing.assert_array_equal(x[12_000:25_000].compute(), data.xb[12_000:25_000])
+
+
+def test_sharded_build_has_the_single_machine_codes(built, data):
+    out, manifest, single = built
+    assert manifest["n_shards"] == 3 and manifest["ntotal"] == N
+    by_id = np.empty_like(single.codes_)
+    by_id[single.ids_] = single.codes_
+    seen = []
+    for s, meta in enumerate(manifest["shards"]):
+        shard = load_index(out / meta["file"])
+        assert shard.ntotal == meta["n_items"] > 0
+        np.testing.assert_array_equal(shard.codes_, by_id[shard.ids_])
+        # items sit in their own partition's list, in id order, and only partitions of this shard
+        lab = np.repeat(np.arange(K), np.diff(shard.offsets_))
+        np.testing.assert_array_equal(data.labels_b[shard.ids_], lab)
+        assert set(np.unique(lab)) <= set(meta["partitions"])
+        np.testing.assert_array_equal(np.asarray(manifest["owner"])[meta["partitions"]], s)
+        seen.append(shard.ids_)
+        np.testing.assert_array_equal(shard.centroids_, single.centroids_)
+        for lst in np.unique(lab):
+            np.testing.assert_array_equal(shard.pqs_[shard.list_pq_[lst]].codebooks_,
+                                          single.pqs_[single.list_pq_[lst]].codebooks_)
+    np.testing.assert_array_equal(np.sort(np.concatenate(seen)), np.arange(N))
+    # own quantizers were trained (not everything on the shared one)
+    assert len(single.pqs_) > 10
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_sharded_search_equals_single_index_search(built, data, metric):
+    out, _, single = built
+    qs = _queries(data, single)
+    ref = single.search(qs, 50, metric)
+    for threads in (1, 3):
+        got = ShardedSearcher(out, threads=threads, verify=True).search(qs, 50, metric)
+        np.testing.assert_array_equal(got.I, ref.I)
+        np.testing.assert_array_equal(got.D, ref.D)
+        np.testing.assert_array_equal(got.n_candidates, ref.n_candidates)
+
+
+def test_sharded_search_on_the_cluster_and_with_soft_bits(built, data, client):
+    out, _, single = built
+    qs = _queries(data, single, 12)
+    ref = single.search(qs, 20)
+    remote = ShardedSearcher(out, client=client)
+    got = remote.search(qs, 20)
+    np.testing.assert_array_equal(got.I, ref.I)
+    np.testing.assert_array_equal(got.D, ref.D)
+    # the device side: query codes from the owning shards equal the single index's
+    local = ShardedSearcher(out)
+    for i in range(3):
+        for s in (local, remote):
+            q = s.encode_query(data.xq[i], data.topk_q[i][:5])
+            np.testing.assert_array_equal(q.codes, qs[i].codes)
+            np.testing.assert_array_equal(q.labels, qs[i].labels)
+    with pytest.raises(ValueError, match="top_labels"):
+        local.encode_query(data.xq[0], [K])
+    # soft-decision queries (noisy LLRs) route their LLR rows with their head entries
+    rng = np.random.default_rng(0)
+    soft = []
+    for q in qs:
+        bits = np.stack([bitpack.bytes_to_bits(bitpack.pack(c.astype(np.int64), 8)) for c in q.codes])
+        soft.append(Query(q.labels, q.codes, code_llr=(1 - 2.0 * bits) * 2 + rng.normal(0, 1.5, bits.shape)))
+    np.testing.assert_array_equal(ShardedSearcher(out).search(soft, 20, "cosine").I,
+                                  single.search(soft, 20, "cosine").I)
+
+
+def test_ties_merge_like_the_single_index(tmp_path, client):
+    # duplicated rows in several partitions: equal scores must come out in head order, then id
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((40, 16)).astype(np.float32)
+    x = np.tile(base, (50, 1))
+    y = np.repeat(np.arange(10), 200)
+    build_semantic_index_dask(x, y, tmp_path, n_labels=10, M=4, nbits=4, n_iter=3, seed=0,
+                              sample_size=2000, n_shards=4, client=client)
+    single = SemanticIndex(n_labels=10, M=4, nbits=4, n_iter=3, seed=0, progress=False).build(x, y)
+    qs = [single.encode_query(base[i], [(i + t) % 10 for t in range(5)]) for i in range(8)]
+    np.testing.assert_array_equal(ShardedSearcher(tmp_path).search(qs, 30).I, single.search(qs, 30).I)
+
+
+def test_features_from_npy_and_numpy_inputs(tmp_path, client):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3000, 32)).astype(np.float32)
+    y = rng.integers(0, 6, 3000)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    fx, fy = features_from_npy(tmp_path / "x.npy", 700), features_from_npy(tmp_path / "y.npy", 700)
+    np.testing.assert_array_equal(fx.compute(), x)
+    m1 = build_semantic_index_dask(fx, fy, tmp_path / "a", n_labels=6, M=4, n_iter=3, sample_size=1000,
+                                   n_shards=2, client=client)
+    m2 = build_semantic_index_dask(x, y, tmp_path / "b", n_labels=6, M=4, n_iter=3, sample_size=1000,
+                                   n_shards=2, client=client)
+    assert [s["crc32"] for s in m1["shards"]] == [s["crc32"] for s in m2["shards"]]
+    zarr = pytest.importorskip("zarr")  # noqa: F841 - chunked features in a zarr store
+    import dask.array as da
+
+    da.from_array(x, chunks=(500, 32)).to_zarr(str(tmp_path / "x.zarr"))
+    m3 = build_semantic_index_dask(da.from_zarr(str(tmp_path / "x.zarr")), y, tmp_path / "c", n_labels=6, M=4,
+                                   n_iter=3, sample_size=1000, n_shards=2, client=client)
+    assert [s["crc32"] for s in m3["shards"]] == [s["crc32"] for s in m2["shards"]]
+
+
+def test_assign_shards_balances_and_is_deterministic():
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(0, 1000, 300)
+    owner = assign_shards(sizes, 7)
+    load = np.bincount(owner, weights=sizes, minlength=7)
+    assert load.max() - load.min() <= sizes.max()
+    np.testing.assert_array_equal(owner, assign_shards(sizes, 7))
+    with pytest.raises(ValueError, match="sizes"):
+        assign_shards(np.array([-1, 2]), 2)
+    with pytest.raises(ValueError, match="n_shards"):
+        assign_shards(sizes, 0)
+    np.testing.assert_array_equal(training_sample(10, 50, 0), np.arange(10))
+    s = training_sample(1000, 100, 5)
+    assert s.size == 100 and np.all(np.diff(s) > 0)
+
+
+def test_bad_inputs(tmp_path, client, built, data):
+    x = np.zeros((100, 16), np.float32)
+    with pytest.raises(ValueError, match="labels has 99"):
+        build_semantic_index_dask(x, np.zeros(99, np.int64), tmp_path / "a", n_labels=4, M=4, client=client)
+    with pytest.raises(TypeError, match="features"):
+        build_semantic_index_dask([[1.0]], np.zeros(1, np.int64), tmp_path / "a", client=client)
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        build_semantic_index_dask(x, np.full(100, 7), tmp_path / "a", n_labels=4, M=4, client=client)
+    with pytest.raises(ValueError, match="not divisible"):
+        build_semantic_index_dask(x, np.zeros(100, np.int64), tmp_path / "a", n_labels=4, M=3, client=client)
+    bad = x.copy()
+    bad[5, 3] = np.nan
+    with pytest.raises(ValueError, match=r"rows 0..99 .*non-finite value .* at index \(5, 3\)"):
+        build_semantic_index_dask(bad, np.zeros(100, np.int64), tmp_path / "a", n_labels=4, M=4, n_iter=2,
+                                  sample_size=50, client=client)
+    # searcher: damaged directories and bad queries
+    out, manifest, single = built
+    with pytest.raises(ValueError, match="no sharded index manifest"):
+        ShardedSearcher(tmp_path / "nowhere")
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    (broken / MANIFEST_NAME).write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        ShardedSearcher(broken)
+    m = dict(manifest)
+    m["owner"] = [0] * K
+    (broken / MANIFEST_NAME).write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="inconsistent"):
+        ShardedSearcher(broken)
+    (broken / MANIFEST_NAME).write_text(json.dumps(manifest))
+    f = broken / manifest["shards"][1]["file"]
+    f.write_bytes(f.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="bytes"):
+        ShardedSearcher(broken)
+    f.unlink()
+    with pytest.raises(ValueError, match="missing"):
+        ShardedSearcher(broken)
+    s = ShardedSearcher(out)
+    q = single.encode_query(data.xq[0], data.topk_q[0][:5])
+    with pytest.raises(ValueError, match=r"\[0, 100\)"):
+        s.search(Query(np.array([3, 199]), q.codes[:2]))
+    with pytest.raises(ValueError, match="raw vectors"):
+        s.search(Query(q.labels, None, vector=data.xq[0]))
+    with pytest.raises(ValueError, match="codes must have shape"):
+        s.search(Query(q.labels, q.codes[:2]))
+    with pytest.raises(TypeError, match="Query"):
+        s.search([np.zeros(3)])
