@@ -103,6 +103,9 @@ def main(argv=None) -> dict:
 
         kw = dict(syn._DEFAULTS, seed=args.seed)
         plan = _plan(args.n, tuple(sorted(kw.items())))
+        t = time.perf_counter()
+        plan.rows(0, min(args.chunk_rows, args.n))
+        res["generation_rows_per_s_one_core"] = min(args.chunk_rows, args.n) / (time.perf_counter() - t)
         gnd = [{"ok": plan.gnd_inst[i]["ok"], "junk": plan.gnd_inst[i]["junk"]} for i in plan.instance_q]
         for mode in ("local", "dask"):
             t0 = time.perf_counter()

@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_write_text
 from ._validate import as_generator, check_int
 from .index.base import Query, SearchResult
 from .index.semantic import SemanticIndex
@@ -118,19 +118,6 @@ def assign_shards(sizes, n_shards: int) -> np.ndarray:
         owner[i] = s
         load[s] += sizes[i]
     return owner
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _file_crc32(path: Path) -> int:
@@ -329,7 +316,7 @@ def build_semantic_index_dask(features, labels, out_dir, *, n_labels: int = 1000
                 "sample_size": int(sample.size), "n_shards": n_shards,
                 "owner": owner.tolist(), "shards": sorted(shards, key=lambda r: r["shard"]),
                 "timings": timings}
-    _atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=1))
+    atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=1))
     log.info("sharded DSC index: %d items in %d shards under %s (%s)", n, n_shards, out,
              ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return manifest

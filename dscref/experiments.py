@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from ._validate import as_generator, check_choice, check_int
 from ._chunks import release_pages
+from ._files import atomic_write_text
 from .codec import PayloadLayout, decode_head, decode_payload, encode_payload
 from .metrics import candidate_recall, compute_map, recall_at_k
 
@@ -581,21 +582,6 @@ def _jsonable(o):
     return o
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_results(out_dir, result: dict, data: RetrievalData, params: dict) -> Path:
