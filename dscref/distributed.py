@@ -233,7 +233,7 @@ def build_semantic_index_dask(features, labels, out_dir, *, n_labels: int = 1000
     n_labels, M, nbits, n_iter, min_partition_size
         As :class:`~dscref.index.semantic.SemanticIndex`.
     seed : int
-        Seeds the training sample and the training.
+        Seeds the training sample and the training (an int: it is recorded in the manifest).
     sample_size : int
         Training rows gathered to one worker (at d = 2048: 8 KiB each, 200 000 rows = 1.6 GB).
         Partitions with fewer than ``min_partition_size`` sampled rows share one quantizer.
@@ -245,12 +245,19 @@ def build_semantic_index_dask(features, labels, out_dir, *, n_labels: int = 1000
     Returns
     -------
     dict : the manifest (also written to ``out_dir / MANIFEST_NAME``), with build timings.
+
+    Notes
+    -----
+    An existing manifest in ``out_dir`` is removed first and the new one written last: a build
+    that fails half-way leaves a directory that :class:`ShardedSearcher` refuses to open.
     """
     dask, da = _dask()
+    from distributed import wait
+
     client = _client(client)
     params = dict(n_labels=check_int(n_labels, "n_labels", low=1), M=check_int(M, "M", low=1),
                   nbits=check_int(nbits, "nbits", low=1, high=16), n_iter=check_int(n_iter, "n_iter", low=1),
-                  seed=seed, min_partition_size=min_partition_size, progress=False)
+                  seed=check_int(seed, "seed", low=0), min_partition_size=min_partition_size, progress=False)
     sample_size = check_int(sample_size, "sample_size", low=1)
     n_shards = check_int(n_shards, "n_shards", low=1)
     x = _as_dask_rows(da, features, "features", 2)
@@ -270,6 +277,9 @@ def build_semantic_index_dask(features, labels, out_dir, *, n_labels: int = 1000
     y = y.rechunk((x.chunks[0],))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # no manifest until the new shards are all written: a failed rebuild leaves no index that
+    # would mix old and new shard files
+    (out / MANIFEST_NAME).unlink(missing_ok=True)
     timings = {}
 
     # 0. partition sizes: one pass over the labels
@@ -287,7 +297,9 @@ def build_semantic_index_dask(features, labels, out_dir, *, n_labels: int = 1000
     sample = training_sample(n, sample_size, seed)
     xs, ys = x[sample], y[sample]
     model_f = client.compute(dask.delayed(_train)(xs, ys, params))
-    model_f.result()  # raise training errors here
+    wait([model_f])  # the model stays on its worker; result() would pull it to the client
+    if model_f.status != "finished":
+        model_f.result()  # re-raises the worker's exception
     timings["train_s"] = time.perf_counter() - t0
     # 2. broadcast the model once to every worker
     t0 = time.perf_counter()

@@ -189,8 +189,20 @@ def test_bad_inputs(tmp_path, client, built, data):
     with pytest.raises(ValueError, match=r"rows 0..99 .*non-finite value .* at index \(5, 3\)"):
         build_semantic_index_dask(bad, np.zeros(100, np.int64), tmp_path / "a", n_labels=4, M=4, n_iter=2,
                                   sample_size=50, client=client)
+    with pytest.raises(ValueError, match="seed"):
+        build_semantic_index_dask(x, np.zeros(100, np.int64), tmp_path / "a", n_labels=4, M=4, seed=-1,
+                                  client=client)
     # searcher: damaged directories and bad queries
     out, manifest, single = built
+    # a rebuild that fails half-way leaves no manifest, so old and new shards are never mixed
+    redo = tmp_path / "redo"
+    shutil.copytree(out, redo)
+    ShardedSearcher(redo)
+    with pytest.raises(ValueError, match="non-finite"):
+        build_semantic_index_dask(bad, np.zeros(100, np.int64), redo, n_labels=4, M=4, n_iter=2,
+                                  sample_size=50, client=client)
+    with pytest.raises(ValueError, match="no sharded index manifest"):
+        ShardedSearcher(redo)
     with pytest.raises(ValueError, match="no sharded index manifest"):
         ShardedSearcher(tmp_path / "nowhere")
     broken = tmp_path / "broken"
