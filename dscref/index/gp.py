@@ -183,7 +183,8 @@ class GPIndex(InvertedPQIndex):
             for s in range(0, rows.size, _CHUNK):
                 r = rows[s:s + _CHUNK]
                 # ||r - g_l||^2 minus the constant ||r||^2
-                dist = (g ** 2).sum(1)[None] - 2 * (x[r] - self.centroids_[i]) @ g.T
+                # gather_rows: a memory-mapped x would otherwise stay resident, cell after cell
+                dist = (g ** 2).sum(1)[None] - 2 * (gather_rows(x, r) - self.centroids_[i]) @ g.T
                 sub[r] = np.argmin(dist, axis=1)
         return sub
 
