@@ -45,7 +45,9 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=10_000_000, help="database items")
     ap.add_argument("--chunk-rows", type=int, default=65536)
-    ap.add_argument("--sample", type=int, default=500_000, help="training sample size")
+    ap.add_argument("--sample", type=int, default=500_000, help="training sample size (uniform)")
+    ap.add_argument("--per-partition", type=int, default=None,
+                    help="stratified training sample: about this many rows per partition")
     ap.add_argument("--shards", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--memory-limit", default="10GiB", help="per worker")
@@ -86,10 +88,12 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         x, y = synthetic_database(args.n, chunk_rows=args.chunk_rows, seed=args.seed)
         manifest = build_semantic_index_dask(x, y, args.out, n_iter=args.n_iter, seed=args.seed,
-                                             sample_size=args.sample, n_shards=args.shards, client=client)
+                                             sample_size=args.sample, per_partition=args.per_partition,
+                                             n_shards=args.shards, client=client)
         wall = time.perf_counter() - t0
         res["build"] = {"wall_s": wall, "items_per_s": args.n / wall, **manifest["timings"],
-                        "n_shards": manifest["n_shards"],
+                        "n_shards": manifest["n_shards"], "sampling": manifest["sampling"],
+                        "sample_rows": manifest["sample_size"],
                         "index_bytes": int(sum(s["bytes"] for s in manifest["shards"])),
                         "shard_items": [s["n_items"] for s in manifest["shards"]],
                         "quantizers": int(sum(s["n_quantizers"] for s in manifest["shards"]))}

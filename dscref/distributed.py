@@ -9,7 +9,8 @@ Build (:func:`build_semantic_index_dask`), for features ``X`` (n, d) and labels 
 dask arrays chunked by rows:
 
 1. *Train on a sample, on one worker.* A seeded uniform sample of ``sample_size`` rows
-   (:func:`training_sample`) is gathered to one worker, which runs
+   (:func:`training_sample`), or a stratified one of about ``per_partition`` rows of every
+   partition (drawn chunk by chunk on the workers), is gathered to one worker, which runs
    :meth:`SemanticIndex.train <dscref.index.semantic.SemanticIndex.train>`: the partition
    means (eq. 3) and the per-partition residual PQs (eqs. 4-6) of the sample.
 2. *Broadcast the trained model* (centroids and codebooks: ``K * d * 4`` bytes +
@@ -51,11 +52,12 @@ from .index.base import Query, SearchResult
 from .index.semantic import SemanticIndex
 
 __all__ = ["training_sample", "assign_shards", "build_semantic_index_dask", "ShardedSearcher",
-           "features_from_npy", "synthetic_database", "MANIFEST_NAME"]
+           "features_from_npy", "synthetic_database", "MANIFEST_NAME", "SAMPLE_NAME"]
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
+SAMPLE_NAME = "training_sample.npy"
 _FORMAT = "dscref-sharded-dsc"
 _VERSION = 1
 
@@ -99,6 +101,17 @@ def training_sample(n: int, sample_size: int, seed=0) -> np.ndarray:
         return np.arange(n, dtype=np.int64)
     rng = as_generator(seed)
     return np.sort(rng.choice(n, sample_size, replace=False)).astype(np.int64)
+
+
+def _chunk_sample(labels, start: int, probs: np.ndarray, seed: int) -> np.ndarray:
+    """Worker task: ids of a chunk's rows kept by a per-partition Bernoulli draw.
+
+    Row t of partition i is kept with probability ``probs[i]``; the uniforms of a chunk come from
+    a generator seeded by ``(seed, start)``, so the sample does not depend on the scheduling.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    u = np.random.default_rng([seed, start]).random(labels.size)
+    return start + np.flatnonzero(u < probs[labels]).astype(np.int64)
 
 
 def assign_shards(sizes, n_shards: int) -> np.ndarray:
@@ -216,8 +229,8 @@ def _as_dask_rows(da, a, name: str, ndim: int):
 
 # ---------------------------------------------------------------------------- build
 def build_semantic_index_dask(features, labels, out_dir, *, n_labels: int = 1000, M: int = 8, nbits: int = 8,
-                              n_iter: int = 25, seed=0, sample_size: int = 200_000, n_shards: int = 8,
-                              min_partition_size: int | None = None, client=None) -> dict:
+                              n_iter: int = 25, seed=0, sample_size: int = 200_000, per_partition: int | None = None,
+                              n_shards: int = 8, min_partition_size: int | None = None, client=None) -> dict:
     """Build a sharded DSC index of ``features`` with Dask and write it to ``out_dir``.
 
     Parameters
@@ -237,6 +250,12 @@ def build_semantic_index_dask(features, labels, out_dir, *, n_labels: int = 1000
     sample_size : int
         Training rows gathered to one worker (at d = 2048: 8 KiB each, 200 000 rows = 1.6 GB).
         Partitions with fewer than ``min_partition_size`` sampled rows share one quantizer.
+    per_partition : int, optional
+        Stratified sampling instead: keep each row of partition i with probability
+        ``min(1, per_partition / n_i)`` (about ``per_partition`` rows of every partition, all
+        rows of the smaller ones; ``sample_size`` is then ignored). Every partition with at least
+        ``min_partition_size`` rows then gets its own quantizer, where a uniform sample leaves the
+        small partitions on the shared one. The ids drawn are saved as ``training_sample.npy``.
     n_shards : int
         Index files; each holds whole partitions, balanced by item count.
     client : dask.distributed.Client, optional
@@ -294,7 +313,18 @@ def build_semantic_index_dask(features, labels, out_dir, *, n_labels: int = 1000
 
     # 1. gather the training sample to one worker and train there
     t0 = time.perf_counter()
-    sample = training_sample(n, sample_size, seed)
+    starts = np.concatenate([[0], np.cumsum(x.chunks[0])[:-1]]).astype(np.int64)
+    if per_partition is None:
+        sample = training_sample(n, sample_size, seed)
+    else:
+        per_partition = check_int(per_partition, "per_partition", low=1)
+        probs = np.minimum(1.0, per_partition / np.maximum(sizes, 1))
+        picked = client.compute([dask.delayed(_chunk_sample)(yb, int(s0), probs, params["seed"])
+                                 for yb, s0 in zip(y_blocks, starts)])
+        sample = np.concatenate(client.gather(picked)).astype(np.int64)
+        if sample.size == 0:
+            raise ValueError(f"per_partition={per_partition} drew no training rows")
+    _save_npy(out / SAMPLE_NAME, sample)
     xs, ys = x[sample], y[sample]
     model_f = client.compute(dask.delayed(_train)(xs, ys, params))
     wait([model_f])  # the model stays on its worker; result() would pull it to the client
@@ -309,7 +339,6 @@ def build_semantic_index_dask(features, labels, out_dir, *, n_labels: int = 1000
     # 3-4. encode every chunk, then gather each shard's rows and write its file
     t0 = time.perf_counter()
     x_blocks = x.to_delayed().ravel().tolist()
-    starts = np.concatenate([[0], np.cumsum(x.chunks[0])[:-1]]).astype(np.int64)
     owner_f = client.scatter(owner, broadcast=True)
     # nout: chunk t's output is n_shards separate keys, so a shard's writer receives only its rows
     pieces = [dask.delayed(_encode_block, pure=True, nout=n_shards)(xb, yb, int(s0), model_f, owner_f, n_shards)
@@ -325,13 +354,24 @@ def build_semantic_index_dask(features, labels, out_dir, *, n_labels: int = 1000
 
     manifest = {"format": _FORMAT, "version": _VERSION, "n_labels": K, "M": params["M"],
                 "nbits": params["nbits"], "d": int(d), "ntotal": int(n), "seed": seed,
-                "sample_size": int(sample.size), "n_shards": n_shards,
+                "sample_size": int(sample.size), "sampling": "uniform" if per_partition is None else
+                f"per_partition={per_partition}", "sample_file": SAMPLE_NAME, "n_shards": n_shards,
                 "owner": owner.tolist(), "shards": sorted(shards, key=lambda r: r["shard"]),
                 "timings": timings}
     atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=1))
     log.info("sharded DSC index: %d items in %d shards under %s (%s)", n, n_shards, out,
              ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return manifest
+
+
+def _save_npy(path: Path, a: np.ndarray) -> None:
+    """``np.save`` to a temporary file, then an atomic rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, a)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def _label_counts(labels, K: int) -> np.ndarray:

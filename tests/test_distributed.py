@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("distributed")
 
 from dscref import bitpack  # noqa: E402
-from dscref.distributed import (MANIFEST_NAME, ShardedSearcher, assign_shards,  # noqa: E402
+from dscref.distributed import (MANIFEST_NAME, SAMPLE_NAME, ShardedSearcher, assign_shards,  # noqa: E402
                                 build_semantic_index_dask, features_from_npy, synthetic_database,
                                 training_sample)
 from dscref.index.semantic import SemanticIndex  # noqa: E402
@@ -121,6 +121,33 @@ def test_sharded_search_on_the_cluster_and_with_soft_bits(built, data, client):
         soft.append(Query(q.labels, q.codes, code_llr=(1 - 2.0 * bits) * 2 + rng.normal(0, 1.5, bits.shape)))
     np.testing.assert_array_equal(ShardedSearcher(out).search(soft, 20, "cosine").I,
                                   single.search(soft, 20, "cosine").I)
+
+
+def test_stratified_sample_gives_every_partition_its_quantizer(client, data, tmp_path):
+    x, y = synthetic_database(N, chunk_rows=7000, seed=SEED, **GEN)
+    m = build_semantic_index_dask(x, y, tmp_path, n_labels=K, M=8, nbits=8, n_iter=2, seed=SEED,
+                                  per_partition=400, n_shards=2, client=client)
+    sample = np.load(tmp_path / SAMPLE_NAME)
+    assert m["sampling"] == "per_partition=400" and m["sample_size"] == sample.size
+    sizes = np.bincount(data.labels_b, minlength=K)
+    got = np.bincount(data.labels_b[sample], minlength=K)
+    want = np.minimum(sizes, 400)
+    # Bernoulli(min(1, 400 / n_i)) per row: within 5 binomial standard deviations
+    sd = np.sqrt(want * (1 - want / np.maximum(sizes, 1)))
+    assert np.all(np.abs(got - want) <= 5 * sd + 1e-9)
+    assert np.all(got[sizes <= 400] == sizes[sizes <= 400])
+    # the single-machine model trained on the saved sample has the same codes
+    single = SemanticIndex(n_labels=K, M=8, nbits=8, n_iter=2, seed=SEED, progress=False)
+    single.train(data.xb[sample], data.labels_b[sample]).add(data.xb, data.labels_b)
+    by_id = np.empty_like(single.codes_)
+    by_id[single.ids_] = single.codes_
+    for meta in m["shards"]:
+        shard = load_index(tmp_path / meta["file"])
+        np.testing.assert_array_equal(shard.codes_, by_id[shard.ids_])
+    # every partition with >= 256 sampled rows has its own quantizer: more of them than a
+    # uniform sample of the same size gives
+    uniform = np.bincount(data.labels_b[training_sample(N, sample.size, SEED)], minlength=K)
+    assert len(single.pqs_) - 1 == int((got >= 256).sum()) > int((uniform >= 256).sum()) + 10
 
 
 def test_ties_merge_like_the_single_index(tmp_path, client):
