@@ -73,7 +73,7 @@ def main(argv=None) -> dict:
            "cpu_count": os.cpu_count()}
     shutil.rmtree(args.out, ignore_errors=True)
     cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                           memory_limit=args.memory_limit, dashboard_address=None)
+                           memory_limit=args.memory_limit, dashboard_address=":0")
     client = Client(cluster)
     try:
         t0 = time.perf_counter()

@@ -26,7 +26,7 @@ BUILD = dict(n_labels=K, M=8, nbits=8, n_iter=4, seed=SEED, sample_size=SAMPLE)
 def client():
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                            memory_limit="4GiB")
     with Client(cluster) as c:
         yield c
