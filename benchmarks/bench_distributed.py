@@ -65,7 +65,7 @@ def main(argv=None) -> dict:
     from distributed import Client, LocalCluster
 
     import dscref
-    from dscref.distributed import ShardedSearcher, _plan, build_semantic_index_dask, synthetic_database
+    from dscref.distributed import ShardedSearcher, build_semantic_index_dask, synthetic_database, synthetic_plan
     from dscref.metrics import compute_map
 
     res = {"params": vars(args), "versions": {"dscref": dscref.__version__, "dask": dask.__version__,
@@ -103,10 +103,7 @@ def main(argv=None) -> dict:
                  {k: round(v) for k, v in res["peak_rss_mb"]["workers"].items()})
 
         # queries of the synthetic benchmark (the generator's plan: metadata only, no features)
-        from dscref import synthetic as syn
-
-        kw = dict(syn._DEFAULTS, seed=args.seed)
-        plan = _plan(args.n, tuple(sorted(kw.items())))
+        plan = synthetic_plan(args.n, seed=args.seed)
         t = time.perf_counter()
         plan.rows(0, min(args.chunk_rows, args.n))
         res["generation_rows_per_s_one_core"] = min(args.chunk_rows, args.n) / (time.perf_counter() - t)

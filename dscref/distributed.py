@@ -36,9 +36,9 @@ Dask is imported lazily: ``import dscref`` never needs it.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-import os
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -46,13 +46,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_write_text
+from ._files import atomic_write, atomic_write_text
 from ._validate import as_generator, check_int
 from .index.base import Query, SearchResult
 from .index.semantic import SemanticIndex
 
 __all__ = ["training_sample", "assign_shards", "build_semantic_index_dask", "ShardedSearcher",
-           "features_from_npy", "synthetic_database", "MANIFEST_NAME", "SAMPLE_NAME"]
+           "features_from_npy", "synthetic_database", "synthetic_plan", "MANIFEST_NAME", "SAMPLE_NAME"]
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +201,7 @@ def _write_shard(s: int, parts: np.ndarray, model: SemanticIndex, out_dir: str, 
     from .io import save_index
 
     t0 = time.perf_counter()
-    ids = np.concatenate([p[0] for p in pieces]) if pieces else np.empty(0, np.int64)
-    labels = np.concatenate([p[1] for p in pieces]) if pieces else np.empty(0, np.int64)
-    codes = np.concatenate([p[2] for p in pieces]) if pieces else \
-        np.empty((0, model.M), model.pqs_[0].code_dtype)
+    ids, labels, codes = (np.concatenate(a) for a in zip(*pieces))  # one piece per chunk (n >= 1)
     idx = _shard_index(model, np.asarray(parts, dtype=np.int64), ids, labels, codes)
     path = Path(out_dir) / f"shard_{s:05d}.dscidx"
     save_index(idx, path)
@@ -365,13 +362,10 @@ def build_semantic_index_dask(features, labels, out_dir, *, n_labels: int = 1000
 
 
 def _save_npy(path: Path, a: np.ndarray) -> None:
-    """``np.save`` to a temporary file, then an atomic rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, a)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """``np.save`` of ``a``, written atomically."""
+    buf = io.BytesIO()
+    np.save(buf, a)
+    atomic_write(path, buf.getvalue())
 
 
 def _label_counts(labels, K: int) -> np.ndarray:
@@ -426,10 +420,6 @@ def _search_one(index, subqueries, k: int, metric: str):
     return [(res.D[i], res.I[i], int(res.n_candidates[i])) for i in range(len(subqueries))]
 
 
-def _search_shard_future(index, subqueries, k, metric):  # runs on a worker
-    return _search_one(index, subqueries, k, metric)
-
-
 class ShardedSearcher:
     """Search a sharded DSC index written by :func:`build_semantic_index_dask`.
 
@@ -471,7 +461,7 @@ class ShardedSearcher:
         self.client = None if client is None else _client(client)
         if self.client is None:
             self.shards = [load_index(f, mmap=mmap, verify=verify) for f in files]
-            self._check_shards(self.shards)
+            self._check_shards([_shard_summary(s) for s in self.shards])
         else:
             workers = sorted(self.client.scheduler_info()["workers"])
             self.shards = [self.client.submit(load_index, str(f), mmap=mmap, verify=verify, pure=False,
@@ -480,9 +470,8 @@ class ShardedSearcher:
             self._check_shards(self.client.gather(
                 [self.client.submit(_shard_summary, s, pure=False) for s in self.shards]))
 
-    def _check_shards(self, shards) -> None:
-        for i, sh in enumerate(shards):
-            kind = sh if isinstance(sh, dict) else _shard_summary(sh)
+    def _check_shards(self, summaries) -> None:
+        for i, kind in enumerate(summaries):
             own = np.flatnonzero(self.owner == i)
             if kind["class"] != "SemanticIndex" or kind["K"] != self.K or kind["M"] != self.M \
                     or kind["nbits"] != self.nbits or kind["ntotal"] != self.manifest["shards"][i]["n_items"] \
@@ -564,7 +553,7 @@ class ShardedSearcher:
 
     def _run(self, per_shard: dict, k: int, metric: str) -> dict:
         if self.client is not None:
-            futs = {s: self.client.submit(_search_shard_future, self.shards[s], [sq for _, _, sq in items],
+            futs = {s: self.client.submit(_search_one, self.shards[s], [sq for _, _, sq in items],
                                           k, metric, pure=False)
                     for s, items in per_shard.items()}
             return dict(zip(futs, self.client.gather(list(futs.values()))))
@@ -622,6 +611,19 @@ def _plan(n_db: int, params: tuple):
     return _PLANS[key]
 
 
+def _synthetic_key(caller: str, seed: int, params: dict) -> tuple:
+    """The generator's parameters as a hashable key of the per-process plan cache."""
+    from . import synthetic as syn
+
+    return tuple(sorted(syn._stream_params(caller, dict(params, seed=seed)).items()))
+
+
+def synthetic_plan(n_db: int, seed: int = 0, **params):
+    """The generator's plan of :func:`synthetic_database` (labels, queries, ground truth; no
+    features), from the same per-process cache the chunk tasks use."""
+    return _plan(check_int(n_db, "n_db", low=1), _synthetic_key("synthetic_plan", seed, params))
+
+
 def _synthetic_block(block_id=None, *, n_db, params, chunk_rows, what):
     plan = _plan(n_db, params)
     lo = block_id[0] * chunk_rows
@@ -637,20 +639,11 @@ def synthetic_database(n_db: int, chunk_rows: int = 65536, seed: int = 0, **para
     once), so a 10M x 2048 database (82 GB) is never held anywhere. Equal to
     ``make_semantic_dataset(n_db, seed=seed, **params)`` row for row.
     """
-    from . import synthetic as syn
-
     _, da = _dask()
     n_db = check_int(n_db, "n_db", low=1)
     chunk_rows = check_int(chunk_rows, "chunk_rows", low=1)
-    unknown = set(params) - set(syn._DEFAULTS)
-    if unknown:
-        raise TypeError(f"synthetic_database() got unexpected parameters {sorted(unknown)}")
-    kw = dict(syn._DEFAULTS, seed=seed)
-    kw.update(params)
-    if isinstance(kw["positives_range"], list):
-        kw["positives_range"] = tuple(kw["positives_range"])
-    key = tuple(sorted(kw.items()))
-    d = kw["d"]
+    key = _synthetic_key("synthetic_database", seed, params)
+    d = dict(key)["d"]
     rows = tuple(min(chunk_rows, n_db - s) for s in range(0, n_db, chunk_rows))
     common = dict(n_db=n_db, params=key, chunk_rows=chunk_rows)
     x = da.map_blocks(_synthetic_block, dtype=np.float32, chunks=(rows, (d,)), meta=np.empty((0, 0), np.float32),

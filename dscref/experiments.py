@@ -582,8 +582,6 @@ def _jsonable(o):
     return o
 
 
-
-
 def write_results(out_dir, result: dict, data: RetrievalData, params: dict) -> Path:
     """``out_dir/results.json`` (parameters, versions, timings, every number) and a PNG plot."""
     out = Path(out_dir)

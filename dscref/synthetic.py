@@ -795,6 +795,19 @@ def make_semantic_dataset(
     )
 
 
+def _stream_params(caller: str, kwargs: dict) -> dict:
+    """The generator's parameters (all but ``n_db``) from ``kwargs`` over the defaults (seed 0),
+    for callers that build a :class:`_Plan` themselves; unknown names raise TypeError."""
+    unknown = set(kwargs) - set(_DEFAULTS) - {"seed"}
+    if unknown:
+        raise TypeError(f"{caller}() got unexpected parameters {sorted(unknown)}")
+    kw = dict(_DEFAULTS, seed=0)
+    kw.update(kwargs)
+    if isinstance(kw["positives_range"], list):
+        kw["positives_range"] = tuple(kw["positives_range"])
+    return kw
+
+
 def iter_database_chunks(n_db: int = 100_000, *, chunk_size: int = 65536, **kwargs):
     """Yield ``(start, stop, xb_chunk)`` of the database features without holding all of ``xb``.
 
@@ -808,14 +821,8 @@ def iter_database_chunks(n_db: int = 100_000, *, chunk_size: int = 65536, **kwar
     start, stop : int
     xb_chunk : ndarray of shape (stop - start, d), float32
     """
-    unknown = set(kwargs) - set(_DEFAULTS) - {"seed"}
-    if unknown:
-        raise TypeError(f"iter_database_chunks() got unexpected parameters {sorted(unknown)}")
+    kw = _stream_params("iter_database_chunks", kwargs)
     chunk_size = check_int(chunk_size, "chunk_size", low=1)
-    kw = dict(_DEFAULTS, seed=0)
-    kw.update(kwargs)
-    if isinstance(kw["positives_range"], list):
-        kw["positives_range"] = tuple(kw["positives_range"])
     plan = _Plan(_params(n_db=n_db, **kw))
     for start in range(0, plan.p["n_db"], chunk_size):
         stop = min(start + chunk_size, plan.p["n_db"])

@@ -11,7 +11,7 @@ pytest.importorskip("distributed")
 from dscref import bitpack  # noqa: E402
 from dscref.distributed import (MANIFEST_NAME, SAMPLE_NAME, ShardedSearcher, assign_shards,  # noqa: E402
                                 build_semantic_index_dask, features_from_npy, synthetic_database,
-                                training_sample)
+                                synthetic_plan, training_sample)
 from dscref.index.semantic import SemanticIndex  # noqa: E402
 from dscref.index.base import Query  # noqa: E402
 from dscref.io import load_index  # noqa: E402
@@ -57,6 +57,11 @@ def test_synthetic_database_equals_the_generator(client, data):
     x, y = synthetic_database(N, chunk_rows=9999, seed=SEED, **GEN)
     np.testing.assert_array_equal(y.compute(), data.labels_b)
     np.testing.assert_array_equal(x[12_000:25_000].compute(), data.xb[12_000:25_000])
+    plan = synthetic_plan(N, seed=SEED, **GEN)  # the metadata side, as the benchmark uses it
+    np.testing.assert_array_equal(plan.labels_b, data.labels_b)
+    np.testing.assert_array_equal(plan.topk_q, data.topk_q)
+    with pytest.raises(TypeError, match="unexpected parameters"):
+        synthetic_database(N, colour=3)
 
 
 def test_sharded_build_has_the_single_machine_codes(built, data):
