@@ -17,6 +17,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from ._chunks import release_pages
+from ._linalg import matmul, matvec, orthonormal_rows
 from ._validate import check_int
 
 __all__ = ["SemanticDataset", "make_semantic_dataset", "iter_database_chunks"]
@@ -172,8 +173,9 @@ class _Directions:
     def __init__(self, rng: np.random.Generator, d: int, latent_dim: int, decay: float, iso: float):
         lam = np.arange(1, latent_dim + 1, dtype=np.float64) ** (-decay)
         self.sqrt_lam = np.sqrt(lam / lam.sum())
-        q, _ = np.linalg.qr(rng.standard_normal((d, latent_dim)))
-        self.basis = np.ascontiguousarray(q.T, dtype=np.float32)  # (latent_dim, d), orthonormal rows
+        # (latent_dim, d), orthonormal rows: the Q factor of a Gaussian matrix, by Gram-Schmidt in a
+        # kernel of fixed summation order (LAPACK's QR changes bits with BLAS threads)
+        self.basis = orthonormal_rows(rng.standard_normal((d, latent_dim)).T).astype(np.float32)
         self.d, self.latent_dim, self.iso = d, latent_dim, iso
 
     def latent(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -187,7 +189,7 @@ class _Directions:
         return w
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        v = math.sqrt(1.0 - self.iso) * (self.latent(rng, n) @ self.basis)
+        v = math.sqrt(1.0 - self.iso) * matmul(self.latent(rng, n), self.basis)
         if self.iso > 0:
             v += math.sqrt(self.iso) * self.isotropic(rng, n)
         return v
@@ -359,7 +361,7 @@ class _Plan:
         # shared directions: global mean, superclasses, classes, landmark instances
         self.dirs = _Directions(rng, d, p["latent_dim"], p["spectrum_decay"], p["isotropic_fraction"])
         g = self.dirs.draw(rng, 1)[0]
-        g /= np.linalg.norm(g)
+        g /= np.float32(math.sqrt(np.sum(np.square(g, dtype=np.float64))))  # no BLAS dot
         self.g = g
         # g is *the* mean direction, so the shared deviations from it carry no g component; without
         # this projection a superclass direction leaning on g (cosine ~0.2 at the defaults) would
@@ -450,7 +452,7 @@ class _Plan:
     def _deviation(self, rng, n: int) -> np.ndarray:
         """Unit directions orthogonal to the mean direction g."""
         v = self.dirs.draw(rng, n)
-        v -= (v @ self.g)[:, None] * self.g[None, :]
+        v -= matvec(v, self.g)[:, None] * self.g[None, :]
         return _normalise_rows(v)
 
     # database features, block by block; block b always uses the same random stream
@@ -475,7 +477,7 @@ class _Plan:
         nw, sw = self.noise_w[lo:hi, None], self.fresh_inst_w[lo:hi, None]
         # fresh per-image energy: image noise (+ the distractor's own instance direction)
         z = nw * self.dirs.latent(rng, n) + sw * self.dirs.latent(rng, n)
-        x += np.float32(math.sqrt(1.0 - f)) * (z @ self.dirs.basis)
+        x += np.float32(math.sqrt(1.0 - f)) * matmul(z, self.dirs.basis)
         if f > 0:
             # two independent isotropic unit vectors with weights nw, sw have the energy of one
             # with weight sqrt(nw^2 + sw^2) (up to O(1/sqrt(d)) cross terms): draw one
