@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_open, atomic_write_text
 from .errors import ImageError
 from .synthetic import SemanticDataset, make_semantic_dataset  # noqa: F401  (DESIGN.md's home of it)
 
@@ -372,13 +373,9 @@ def cached_features(extractor, images, cache_path, *, names=None, skip_bad: bool
     x, kept, bad = extract_images(extractor, images, skip_bad=skip_bad, progress=progress)
     if x is None:
         x = np.zeros((0, extractor.dim or 0), np.float32)
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_path.with_name(cache_path.stem + ".tmp.npy")
-    np.save(tmp, x)
-    tmp.replace(cache_path)
+    with atomic_open(cache_path) as f:
+        np.save(f, x, allow_pickle=False)
     meta = {"config": config, "names": names, "kept": kept.tolist(), "bad": [list(b) for b in bad],
             "shape": list(x.shape), "dtype": str(x.dtype)}
-    stmp = side.with_name(side.name + ".tmp")
-    stmp.write_text(json.dumps(meta, indent=1))
-    stmp.replace(side)
+    atomic_write_text(side, json.dumps(meta, indent=1))
     return x, [names[i] for i in kept], bad

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from ._validate import as_generator, check_choice, check_int
 from ._chunks import release_pages
-from ._files import atomic_write_text
+from ._files import atomic_open, atomic_write_text
 from .codec import PayloadLayout, decode_head, decode_payload, encode_payload
 from .metrics import candidate_recall, compute_map, recall_at_k
 
@@ -637,7 +637,8 @@ def plot_results(result: dict, out: Path) -> Path | None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     path = Path(out) / f"{exp}.png"
-    fig.savefig(path, dpi=120)
+    with atomic_open(path) as f:
+        fig.savefig(f, format="png", dpi=120)
     plt.close(fig)
     return path
 
