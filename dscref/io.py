@@ -59,10 +59,12 @@ Decisions
   a large memory-mapped index is then opened without reading it (a 1M-item index opens in
   well under a second). ``verify=True`` always checks, ``verify=False`` never does;
   :func:`verify_index` checks a file without loading it.
-* **Atomic replacement.** :func:`save_index` writes to a temporary file in the destination's
-  directory, fsyncs it, renames it over ``path`` (``os.replace``, atomic on POSIX) and fsyncs
-  the directory. A crash at any moment leaves either the old file or the new one at ``path``,
-  never a mixture; at worst a stale ``.<name>.*.tmp`` file remains beside it.
+* **Atomic replacement.** :func:`save_index` writes through :func:`dscref._files.atomic_open`:
+  a temporary file in the destination's directory, fsynced, renamed over ``path``
+  (``os.replace``, atomic on POSIX), then the directory fsynced. A crash at any moment leaves
+  either the old file or the new one at ``path``, never a mixture. The file gets mode
+  ``0o666 & ~umask``; the temporary file a killed save leaves (``.<name>.<host>.<pid>.*.tmp``)
+  is removed by the next save to ``path`` once its writer is gone.
 * **The raw database is not stored.** ``_xb`` (the reference kept by ``keep_vectors=True`` for
   the raw-feature mode of Table I) is restored as None; call ``index.attach_vectors(x)`` after
   loading to use raw-feature queries again.
@@ -255,8 +257,9 @@ def save_index(index, path) -> Path:
     index : InvertedPQIndex
         A built index of any subclass defined in :mod:`dscref.index`.
     path : str or os.PathLike
-        Destination file. An existing file there is replaced atomically: a reader sees the old
-        file or the new one, and a crash mid-save leaves the old file intact.
+        Destination file (missing parent folders are created). An existing file there is
+        replaced atomically: a reader sees the old file or the new one, and a crash mid-save
+        leaves the old file intact. The new file's mode is ``0o666 & ~umask``.
 
     Returns
     -------
