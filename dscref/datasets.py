@@ -3,7 +3,8 @@
 * :func:`load_revisited` — revisited Oxford/Paris (``roxford5k``, ``rparis6k``) in the revisitop
   layout: ``<root>/<name>/jpg/<id>.jpg`` and ``<root>/<name>/gnd_<name>.pkl`` holding ``imlist``,
   ``qimlist`` and ``gnd`` (per query ``bbx``, ``easy``, ``hard``, ``junk``). Queries are cropped
-  to their bounding box as revisitop/cnnimageretrieval do.
+  to their bounding box as revisitop/cnnimageretrieval do. The pickle is read by a restricted
+  unpickler that builds only plain containers and NumPy arrays (never ``pickle.load``).
 * :func:`load_holidays` — INRIA Holidays: ``<root>/jpg/*.jpg`` (or ``<root>/*.jpg``) named
   ``NNNNNN.jpg``; an image group is ``int(name) // 100`` and its query is the first image of the
   group (``NNNN00.jpg``), the other images of the group are its positives.
@@ -22,12 +23,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_open, atomic_write_text
+from ._safe_pickle import safe_load
 from .errors import ImageError
 from .synthetic import SemanticDataset, make_semantic_dataset  # noqa: F401  (DESIGN.md's home of it)
 
@@ -155,25 +157,29 @@ def load_revisited(root, name: str = "roxford5k", check_files: bool = True) -> R
         Missing ground-truth pickle or images.
     ValueError
         The pickle lacks ``imlist`` / ``qimlist`` / ``gnd`` or has inconsistent lengths/ids.
+    UnsafeFileError
+        The pickle needs anything but plain containers and NumPy arrays. The file is read with
+        a restricted unpickler (:mod:`dscref._safe_pickle`) that never runs code from it.
     """
     base = Path(root) / name
     gpath = base / f"gnd_{name}.pkl"
     if not gpath.is_file():
         raise FileNotFoundError(f"ground truth {str(gpath)!r} does not exist")
-    try:
-        with open(gpath, "rb") as fh:
-            cfg = pickle.load(fh)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise ValueError(f"cannot read ground truth {str(gpath)!r}: {exc}") from exc
+    cfg = safe_load(gpath)  # restricted: plain containers and NumPy arrays only, never code
     missing = [k for k in ("imlist", "qimlist", "gnd") if not isinstance(cfg, dict) or k not in cfg]
     if missing:
         raise ValueError(f"ground truth {str(gpath)!r} lacks {missing}")
-    imlist, qimlist, raw = list(cfg["imlist"]), list(cfg["qimlist"]), list(cfg["gnd"])
+    try:
+        imlist, qimlist, raw = list(cfg["imlist"]), list(cfg["qimlist"]), list(cfg["gnd"])
+    except TypeError as exc:
+        raise ValueError(f"ground truth {str(gpath)!r}: imlist, qimlist and gnd must be lists ({exc})") from None
     if len(raw) != len(qimlist):
         raise ValueError(f"{gpath}: {len(qimlist)} queries but {len(raw)} gnd entries")
     n = len(imlist)
     gnd, bbx = [], np.zeros((len(raw), 4))
     for q, g in enumerate(raw):
+        if not isinstance(g, dict):
+            raise ValueError(f"{gpath}: gnd entry {q} is a {type(g).__name__}, not a dict")
         entry = {}
         for k in ("easy", "hard", "junk"):
             ids = np.asarray(g.get(k, []), dtype=np.int64).reshape(-1)
@@ -372,13 +378,9 @@ def cached_features(extractor, images, cache_path, *, names=None, skip_bad: bool
     x, kept, bad = extract_images(extractor, images, skip_bad=skip_bad, progress=progress)
     if x is None:
         x = np.zeros((0, extractor.dim or 0), np.float32)
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_path.with_name(cache_path.stem + ".tmp.npy")
-    np.save(tmp, x)
-    tmp.replace(cache_path)
+    with atomic_open(cache_path) as f:
+        np.save(f, x, allow_pickle=False)
     meta = {"config": config, "names": names, "kept": kept.tolist(), "bad": [list(b) for b in bad],
             "shape": list(x.shape), "dtype": str(x.dtype)}
-    stmp = side.with_name(side.name + ".tmp")
-    stmp.write_text(json.dumps(meta, indent=1))
-    stmp.replace(side)
+    atomic_write_text(side, json.dumps(meta, indent=1))
     return x, [names[i] for i in kept], bad

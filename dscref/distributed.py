@@ -36,7 +36,6 @@ Dask is imported lazily: ``import dscref`` never needs it.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
@@ -46,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_write, atomic_write_text
+from ._files import atomic_open, atomic_write_text
 from ._validate import as_generator, check_int
 from .index.base import Query, SearchResult
 from .index.semantic import SemanticIndex
@@ -363,9 +362,8 @@ def build_semantic_index_dask(features, labels, out_dir, *, n_labels: int = 1000
 
 def _save_npy(path: Path, a: np.ndarray) -> None:
     """``np.save`` of ``a``, written atomically."""
-    buf = io.BytesIO()
-    np.save(buf, a)
-    atomic_write(path, buf.getvalue())
+    with atomic_open(path) as f:
+        np.save(f, a, allow_pickle=False)
 
 
 def _label_counts(labels, K: int) -> np.ndarray:

@@ -19,3 +19,12 @@ class IndexFormatError(DscrefError):
 
 class ImageError(DscrefError):
     """An image file is missing, unreadable, truncated, empty, or not an image."""
+
+
+class UnsafeFileError(DscrefError):
+    """A file would need to run code to be loaded (a pickle of a refused global, an ``.npz``
+    holding object arrays): dscref refuses it instead of executing it."""
+
+
+class ReadOnlyIndexError(DscrefError):
+    """An in-place change was asked of an index whose arrays are read-only (memory-mapped)."""

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from ._validate import as_generator, check_choice, check_int
 from ._chunks import release_pages
-from ._files import atomic_write_text
+from ._files import atomic_open, atomic_write_text
 from .codec import PayloadLayout, decode_head, decode_payload, encode_payload
 from .metrics import candidate_recall, compute_map, recall_at_k
 
@@ -144,32 +144,19 @@ def synthetic_data(n_db: int, seed: int = 0, ranking_depth: int = 200, workdir=N
 
 
 def features_data(path) -> RetrievalData:
-    """Real features from a ``.npz`` (or a folder of ``.npy`` files) holding ``xb`` (n, d),
-    ``labels_b`` (n,), ``xq`` (nq, d), ``ranking_q`` or ``topk_q`` (nq, >=5) and ``gnd.json``
-    (a list of ``{"ok": [...], "junk": [...]}``) or a ``gnd`` object array."""
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"features path {p} does not exist")
-    if p.is_dir():
-        arrays = {f.stem: np.load(f, mmap_mode="r") for f in p.glob("*.npy")}
-        gnd_file = p / "gnd.json"
-        gnd = json.loads(gnd_file.read_text()) if gnd_file.exists() else None
-    else:
-        z = np.load(p, allow_pickle=True)
-        arrays = {k: z[k] for k in z.files}
-        gnd = list(arrays.pop("gnd")) if "gnd" in arrays else None
-    missing = [k for k in ("xb", "labels_b", "xq") if k not in arrays]
-    rank = arrays.get("ranking_q", arrays.get("topk_q"))
-    if missing or rank is None or gnd is None:
-        raise ValueError(f"{p}: needs xb, labels_b, xq, ranking_q (or topk_q) and gnd; missing "
-                         f"{missing + ([] if rank is not None else ['ranking_q']) + ([] if gnd is not None else ['gnd'])}")
-    labels = np.asarray(arrays["labels_b"], dtype=np.int64)
-    K = int(max(labels.max(), np.asarray(rank).max()) + 1)
+    """Real features from a features file (:mod:`dscref.features_file`): an ``.npz`` or a folder
+    of ``.npy`` files holding ``xb`` (n, d), ``labels_b`` (n,), ``xq`` (nq, d), ``ranking_q`` or
+    ``topk_q`` (nq, >=5) and the ground truth as plain arrays (``gnd_ok`` + ``gnd_ok_offsets``,
+    ``gnd_junk`` + ``gnd_junk_offsets``; or ``gnd.json`` in a folder). Never unpickled: an object
+    array raises :class:`~dscref.errors.UnsafeFileError` naming the file."""
+    from .features_file import load_features_file
+
+    f = load_features_file(path)
+    labels, rank = f["labels_b"], f["ranking_q"]
+    K = int(max(labels.max(initial=0), rank.max(initial=0)) + 1)
     K = max(K, 1000) if K <= 1000 else K
-    gnd = [{"ok": np.asarray(g["ok"], np.int64), "junk": np.asarray(g.get("junk", []), np.int64)} for g in gnd]
-    return RetrievalData(name=f"features:{p}", xb=np.asarray(arrays["xb"], dtype=np.float32),
-                         labels_b=labels, xq=np.asarray(arrays["xq"], dtype=np.float32),
-                         ranking_q=np.asarray(rank, dtype=np.int64), gnd=gnd, n_labels=K)
+    return RetrievalData(name=f"features:{Path(path)}", xb=f["xb"], labels_b=labels, xq=f["xq"],
+                         ranking_q=rank, gnd=f["gnd"], n_labels=K)
 
 
 def image_data(spec: str, extractor, classifier, ranking_depth: int = 200, setting: str = "medium") -> RetrievalData:
@@ -637,7 +624,8 @@ def plot_results(result: dict, out: Path) -> Path | None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     path = Path(out) / f"{exp}.png"
-    fig.savefig(path, dpi=120)
+    with atomic_open(path) as f:
+        fig.savefig(f, format="png", dpi=120)
     plt.close(fig)
     return path
 

@@ -59,10 +59,12 @@ Decisions
   a large memory-mapped index is then opened without reading it (a 1M-item index opens in
   well under a second). ``verify=True`` always checks, ``verify=False`` never does;
   :func:`verify_index` checks a file without loading it.
-* **Atomic replacement.** :func:`save_index` writes to a temporary file in the destination's
-  directory, fsyncs it, renames it over ``path`` (``os.replace``, atomic on POSIX) and fsyncs
-  the directory. A crash at any moment leaves either the old file or the new one at ``path``,
-  never a mixture; at worst a stale ``.<name>.*.tmp`` file remains beside it.
+* **Atomic replacement.** :func:`save_index` writes through :func:`dscref._files.atomic_open`:
+  a temporary file in the destination's directory, fsynced, renamed over ``path``
+  (``os.replace``, atomic on POSIX), then the directory fsynced. A crash at any moment leaves
+  either the old file or the new one at ``path``, never a mixture. The file gets mode
+  ``0o666 & ~umask``; the temporary file a killed save leaves (``.<name>.<host>.<pid>.*.tmp``)
+  is removed by the next save to ``path`` once its writer is gone.
 * **The raw database is not stored.** ``_xb`` (the reference kept by ``keep_vectors=True`` for
   the raw-feature mode of Table I) is restored as None; call ``index.attach_vectors(x)`` after
   loading to use raw-feature queries again.
@@ -78,12 +80,12 @@ import mmap as _mmap
 import os
 import pkgutil
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_open
 from .errors import IndexFormatError
 
 __all__ = ["save_index", "load_index", "verify_index", "FORMAT_VERSION", "MAGIC", "VERIFY_AUTO_BYTES"]
@@ -255,8 +257,9 @@ def save_index(index, path) -> Path:
     index : InvertedPQIndex
         A built index of any subclass defined in :mod:`dscref.index`.
     path : str or os.PathLike
-        Destination file. An existing file there is replaced atomically: a reader sees the old
-        file or the new one, and a crash mid-save leaves the old file intact.
+        Destination file (missing parent folders are created). An existing file there is
+        replaced atomically: a reader sees the old file or the new one, and a crash mid-save
+        leaves the old file intact. The new file's mode is ``0o666 & ~umask``.
 
     Returns
     -------
@@ -293,50 +296,25 @@ def save_index(index, path) -> Path:
     manifest = {"magic": MAGIC.decode(), "format_version": FORMAT_VERSION, "class": cls.__name__,
                 "module": cls.__module__, "checksum": "crc32", "state": state, "arrays": table}
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(b"\0" * HEADER_SIZE)  # the header goes last: a torn file has no magic
-            for key, a in arrays.items():
-                buf = memoryview(a.reshape(-1)).cast("B") if a.size else b""
-                table[key]["crc32"] = zlib.crc32(buf)
-                f.write(buf)
-                f.write(b"\0" * _pad(a.nbytes))
-            manifest_off = f.tell()
-            manifest["file_size"] = 0
-            # file_size depends on the manifest's own length: fix the point with a padded field
-            body = json.dumps(manifest, separators=(",", ":"), allow_nan=False).encode()
-            manifest["file_size"] = manifest_off + len(body) + 24
-            body = json.dumps(manifest, separators=(",", ":"), allow_nan=False).encode()
-            body += b" " * (manifest["file_size"] - manifest_off - len(body))
-            f.write(body)
-            f.seek(0)
-            f.write(_HEADER.pack(MAGIC, FORMAT_VERSION, 0, manifest_off, len(body), zlib.crc32(body)))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
+    with atomic_open(path, "wb") as f:
+        f.write(b"\0" * HEADER_SIZE)  # the header goes last: a torn file has no magic
+        for key, a in arrays.items():
+            buf = memoryview(a.reshape(-1)).cast("B") if a.size else b""
+            table[key]["crc32"] = zlib.crc32(buf)
+            f.write(buf)
+            f.write(b"\0" * _pad(a.nbytes))
+        manifest_off = f.tell()
+        manifest["file_size"] = 0
+        # file_size depends on the manifest's own length: fix the point with a padded field
+        body = json.dumps(manifest, separators=(",", ":"), allow_nan=False).encode()
+        manifest["file_size"] = manifest_off + len(body) + 24
+        body = json.dumps(manifest, separators=(",", ":"), allow_nan=False).encode()
+        body += b" " * (manifest["file_size"] - manifest_off - len(body))
+        f.write(body)
+        f.seek(0)
+        f.write(_HEADER.pack(MAGIC, FORMAT_VERSION, 0, manifest_off, len(body), zlib.crc32(body)))
     log.info("saved %s (%d arrays, %.1f MB) to %s", cls.__name__, len(arrays), manifest["file_size"] / 1e6, path)
     return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(dfd)
 
 
 # ---------------------------------------------------------------------------- loading

@@ -44,6 +44,7 @@ import numpy as np
 
 from . import bitpack
 from ._validate import as_generator, as_int_array, check_choice, check_int
+from .errors import ReadOnlyIndexError
 from .index.base import InvertedPQIndex, Query, SearchResult
 from .pq import ProductQuantizer
 
@@ -318,7 +319,11 @@ def make_index_robust(index, p: float = 0.01, order: int | None = 2, n_iter: int
     p, order, n_iter, seed, n_restarts
         See :func:`robust_permutation`.
     inplace : bool, default False
-        Modify ``index`` itself instead of a deep copy.
+        Modify ``index`` itself instead of a deep copy. Refused up front with
+        :class:`~dscref.errors.ReadOnlyIndexError` when an array it modifies in place
+        (``codes_``, ``cr_``) is read-only, as every array of a memory-mapped
+        :func:`~dscref.io.load_index` is; ``inplace=False`` works on any index. Either way the
+        conversion is all or nothing: everything is computed before the index is touched.
 
     Returns
     -------
@@ -334,11 +339,23 @@ def make_index_robust(index, p: float = 0.01, order: int | None = 2, n_iter: int
     does not depend on the codeword's position (tested).
     """
     index = _check_index(index)
-    if not inplace:
+    robust_p = _check_p(p)
+    if inplace:
+        # the two arrays changed in place (quantizers and sub_norm2_ tables are replaced)
+        frozen = [name for name in ("codes_", "cr_") if not getattr(index, name).flags.writeable]
+        if frozen:
+            raise ReadOnlyIndexError(
+                f"make_index_robust(inplace=True) would modify {', '.join(frozen)} of this "
+                f"{type(index).__name__}, which are read-only (a memory-mapped load_index?); nothing "
+                f"was changed. Use inplace=False (a converted in-memory copy), or load_index(path, "
+                f"mmap=False) and save_index the result")
+    else:
         index = copy.deepcopy(index)
+    # compute everything first, assign only at the end: an exception midway leaves index unchanged
     sizes = np.diff(index.offsets_)
     row_pq = np.repeat(index.list_pq_, sizes)
-    perms = []
+    ar = np.arange(index.M)[:, None]
+    new_pqs, new_sub, perms, code_blocks, cr_blocks = [], [], [], [], []
     for pid, pq in enumerate(index.pqs_):
         rows = np.flatnonzero(row_pq == pid)
         ksub = pq.ksub
@@ -348,16 +365,22 @@ def make_index_robust(index, p: float = 0.01, order: int | None = 2, n_iter: int
         perm = robust_permutation(pq, p, weights=w, seed=seed, n_iter=n_iter, order=order,
                                   n_restarts=n_restarts)
         inv = np.argsort(perm, axis=1)
-        index.pqs_[pid] = apply_permutation(pq, perm)
+        new_pqs.append(apply_permutation(pq, perm))
         if rows.size:
-            index.codes_[rows] = permute_codes(index.codes_[rows], perm)
-        index.sub_norm2_[pid] = np.ascontiguousarray(index.sub_norm2_[pid][np.arange(index.M)[:, None], inv])
+            code_blocks.append((rows, permute_codes(index.codes_[rows], perm)))
+        new_sub.append(np.ascontiguousarray(index.sub_norm2_[pid][ar, inv]))
         lists = np.flatnonzero(index.list_pq_ == pid)
         if lists.size:
-            index.cr_[lists] = index.cr_[lists][:, np.arange(index.M)[:, None], inv]
+            cr_blocks.append((lists, index.cr_[lists][:, ar, inv]))
         perms.append(perm)
+    for rows, block in code_blocks:  # writable (checked above) and precomputed: cannot fail
+        index.codes_[rows] = block
+    for lists, block in cr_blocks:
+        index.cr_[lists] = block
+    index.pqs_[:] = new_pqs
+    index.sub_norm2_[:] = new_sub
     index.robust_perms_ = perms
-    index.robust_p_ = _check_p(p)
+    index.robust_p_ = robust_p
     return index
 
 

@@ -200,3 +200,67 @@ def test_feature_cache(tmp_path, tiny, monkeypatch):
     ext3 = Extractor(tiny["extractor_fmap"], size=40)
     x4, _, _ = cached_features(ext3, files, cache, progress=False)
     assert json.loads(cache.with_suffix(".json").read_text())["config"]["model_sha256"] == ext3.sha256
+
+
+# --------------------------------------------------------------------------- restricted unpickling
+class _RunsCode:
+    def __init__(self, call, arg):
+        self.call, self.arg = call, arg
+
+    def __reduce__(self):
+        return (self.call, (self.arg,))
+
+
+@pytest.mark.parametrize("how", ["os.system", "builtins.eval", "numpy.load"])
+def test_crafted_gnd_pickle_is_refused_and_runs_nothing(mini_roxford, how):
+    import os
+
+    from dscref.errors import UnsafeFileError
+
+    root, name = mini_roxford
+    marker = root / "pwned"
+    evil = {"os.system": _RunsCode(os.system, f"touch {marker}"),
+            "builtins.eval": _RunsCode(eval, f"open({str(marker)!r}, 'w').close()"),
+            "numpy.load": _RunsCode(np.load, str(marker))}[how]
+    gpath = root / name / f"gnd_{name}.pkl"
+    cfg = pickle.load(open(gpath, "rb"))
+    cfg["gnd"][0]["easy"] = evil
+    with open(gpath, "wb") as fh:
+        pickle.dump(cfg, fh)
+    refused = {"os.system": "posix.system", "builtins.eval": "builtins.eval", "numpy.load": "numpy.load"}[how]
+    with pytest.raises(UnsafeFileError, match=rf"gnd_{name}\.pkl.*{refused}"):
+        load_revisited(root, name)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_gnd_pickle_with_numpy_arrays_and_scalars_loads(mini_roxford, protocol):
+    """The upstream files hold lists of ints / floats; NumPy arrays and scalars load as well."""
+    root, name = mini_roxford
+    gpath = root / name / f"gnd_{name}.pkl"
+    cfg = pickle.load(open(gpath, "rb"))
+    want = load_revisited(root, name).ground_truth("medium")
+    for g in cfg["gnd"]:
+        g["bbx"] = np.array([np.float64(v) for v in g["bbx"]])
+        g["easy"] = np.asarray(g["easy"], dtype=np.int64)
+        g["hard"] = [np.int32(i) for i in g["hard"]]
+        g["junk"] = np.asarray(g["junk"], dtype=np.uint16)
+    cfg["qimlist"] = tuple(cfg["qimlist"])
+    with open(gpath, "wb") as fh:
+        pickle.dump(cfg, fh, protocol=protocol)
+    ds = load_revisited(root, name)
+    assert ds.bbx.tolist() == [[40.0, 30.0, 160.0, 120.0]] * 3
+    for g, w in zip(ds.ground_truth("medium"), want):
+        assert g["ok"].tolist() == w["ok"].tolist() and g["junk"].tolist() == w["junk"].tolist()
+
+
+def test_corrupt_gnd_pickle_is_a_value_error(mini_roxford):
+    root, name = mini_roxford
+    gpath = root / name / f"gnd_{name}.pkl"
+    gpath.write_bytes(gpath.read_bytes()[:40])
+    with pytest.raises(ValueError, match=rf"gnd_{name}\.pkl"):
+        load_revisited(root, name)
+    with open(gpath, "wb") as fh:
+        pickle.dump({"imlist": [], "qimlist": ["q"], "gnd": ["not a dict"]}, fh)
+    with pytest.raises(ValueError, match="not a dict"):
+        load_revisited(root, name)

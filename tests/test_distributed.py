@@ -1,7 +1,9 @@
 """Sharded DSC index built with Dask on a LocalCluster (2 worker processes, 1 thread each)."""
 
 import json
+import os
 import shutil
+import stat
 
 import numpy as np
 import pytest
@@ -87,6 +89,12 @@ def test_sharded_build_has_the_single_machine_codes(built, data):
     np.testing.assert_array_equal(np.sort(np.concatenate(seen)), np.arange(N))
     # own quantizers were trained (not everything on the shared one)
     assert len(single.pqs_) > 10
+    # every file honours the umask (the workers inherit this process's), no temporary file is left
+    mask = os.umask(0o022)
+    os.umask(mask)
+    files = sorted(os.listdir(out))
+    assert files == sorted([MANIFEST_NAME, SAMPLE_NAME] + [m["file"] for m in manifest["shards"]])
+    assert {f: stat.S_IMODE(os.stat(out / f).st_mode) for f in files} == {f: 0o666 & ~mask for f in files}
 
 
 @pytest.mark.parametrize("metric", ["l2", "cosine"])

@@ -87,10 +87,17 @@ def test_cli_reproduce_and_demo(tmp_path, capsys):
 
 
 def test_features_file_data(tmp_path, tiny):
-    np.savez(tmp_path / "f.npz", xb=tiny.xb, labels_b=tiny.labels_b, xq=tiny.xq, topk_q=tiny.ranking_q[:, :5],
-             gnd=np.array(tiny.gnd, dtype=object))
+    from dscref.features_file import pack_gnd, save_features_file
+
+    save_features_file(tmp_path / "f.npz", tiny.xb, tiny.labels_b, tiny.xq, tiny.ranking_q[:, :5], tiny.gnd)
     d = E.load_data(f"features:{tmp_path / 'f.npz'}")
     assert d.n == 3000 and d.ranking_q.shape == (55, 5)
+    for got, want in zip(d.gnd, tiny.gnd):
+        np.testing.assert_array_equal(got["ok"], want["ok"])
+        np.testing.assert_array_equal(got["junk"], want["junk"])
+    np.savez(tmp_path / "g.npz", xb=tiny.xb, labels_b=tiny.labels_b, xq=tiny.xq, topk_q=tiny.ranking_q[:, :5],
+             **pack_gnd(tiny.gnd))  # plain numpy.savez, the ranking under its other name
+    assert E.load_data(f"features:{tmp_path / 'g.npz'}").ranking_q.shape == (55, 5)
     with pytest.raises(FileNotFoundError):
         E.load_data("features:/nonexistent/x.npz")
     np.savez(tmp_path / "bad.npz", xb=tiny.xb)

@@ -450,3 +450,68 @@ def test_bad_inputs_raise(built):
     with pytest.raises(ValueError, match="nothing to order"):
         from dscref.index.flat import FlatPQIndex
         robust_label_order(FlatPQIndex(M=4, nbits=4, n_iter=2, seed=0).build(x[:300]))
+
+
+# --------------------------------------------------------------------------- in place / read-only
+def _snapshot(index):
+    return (list(index.pqs_), [pq.codebooks_.copy() for pq in index.pqs_], index.codes_.copy(),
+            index.cr_.copy(), [a.copy() for a in index.sub_norm2_], hasattr(index, "robust_perms_"))
+
+
+def _assert_unchanged(index, snap):
+    pqs, cbs, codes, cr, sub, had_perms = snap
+    assert all(a is b for a, b in zip(index.pqs_, pqs)) and len(index.pqs_) == len(pqs)
+    for pq, cb in zip(index.pqs_, cbs):
+        np.testing.assert_array_equal(pq.codebooks_, cb)
+    np.testing.assert_array_equal(index.codes_, codes)
+    np.testing.assert_array_equal(index.cr_, cr)
+    for a, b in zip(index.sub_norm2_, sub):
+        np.testing.assert_array_equal(a, b)
+    assert hasattr(index, "robust_perms_") == had_perms
+
+
+def test_make_index_robust_refuses_a_read_only_index_in_place(built, tmp_path):
+    from dscref.errors import ReadOnlyIndexError
+    from dscref.io import load_index, save_index
+
+    x, labels, index, robust = built
+    save_index(index, tmp_path / "ix")
+    mm = load_index(tmp_path / "ix")  # memory-mapped: every array is read-only
+    snap = _snapshot(mm)
+    with pytest.raises(ReadOnlyIndexError, match=r"codes_, cr_ .*read-only.*nothing was changed"):
+        make_index_robust(mm, p=0.02, order=2, inplace=True)
+    _assert_unchanged(mm, snap)
+    # the default (a converted copy) works on the memory-mapped index, same as in memory
+    r = make_index_robust(mm, p=0.02, order=2)
+    _assert_unchanged(mm, snap)
+    np.testing.assert_array_equal(r.codes_, robust.codes_)
+    np.testing.assert_array_equal(r.cr_, robust.cr_)
+    for a, b in zip(r.robust_perms_, robust.robust_perms_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_make_index_robust_in_place_is_all_or_nothing(built, monkeypatch):
+    import copy
+
+    from dscref import robust as robust_mod
+
+    x, labels, index, robust = built
+    work = copy.deepcopy(index)
+    assert len(work.pqs_) >= 3
+    real, calls = robust_mod.robust_permutation, []
+
+    def fails_on_third_quantizer(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise MemoryError("simulated failure midway")
+        return real(*a, **k)
+
+    monkeypatch.setattr(robust_mod, "robust_permutation", fails_on_third_quantizer)
+    snap = _snapshot(work)
+    with pytest.raises(MemoryError, match="midway"):
+        make_index_robust(work, p=0.02, order=2, inplace=True)
+    _assert_unchanged(work, snap)
+    monkeypatch.setattr(robust_mod, "robust_permutation", real)
+    assert make_index_robust(work, p=0.02, order=2, inplace=True) is work
+    np.testing.assert_array_equal(work.codes_, robust.codes_)
+    np.testing.assert_array_equal(work.cr_, robust.cr_)

@@ -1,0 +1,94 @@
+"""dscref.features_file: the features:PATH format loads without pickle; crafted files never run code."""
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from dscref.errors import UnsafeFileError
+from dscref.experiments import load_data
+from dscref.features_file import load_features_file, pack_gnd, save_features_file, unpack_gnd
+
+
+class _RunsCode:
+    """Unpickling this calls os.system: what a crafted file would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _arrays(n=30, nq=3, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    gnd = [{"ok": rng.choice(n, 3, replace=False), "junk": np.arange(q, dtype=np.int64)} for q in range(nq)]
+    return (rng.standard_normal((n, d)).astype(np.float32), rng.integers(0, 10, n),
+            rng.standard_normal((nq, d)).astype(np.float32), rng.integers(0, 10, (nq, 5)), gnd)
+
+
+def test_round_trip_npz_and_folder(tmp_path):
+    xb, lb, xq, rq, gnd = _arrays()
+    p = save_features_file(tmp_path / "f.npz", xb, lb, xq, rq, gnd)
+    with np.load(p, allow_pickle=False) as z:  # plain arrays only
+        assert sorted(z.files) == sorted(["xb", "labels_b", "xq", "ranking_q", "gnd_ok", "gnd_ok_offsets",
+                                          "gnd_junk", "gnd_junk_offsets"])
+        arrays = {k: z[k] for k in z.files}
+    got = load_features_file(p)
+    np.testing.assert_array_equal(got["xb"], xb)
+    assert got["xb"].dtype == np.float32 and got["labels_b"].dtype == np.int64
+    for g, w in zip(got["gnd"], gnd):
+        np.testing.assert_array_equal(g["ok"], w["ok"])
+        np.testing.assert_array_equal(g["junk"], w["junk"])
+    # a folder of .npy files, ground truth as arrays or as gnd.json
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    for k, a in arrays.items():
+        np.save(folder / f"{k}.npy", a)
+    assert len(load_data(f"features:{folder}").gnd) == 3
+    for k in ("gnd_ok", "gnd_ok_offsets", "gnd_junk", "gnd_junk_offsets"):
+        (folder / f"{k}.npy").unlink()
+    (folder / "gnd.json").write_text(json.dumps([{k: v.tolist() for k, v in g.items()} for g in gnd]))
+    assert [g["ok"].tolist() for g in load_data(f"features:{folder}").gnd] == [g["ok"].tolist() for g in gnd]
+
+
+def test_pack_unpack_and_inconsistent_ground_truth(tmp_path):
+    gnd = [{"ok": [1, 2]}, {"ok": [], "junk": [0]}]
+    packed = pack_gnd(gnd)
+    assert packed["gnd_ok_offsets"].tolist() == [0, 2, 2] and packed["gnd_junk"].tolist() == [0]
+    assert [g["ok"].tolist() for g in unpack_gnd(**packed)] == [[1, 2], []]
+    with pytest.raises(ValueError, match="gnd_ok_offsets must rise"):
+        unpack_gnd(packed["gnd_ok"], np.array([0, 3, 2]), packed["gnd_junk"], packed["gnd_junk_offsets"])
+    xb, lb, xq, rq, g = _arrays()
+    g[1]["ok"] = np.array([99])
+    save_features_file(tmp_path / "f.npz", xb, lb, xq, rq, g)
+    with pytest.raises(ValueError, match=r"query 1 'ok' holds ids outside \[0, 30\)"):
+        load_features_file(tmp_path / "f.npz")
+    save_features_file(tmp_path / "f.npz", xb, lb, xq, rq[:2], _arrays()[4])
+    with pytest.raises(ValueError, match="ranking_q"):
+        load_features_file(tmp_path / "f.npz")
+
+
+def test_npz_with_an_object_array_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    xb, lb, xq, rq, gnd = _arrays()
+    evil = np.empty(1, dtype=object)
+    evil[0] = _RunsCode(marker)
+    p = tmp_path / "old.npz"
+    np.savez(p, xb=xb, labels_b=lb, xq=xq, ranking_q=rq, gnd=evil)  # the format dscref used to accept
+    with pytest.raises(UnsafeFileError, match=r"old\.npz.*'gnd' is an object array.*never unpickles"):
+        load_data(f"features:{p}")
+    assert not marker.exists()
+    # an object .npy in a folder, and a bare pickle under an .npz name
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    np.save(folder / "gnd.npy", evil, allow_pickle=True)
+    with pytest.raises(UnsafeFileError, match="gnd"):
+        load_data(f"features:{folder}")
+    with open(tmp_path / "raw.npz", "wb") as fh:
+        pickle.dump(_RunsCode(marker), fh)
+    with pytest.raises(UnsafeFileError, match=r"raw\.npz.*pickle"):
+        load_data(f"features:{tmp_path / 'raw.npz'}")
+    assert not marker.exists()
