@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 
 import numpy as np
 
+from ._exif import EXIF_PARSE_ERRORS, check_exif, check_tiff_file
 from ._validate import check_choice, check_int
 from .errors import ImageError
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "load_image", "preprocess"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "MAX_IMAGE_PIXELS", "MAX_RESIZE_PIXELS", "load_image",
+           "preprocess", "image_name"]
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +31,57 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 _WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
+#: Largest image dscref decodes, in pixels (width × height read from the file header before
+#: decoding). Pillow's default decompression-bomb limit: 89,478,485 px ≈ 256 MiB as 24-bit RGB.
+#: A lower ``PIL.Image.MAX_IMAGE_PIXELS`` set by the application is honoured too.
+MAX_IMAGE_PIXELS = 89_478_485
+
+#: Largest image preprocessing creates when resizing, in pixels (2**26 = 8192 × 8192 px, 192 MiB
+#: as RGB, before the float32 copy). Exceeded by extreme aspect ratios under ``"center_crop"``
+#: (a 1 × 100000 px image would be resized to 256 × 25,600,000 px) or very large ``size``.
+MAX_RESIZE_PIXELS = 1 << 26
+
+#: What Pillow raises on a file it cannot decode (besides UnidentifiedImageError, an OSError).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+
+
 # --------------------------------------------------------------------------- images
 def _describe_source(image) -> str:
     if isinstance(image, (str, os.PathLike)):
         return f"image file {os.fspath(image)!r}"
     name = getattr(image, "filename", "") or ""
     return f"image {name!r}" if name else "in-memory image"
+
+
+def image_name(image, i: int) -> str:
+    """A name for ``image`` (the ``i``-th of a list) in messages: its path or file name."""
+    if isinstance(image, (str, os.PathLike)):
+        return os.fspath(image)
+    return getattr(image, "filename", "") or f"<image {i}>"
+
+
+def _decode_limit() -> int:
+    from PIL import Image
+
+    pil = Image.MAX_IMAGE_PIXELS
+    return MAX_IMAGE_PIXELS if pil is None else min(MAX_IMAGE_PIXELS, int(pil))
+
+
+def _check_size(width: int, height: int, what: str, resized=None) -> None:
+    """Refuse, from the header size alone, an image too large to decode or to resize."""
+    if width <= 0 or height <= 0:
+        raise ImageError(f"{what} has zero size {width}x{height}")
+    limit = _decode_limit()
+    if width * height > limit:
+        raise ImageError(f"{what} is {width}x{height} = {width * height} pixels, above the "
+                         f"decoding limit of {limit} pixels (dscref.images.MAX_IMAGE_PIXELS; "
+                         f"a decompression bomb?)")
+    if resized is not None:
+        w, h = resized(width, height)
+        if w * h > MAX_RESIZE_PIXELS:
+            raise ImageError(f"{what} is {width}x{height} pixels; preprocessing would resize it "
+                             f"to {w}x{h} = {w * h} pixels, above dscref.images.MAX_RESIZE_PIXELS "
+                             f"= {MAX_RESIZE_PIXELS} (extreme aspect ratio or size)")
 
 
 def load_image(image):
@@ -50,8 +98,11 @@ def load_image(image):
     Raises
     ------
     ImageError
-        The file is missing, not an image, truncated/corrupt, or the image has zero width or
-        height. The message names the file.
+        The file is missing, not an image, truncated/corrupt; the image has zero width or
+        height, or more than :data:`MAX_IMAGE_PIXELS` pixels (checked from the header, before
+        decoding; Pillow's own decompression-bomb error and warning are reported the same way);
+        its EXIF block / TIFF header is malformed or its orientation is not 1..8 (see
+        :mod:`dscref._exif`). The message names the file.
     TypeError
         ``image`` is neither a path nor a PIL image.
 
@@ -65,7 +116,13 @@ def load_image(image):
     ``I;16*``/``I`` by ``v * 255 / 65535``, ``F`` by ``v * 255`` if its maximum is ≤ 1 else
     clipped to [0, 255].
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    return _load(image)
+
+
+def _load(image, resized=None):
+    """:func:`load_image`, also refusing (before decoding) an image whose resize to
+    ``resized(width, height)`` would exceed :data:`MAX_RESIZE_PIXELS`."""
+    from PIL import Image, UnidentifiedImageError
 
     what = _describe_source(image)
     if isinstance(image, (str, os.PathLike)):
@@ -75,34 +132,47 @@ def load_image(image):
         if os.path.isdir(path):
             raise ImageError(f"{what} is a directory, not an image")
         try:
-            with Image.open(path) as im:
+            # Through a file object: Pillow then never memory-maps the file, whose mmap path
+            # skips the orientation of uncompressed TIFFs (Pillow 13: an "L" TIFF with
+            # orientation 6 loads unrotated from a path, rotated from a file object).
+            with open(path, "rb") as fh, Image.open(fh) as im:
+                _check_size(im.width, im.height, what, resized)
+                if im.format == "TIFF":
+                    check_tiff_file(path, what)
                 im.load()  # Image.open is lazy: truncation shows up only here
-                img = im.copy()
-                img.info = dict(im.info)
-                exif = im.getexif()
+                check_exif(im, what)
+                img = _orient(im, what)  # a new image, independent of the file
+        except ImageError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            # Pillow's own check, in Image.open (beyond twice its limit, or a warning turned
+            # into an error by the application)
+            raise ImageError(f"{what} is above the decoding limit: {exc}") from exc
         except UnidentifiedImageError as exc:
             raise ImageError(f"{what} is not an image Pillow can read") from exc
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        except _DECODE_ERRORS as exc:
             raise ImageError(f"{what} is unreadable or truncated: {exc}") from exc
-        # Keep the EXIF block for exif_transpose (copy() keeps it in info on recent Pillow).
-        if exif and "exif" not in img.info:
-            img.info["exif"] = exif.tobytes()
     elif isinstance(image, Image.Image):
-        img = image
+        _check_size(image.width, image.height, what, resized)
         try:
-            img.load()
-        except (OSError, SyntaxError, ValueError) as exc:
+            image.load()
+        except _DECODE_ERRORS as exc:
             raise ImageError(f"{what} is unreadable or truncated: {exc}") from exc
+        check_exif(image, what)
+        img = _orient(image, what)
     else:
         raise TypeError(f"image must be a path or a PIL.Image.Image, got {type(image).__name__}")
-
-    if img.width == 0 or img.height == 0:
-        raise ImageError(f"{what} has zero size {img.width}x{img.height}")
-    try:
-        img = ImageOps.exif_transpose(img)
-    except Exception as exc:  # noqa: BLE001 - a broken EXIF block must not hide the file name
-        log.warning("%s: ignoring unreadable EXIF orientation (%s)", what, exc)
     return _to_rgb(img, what)
+
+
+def _orient(img, what: str):
+    """``img`` turned upright by its (already validated) EXIF orientation."""
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(img)
+    except EXIF_PARSE_ERRORS as exc:
+        raise ImageError(f"{what} has a malformed EXIF block: {exc}") from exc
 
 
 def _to_rgb(img, what: str):
@@ -137,6 +207,14 @@ def _target_size(width: int, height: int, size: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def _resized_size(width: int, height: int, size: int, mode: str) -> tuple[int, int]:
+    """(w, h) that :func:`preprocess` resizes a ``width × height`` image to, before any crop."""
+    if mode == "longer":
+        return _target_size(width, height, size)
+    scale = round(size / 0.875) / min(width, height)
+    return max(size, round(width * scale)), max(size, round(height * scale))
+
+
 def preprocess(image, size: int = 362, *, mode: str = "longer", mean=IMAGENET_MEAN,
                std=IMAGENET_STD) -> np.ndarray:
     """Turn one image into a normalised network input.
@@ -169,17 +247,12 @@ def preprocess(image, size: int = 362, *, mode: str = "longer", mean=IMAGENET_ME
 
     size = check_int(size, "size", low=1, high=16384)
     check_choice(mode, "mode", {"longer", "center_crop"})
-    img = load_image(image)
+    img = _load(image, lambda w, h: _resized_size(w, h, size, mode))
     lanczos = Image.Resampling.LANCZOS
-    if mode == "longer":
-        w, h = _target_size(img.width, img.height, size)
-        if (w, h) != img.size:
-            img = img.resize((w, h), lanczos)
-    else:
-        short = round(size / 0.875)
-        scale = short / min(img.width, img.height)
-        w, h = max(size, round(img.width * scale)), max(size, round(img.height * scale))
+    w, h = _resized_size(img.width, img.height, size, mode)
+    if (w, h) != img.size:
         img = img.resize((w, h), lanczos)
+    if mode == "center_crop":
         left, top = (w - size) // 2, (h - size) // 2
         img = img.crop((left, top, left + size, top + size))
     return _normalise(np.asarray(img), mean, std)
@@ -195,8 +268,8 @@ def _resize_exact(image, hw: tuple[int, int], mean, std) -> np.ndarray:
     """Preprocess for a model with a fixed input size: squash the whole image to (H, W)."""
     from PIL import Image
 
-    img = load_image(image)
     h, w = hw
+    img = _load(image, lambda *_: (w, h))
     img = img.resize((w, h), Image.Resampling.LANCZOS)
     return _normalise(np.asarray(img), mean, std)
 
