@@ -15,7 +15,7 @@ import numpy as np
 
 from ._validate import check_int
 from .errors import ModelError
-from .images import IMAGENET_MEAN, IMAGENET_STD, _resize_exact, preprocess
+from .images import IMAGENET_MEAN, IMAGENET_STD, MAX_RESIZE_PIXELS, _resize_exact, preprocess
 
 __all__ = ["sha256_file"]
 
@@ -53,6 +53,24 @@ def _expected_from_manifest(manifest, model_path: Path) -> str | None:
 
 _FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
                 "tensor(double)": np.float64}
+
+
+#: onnxruntime's own exception classes (onnxruntime.capi.onnxruntime_pybind11_state), by name so
+#: that a class missing from an older onnxruntime is skipped.
+_ORT_ERROR_NAMES = ("Fail", "InvalidArgument", "NoSuchFile", "NoModel", "EngineError",
+                    "RuntimeException", "InvalidProtobuf", "ModelLoaded", "NotImplemented",
+                    "InvalidGraph", "EPFail", "ModelLoadCanceled", "ModelRequiresCompilation",
+                    "NotFound", "DeviceReset")
+
+
+def ort_errors() -> tuple:
+    """The exceptions an onnxruntime session raises for a bad model or a failing run: its own
+    classes, plus RuntimeError (pybind11's translation of other C++ exceptions)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    found = tuple(c for c in (getattr(state, n, None) for n in _ORT_ERROR_NAMES)
+                  if isinstance(c, type) and issubclass(c, Exception))
+    return (*found, RuntimeError)
 
 
 def _dim(d):
@@ -93,7 +111,7 @@ class _OnnxModel:
                                  f"available: {available}")
         try:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        except ort_errors() as exc:
             raise ModelError(f"cannot load ONNX {self.kind} {str(path)!r}: {exc}") from exc
         self._check_input()
         self.output_name = self.session.get_outputs()[0].name
@@ -123,6 +141,9 @@ class _OnnxModel:
                              "dynamic or 1")
         h, w = _dim(inp.shape[2]), _dim(inp.shape[3])
         self.fixed_hw = (h, w) if h and w else None
+        if self.fixed_hw and h * w > MAX_RESIZE_PIXELS:
+            raise self._fail(f"the fixed input size of {inp.name!r}", f"{h}x{w}",
+                             f"at most {MAX_RESIZE_PIXELS} pixels (dscref.images.MAX_RESIZE_PIXELS)")
         if self.fixed_hw:
             log.info("%s has a fixed input size %s: images are resized to it", self.path, self.fixed_hw)
 
@@ -132,11 +153,14 @@ class _OnnxModel:
             return _resize_exact(image, self.fixed_hw, IMAGENET_MEAN, IMAGENET_STD)
         return preprocess(image, size, mode=mode)
 
-    def _run_batches(self, arrays: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
+    def _run_batches(self, arrays: list[np.ndarray], batch_size: int,
+                     names: list[str]) -> list[np.ndarray]:
         """Run preprocessed (1, 3, H, W) inputs, stacking equal-size ones into batches.
 
         Returns one output row per input, in input order. Inputs of different sizes are never
         padded (padding would change the pooled descriptor), so a batch holds one size only.
+        ``names`` name the inputs in errors: an onnxruntime failure, or an output whose batch
+        dimension is not the input's, raises :class:`ModelError` naming the model and the images.
         """
         out: list[np.ndarray | None] = [None] * len(arrays)
         groups: dict[tuple, list[int]] = {}
@@ -147,8 +171,29 @@ class _OnnxModel:
             for s in range(0, len(idx), chunk):
                 part = idx[s:s + chunk]
                 x = np.concatenate([arrays[i] for i in part]).astype(self.input_dtype, copy=False)
-                y = self.session.run([self.output_name], {self.input_name: x})[0]
+                try:
+                    y = np.asarray(self.session.run([self.output_name], {self.input_name: x})[0])
+                except ort_errors() as exc:
+                    raise ModelError(f"ONNX {self.kind} {str(self.path)!r} failed on input of shape "
+                                     f"{x.shape} ({_listed(names, part)}): {exc}") from exc
+                if y.ndim < 1 or y.shape[0] != len(part):
+                    raise ModelError(f"ONNX {self.kind} {str(self.path)!r} returned shape {y.shape} "
+                                     f"for a batch of {len(part)} ({_listed(names, part)})")
                 for j, i in enumerate(part):
                     out[i] = y[j:j + 1]
         return out  # type: ignore[return-value]
 
+    def check_finite_rows(self, y: np.ndarray, names: list[str], what: str) -> None:
+        """Raise ModelError naming the model and the images whose row of ``y`` is not finite."""
+        finite = np.isfinite(y.reshape(len(y), -1)).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite).tolist()
+            raise ModelError(f"ONNX {self.kind} {str(self.path)!r} returned non-finite {what} for "
+                             f"{len(bad)} of {len(y)} image(s): {_listed(names, bad)}")
+
+
+def _listed(names: list[str], rows, shown: int = 5) -> str:
+    """``row 3 'a.jpg', row 7 'b.jpg' and 4 more`` for error messages."""
+    rows = list(rows)
+    text = ", ".join(f"row {i} {names[i]!r}" for i in rows[:shown])
+    return text + (f" and {len(rows) - shown} more" if len(rows) > shown else "")

@@ -29,7 +29,7 @@ import numpy as np
 from ._onnx import _FLOAT_TYPES, _dim, _OnnxModel, sha256_file
 from ._validate import check_choice, check_int
 from .errors import ModelError
-from .images import IMAGENET_MEAN, IMAGENET_STD, load_image, preprocess
+from .images import IMAGENET_MEAN, IMAGENET_STD, image_name, load_image, preprocess
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -252,11 +252,9 @@ class Extractor(_ModelUser):
             raise ModelError(f"extractor {str(self.path)!r} returned shape {y.shape} for {where}, "
                              f"expected (n, D)")
         if self.dim is not None and y.shape[1] != self.dim:
-            raise ModelError(f"extractor {str(self.path)!r} returned {y.shape[1]} channels, "
-                             f"its declared output has {self.dim}")
-        if not np.isfinite(y).all():
-            raise ModelError(f"extractor {str(self.path)!r} returned non-finite values for {where}")
-        return l2_normalize(y)
+            raise ModelError(f"extractor {str(self.path)!r} returned {y.shape[1]} channels for "
+                             f"{where}, its declared output has {self.dim}")
+        return y
 
     def preprocess_all(self, images, scale: float = 1.0) -> list[np.ndarray]:
         size = max(1, round(self.size * scale))
@@ -280,19 +278,30 @@ class Extractor(_ModelUser):
         ------
         ImageError
             An image cannot be read (the message names it).
+        ModelError
+            onnxruntime fails on the model, or the model returns a wrong shape or non-finite
+            values (the message names the model and the images).
         """
         images = _as_image_list(images)
         if not images:
             return np.zeros((0, self.dim or 0), np.float32)
         from tqdm.auto import tqdm
 
+        names = [image_name(im, i) for i, im in enumerate(images)]
         per_scale = []
         for s in self.scales:
             arrays = [self._model._prepare(im, max(1, round(self.size * s)), "longer")
                       for im in tqdm(images, disable=not progress, desc=f"preprocess x{s:.3g}",
                                      leave=False)]
-            rows = self._model._run_batches(arrays, self.batch_size)
-            per_scale.append(np.concatenate([self._pool(r, f"scale {s}") for r in rows]))
+            rows = self._model._run_batches(arrays, self.batch_size, names)
+            pooled = [self._pool(r, f"{names[i]!r} at scale {s:g}") for i, r in enumerate(rows)]
+            widths = sorted({p.shape[1] for p in pooled})
+            if len(widths) > 1:
+                raise ModelError(f"extractor {str(self.path)!r} returned descriptors of different "
+                                 f"lengths {widths} at scale {s:g}")
+            y = np.concatenate(pooled)
+            self._model.check_finite_rows(y, names, f"descriptors at scale {s:g}")
+            per_scale.append(l2_normalize(y))
         if len(per_scale) == 1:
             return per_scale[0]
         return combine_multiscale(np.stack(per_scale), self.gem_p)
@@ -349,18 +358,31 @@ class Classifier(_ModelUser):
                 "std": list(IMAGENET_STD), "alpha": "white"}
 
     def logits(self, images, progress: bool = False) -> np.ndarray:
-        """Logits, ndarray of shape (n, n_classes), float32."""
+        """Logits, ndarray of shape (n, n_classes), float32, finite.
+
+        Raises
+        ------
+        ImageError
+            An image cannot be read (the message names it).
+        ModelError
+            onnxruntime fails on the model, or the model returns a wrong shape or non-finite
+            logits (the message names the model and the images).
+        """
         images = _as_image_list(images)
         if not images:
             return np.zeros((0, self.n_classes), np.float32)
         from tqdm.auto import tqdm
 
+        names = [image_name(im, i) for i, im in enumerate(images)]
         arrays = [self._model._prepare(im, self.size, self.mode)
                   for im in tqdm(images, disable=not progress, desc="preprocess", leave=False)]
-        y = np.concatenate(self._model._run_batches(arrays, self.batch_size)).astype(np.float32)
-        if y.ndim != 2 or y.shape[1] != self.n_classes:
-            raise ModelError(f"classifier {str(self.path)!r} returned shape {y.shape}, "
-                             f"expected (n, {self.n_classes})")
+        rows = self._model._run_batches(arrays, self.batch_size, names)
+        for i, r in enumerate(rows):
+            if r.ndim != 2 or r.shape[1] != self.n_classes:
+                raise ModelError(f"classifier {str(self.path)!r} returned shape {r.shape} for "
+                                 f"{names[i]!r}, expected (n, {self.n_classes})")
+        y = np.concatenate(rows).astype(np.float32)
+        self._model.check_finite_rows(y, names, "logits")
         return y
 
     def topk(self, images, k: int = 5, progress: bool = False):
