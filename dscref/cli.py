@@ -99,11 +99,13 @@ def _add_extract(sub) -> None:
 
 
 def _cmd_extract(args) -> int:
+    import io
     import time
     from pathlib import Path
 
     import numpy as np
 
+    from ._files import atomic_write
     from .datasets import cached_features, extract_images, list_images
     from .features import Classifier, Extractor
 
@@ -137,12 +139,14 @@ def _cmd_extract(args) -> int:
         names = [names[i] for i in kept]
         labels, probs = res if res is not None else (np.zeros((0, args.k), np.int64),
                                                       np.zeros((0, args.k), np.float32))
-        np.save(out / "labels.npy", labels)
-        np.save(out / "probs.npy", probs)
+        for name, arr in (("labels.npy", labels), ("probs.npy", probs)):
+            buf = io.BytesIO()
+            np.save(buf, arr, allow_pickle=False)
+            atomic_write(out / name, buf.getvalue())
         print(f"labels: {labels.shape} int64 -> {out / 'labels.npy'}")
-    (out / "names.txt").write_text("".join(n + "\n" for n in names))
+    atomic_write(out / "names.txt", "".join(n + "\n" for n in names))
     if bad:
-        (out / "bad.txt").write_text("".join(f"{n}\t{m}\n" for n, m in bad))
+        atomic_write(out / "bad.txt", "".join(f"{n}\t{m}\n" for n, m in bad))
         print(f"skipped {len(bad)} unreadable image(s), listed in {out / 'bad.txt'}")
     dt = time.perf_counter() - t0
     print(f"{len(names)} images in {dt:.1f} s ({len(names) / max(dt, 1e-9):.1f} images/s)")

@@ -6,24 +6,23 @@ settings skips extraction). Both are also importable from :mod:`dscref.datasets`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import secrets
 from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_write
+from ._validate import check_finite
 from .errors import ImageError
+from .images import image_name
 
 __all__ = ["extract_images", "cached_features"]
 
 log = logging.getLogger(__name__)
-
-
-def _name_of(image, i: int) -> str:
-    if isinstance(image, (str, os.PathLike)):
-        return os.fspath(image)
-    return getattr(image, "filename", "") or f"<image {i}>"
 
 
 def extract_images(model, images, *, skip_bad: bool = False, method: str | None = None,
@@ -75,8 +74,8 @@ def extract_images(model, images, *, skip_bad: bool = False, method: str | None 
                     parts.append(fn([im], **kwargs))
                     kept.append(i)
                 except ImageError as exc:
-                    log.warning("skipping unreadable image %s: %s", _name_of(im, i), exc)
-                    bad.append((_name_of(im, i), str(exc)))
+                    log.warning("skipping unreadable image %s: %s", image_name(im, i), exc)
+                    bad.append((image_name(im, i), str(exc)))
         bar.update(len(block))
     bar.close()
     if bad:
@@ -91,8 +90,134 @@ def extract_images(model, images, *, skip_bad: bool = False, method: str | None 
     return result, kept, bad
 
 
+#: Written into the sidecar; a cache with another (or no) format tag is rebuilt.
+CACHE_FORMAT = "dscref-feature-cache/2"
+
+
+class _Damaged(Exception):
+    """A feature cache that must not be used (internal; logged, then the cache is rebuilt)."""
+
+
 def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
+
+
+def _digest(x: np.ndarray) -> str:
+    return hashlib.sha256(memoryview(np.ascontiguousarray(x)).cast("B")).hexdigest()
+
+
+def _is_int_list(v) -> bool:
+    return isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
+
+
+def _check_meta(meta, names: list[str]) -> tuple[list[int], list[tuple[str, str]]]:
+    """The sidecar's ``kept`` and ``bad`` after checking every key against ``names``."""
+    missing = [k for k in ("config", "names", "kept", "bad", "shape", "dtype", "features_sha256")
+               if k not in meta]
+    if missing:
+        raise _Damaged(f"the sidecar lacks {missing}")
+    kept, bad = meta["kept"], meta["bad"]
+    n = len(names)
+    if not _is_int_list(kept) or any(not 0 <= i < n for i in kept) \
+            or any(a >= b for a, b in zip(kept, kept[1:])):
+        raise _Damaged(f"the sidecar's kept rows are not increasing positions in [0, {n})")
+    if not isinstance(bad, list) or any(not (isinstance(b, list) and len(b) == 2
+                                             and all(isinstance(t, str) for t in b)) for b in bad):
+        raise _Damaged("the sidecar's bad list is not a list of [name, message] pairs")
+    skipped = set(range(n)) - set(kept)
+    if [b[0] for b in bad] != [names[i] for i in sorted(skipped)]:
+        raise _Damaged(f"the sidecar's {len(kept)} kept and {len(bad)} skipped images do not "
+                       f"account for the {n} images")
+    shape = meta["shape"]
+    if not _is_int_list(shape) or len(shape) != 2 or shape[0] != len(kept) or shape[1] < 0:
+        raise _Damaged(f"the sidecar's shape {shape!r} does not match its {len(kept)} kept images")
+    if meta["dtype"] != "float32":
+        raise _Damaged(f"the sidecar records dtype {meta['dtype']!r}, expected 'float32'")
+    if not isinstance(meta["features_sha256"], str):
+        raise _Damaged("the sidecar's features_sha256 is not a string")
+    return kept, [tuple(b) for b in bad]
+
+
+def _load_features(path: Path, meta: dict, dim) -> np.ndarray:
+    """The cached array, checked against the (already validated) sidecar."""
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise _Damaged(f"{path.name} cannot be read ({exc})") from exc
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim != 2:
+        raise _Damaged(f"{path.name} holds {getattr(x, 'dtype', type(x).__name__)} of shape "
+                       f"{getattr(x, 'shape', None)}, expected a 2-D float32 array")
+    if list(x.shape) != meta["shape"]:
+        raise _Damaged(f"{path.name} has shape {x.shape}, the sidecar records {tuple(meta['shape'])}")
+    if dim is not None and x.shape[0] and x.shape[1] != dim:
+        raise _Damaged(f"{path.name} has {x.shape[1]} columns, the extractor outputs {dim}")
+    try:
+        check_finite(x, path.name)
+    except ValueError as exc:
+        raise _Damaged(str(exc)) from exc
+    if _digest(x) != meta["features_sha256"]:
+        raise _Damaged(f"{path.name} does not match the sidecar's checksum (written by another run?)")
+    return x
+
+
+def _read_cache(cache_path: Path, config: dict, names: list[str], skip_bad: bool, dim):
+    """(x, kept_names, bad) from a valid, matching cache, or None (the reason is logged)."""
+    side = _sidecar(cache_path)
+    if not (cache_path.is_file() and side.is_file()):
+        return None
+    try:
+        try:
+            meta = json.loads(side.read_text())
+        except (OSError, ValueError) as exc:
+            raise _Damaged(f"the sidecar {side.name} is not readable JSON ({exc})") from exc
+        if not isinstance(meta, dict):
+            raise _Damaged(f"the sidecar {side.name} holds a {type(meta).__name__}, not an object")
+        if meta.get("config") != config or meta.get("names") != names:
+            log.info("feature cache %s is stale (model, preprocessing or images changed); "
+                     "re-extracting", cache_path)
+            return None
+        if meta.get("format") != CACHE_FORMAT:
+            log.info("feature cache %s was written in format %r, not %r; re-extracting",
+                     cache_path, meta.get("format"), CACHE_FORMAT)
+            return None
+        kept, bad = _check_meta(meta, names)
+        if bad and not skip_bad:
+            log.info("feature cache %s skipped unreadable images; re-extracting without skip_bad",
+                     cache_path)
+            return None
+        x = _load_features(cache_path, meta, dim)
+    except _Damaged as exc:
+        log.warning("feature cache %s is damaged (%s); re-extracting", cache_path, exc)
+        return None
+    log.info("features read from cache %s", cache_path)
+    return x, [names[i] for i in kept], bad
+
+
+def _save_npy(path: Path, x: np.ndarray) -> None:
+    """``np.save`` streamed to a unique temp file next to ``path``, then renamed over it.
+
+    The temp file ``.{name}.{pid}.{random}.tmp`` is created with mode 0o666 (the umask applies);
+    two writers never share one, and a crash leaves the old ``path`` or the new one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise FileExistsError(f"cannot create a temp file next to {str(path)!r}")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, x, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def cached_features(extractor, images, cache_path, *, names=None, skip_bad: bool = False,
@@ -100,9 +225,17 @@ def cached_features(extractor, images, cache_path, *, names=None, skip_bad: bool
     """Descriptors of ``images``, read from ``cache_path`` when a matching cache exists.
 
     The cache is ``cache_path`` (``.npy``, (n, D) float32) plus a sidecar ``.json`` holding
-    ``extractor.config`` (model SHA-256, size, scales, GeM p, normalisation), the image names
-    and the skipped images. The cache is used only if the sidecar's config and names equal the
-    current ones; otherwise features are re-extracted and both files rewritten atomically.
+    ``extractor.config`` (model SHA-256, size, scales, GeM p, normalisation), the image names,
+    the kept rows and skipped images, the array's shape, dtype and SHA-256. The cache is used
+    only if the sidecar's config and names equal the current ones **and** the pair is intact:
+    valid JSON with every key consistent with the image list, an ``.npy`` (read without pickle)
+    of the recorded shape, dtype float32, the extractor's width, finite, with the recorded
+    checksum. Otherwise (stale, truncated, wrong dtype, NaN rows, a sidecar from another run...)
+    the reason is logged and the features are re-extracted; a damaged cache is never returned.
+
+    Both files are replaced atomically through unique temp names, so concurrent runs writing the
+    same cache never clobber each other's temp files; if their writes interleave, the checksum
+    makes the next run rebuild the pair.
 
     Returns
     -------
@@ -114,33 +247,20 @@ def cached_features(extractor, images, cache_path, *, names=None, skip_bad: bool
     if cache_path.suffix != ".npy":
         cache_path = cache_path.with_suffix(cache_path.suffix + ".npy")
     images = list(images)
-    names = [str(n) for n in names] if names is not None else [_name_of(im, i) for i, im in enumerate(images)]
+    names = [str(n) for n in names] if names is not None else [image_name(im, i) for i, im in enumerate(images)]
     if len(names) != len(images):
         raise ValueError(f"names has {len(names)} entries for {len(images)} images")
     config = extractor.config
-    side = _sidecar(cache_path)
-    if cache_path.is_file() and side.is_file():
-        try:
-            meta = json.loads(side.read_text())
-            if meta.get("config") == config and meta.get("names") == names \
-                    and (skip_bad or not meta.get("bad")):
-                x = np.load(cache_path)
-                if x.shape[0] == len(meta["kept"]):
-                    log.info("features read from cache %s", cache_path)
-                    return x, [names[i] for i in meta["kept"]], [tuple(b) for b in meta["bad"]]
-            log.info("cache %s is stale (model or preprocessing changed); re-extracting", cache_path)
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("ignoring unreadable cache %s (%s)", cache_path, exc)
+    cached = _read_cache(cache_path, config, names, skip_bad, extractor.dim)
+    if cached is not None:
+        return cached
     x, kept, bad = extract_images(extractor, images, skip_bad=skip_bad, progress=progress)
     if x is None:
         x = np.zeros((0, extractor.dim or 0), np.float32)
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_path.with_name(cache_path.stem + ".tmp.npy")
-    np.save(tmp, x)
-    tmp.replace(cache_path)
-    meta = {"config": config, "names": names, "kept": kept.tolist(), "bad": [list(b) for b in bad],
-            "shape": list(x.shape), "dtype": str(x.dtype)}
-    stmp = side.with_name(side.name + ".tmp")
-    stmp.write_text(json.dumps(meta, indent=1))
-    stmp.replace(side)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    _save_npy(cache_path, x)
+    meta = {"format": CACHE_FORMAT, "config": config, "names": names, "kept": kept.tolist(),
+            "bad": [list(b) for b in bad], "shape": list(x.shape), "dtype": str(x.dtype),
+            "features_sha256": _digest(x)}
+    atomic_write(_sidecar(cache_path), json.dumps(meta, indent=1))
     return x, [names[i] for i in kept], bad
