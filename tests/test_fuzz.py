@@ -238,6 +238,7 @@ def image_blobs():
 
 
 @fixture_ok
+@pytest.mark.filterwarnings("ignore::UserWarning:PIL")  # Pillow's notes on the EXIF it is fed
 @given(data=st.data())
 def test_garbage_and_truncated_images(image_blobs, tmp_path_factory, data):
     from dscref.features import load_image, preprocess
