@@ -11,15 +11,14 @@ Both networks run as ONNX models through onnxruntime; PyTorch is never imported 
 backbone feature map ``(n, C, H, W)`` that dscref pools itself with :func:`gem`, so any ONNX
 global-descriptor or backbone model plugs in.
 
-Preprocessing (:func:`preprocess`) follows cnnimageretrieval-pytorch: RGB, longer side resized
-with an antialiasing (Lanczos) filter to ``size`` (362 in the paper, 1024 in cnnimageretrieval),
-ImageNet mean/std, NCHW float32.
+Preprocessing (:func:`preprocess`, in :mod:`dscref.images`) follows cnnimageretrieval-pytorch:
+RGB, longer side resized with an antialiasing (Lanczos) filter to ``size`` (362 in the paper,
+1024 in cnnimageretrieval), ImageNet mean/std, NCHW float32. Model files and onnxruntime
+sessions are handled by :mod:`dscref._onnx`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import os
@@ -27,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ._onnx import _FLOAT_TYPES, _dim, _OnnxModel, sha256_file
 from ._validate import check_choice, check_int
-from .errors import ImageError, ModelError
+from .errors import ModelError
+from .images import IMAGENET_MEAN, IMAGENET_STD, image_name, load_image, preprocess
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -44,185 +45,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-#: Pillow modes holding one integer/float channel of more than 8 bits (e.g. 16-bit PNG).
-_WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
-
-
-# --------------------------------------------------------------------------- images
-def _describe_source(image) -> str:
-    if isinstance(image, (str, os.PathLike)):
-        return f"image file {os.fspath(image)!r}"
-    name = getattr(image, "filename", "") or ""
-    return f"image {name!r}" if name else "in-memory image"
-
-
-def load_image(image):
-    """Open ``image`` (a path or a PIL image), apply its EXIF orientation, return an RGB image.
-
-    Parameters
-    ----------
-    image : str, os.PathLike or PIL.Image.Image
-
-    Returns
-    -------
-    PIL.Image.Image, mode ``"RGB"``, fully loaded.
-
-    Raises
-    ------
-    ImageError
-        The file is missing, not an image, truncated/corrupt, or the image has zero width or
-        height. The message names the file.
-    TypeError
-        ``image`` is neither a path nor a PIL image.
-
-    Notes
-    -----
-    Mode conversions: grayscale (``L``, ``1``), palette, CMYK, YCbCr, ... are converted by
-    Pillow. Images with an alpha channel (``RGBA``, ``LA``, ``P`` with transparency) are
-    **composited on a white background** (a transparent logo on white is what a viewer shows;
-    dropping alpha would expose whatever colour the transparent pixels happen to store).
-    Wide single-channel modes (``I;16*`` 16-bit PNG, ``I``, ``F``) are rescaled to 8 bits:
-    ``I;16*``/``I`` by ``v * 255 / 65535``, ``F`` by ``v * 255`` if its maximum is ≤ 1 else
-    clipped to [0, 255].
-    """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    what = _describe_source(image)
-    if isinstance(image, (str, os.PathLike)):
-        path = os.fspath(image)
-        if not os.path.exists(path):
-            raise ImageError(f"{what} does not exist")
-        if os.path.isdir(path):
-            raise ImageError(f"{what} is a directory, not an image")
-        try:
-            with Image.open(path) as im:
-                im.load()  # Image.open is lazy: truncation shows up only here
-                img = im.copy()
-                img.info = dict(im.info)
-                exif = im.getexif()
-        except UnidentifiedImageError as exc:
-            raise ImageError(f"{what} is not an image Pillow can read") from exc
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            raise ImageError(f"{what} is unreadable or truncated: {exc}") from exc
-        # Keep the EXIF block for exif_transpose (copy() keeps it in info on recent Pillow).
-        if exif and "exif" not in img.info:
-            img.info["exif"] = exif.tobytes()
-    elif isinstance(image, Image.Image):
-        img = image
-        try:
-            img.load()
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise ImageError(f"{what} is unreadable or truncated: {exc}") from exc
-    else:
-        raise TypeError(f"image must be a path or a PIL.Image.Image, got {type(image).__name__}")
-
-    if img.width == 0 or img.height == 0:
-        raise ImageError(f"{what} has zero size {img.width}x{img.height}")
-    try:
-        img = ImageOps.exif_transpose(img)
-    except Exception as exc:  # noqa: BLE001 - a broken EXIF block must not hide the file name
-        log.warning("%s: ignoring unreadable EXIF orientation (%s)", what, exc)
-    return _to_rgb(img, what)
-
-
-def _to_rgb(img, what: str):
-    from PIL import Image
-
-    mode = img.mode
-    if mode == "RGB":
-        return img
-    if mode in _WIDE_MODES:
-        a = np.asarray(img, dtype=np.float64)
-        if mode == "F":
-            a = a * 255.0 if a.size and np.nanmax(a) <= 1.0 else a
-        else:
-            a = a * (255.0 / 65535.0)
-        a = np.clip(np.nan_to_num(a), 0, 255).round().astype(np.uint8)
-        return Image.fromarray(a, mode="L").convert("RGB")
-    if mode == "P" and "transparency" in img.info:
-        img, mode = img.convert("RGBA"), "RGBA"
-    if mode in ("RGBA", "LA", "RGBa", "La", "PA"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    try:
-        return img.convert("RGB")
-    except (ValueError, OSError) as exc:
-        raise ImageError(f"{what} has mode {mode!r} that cannot be converted to RGB") from exc
-
-
-def _target_size(width: int, height: int, size: int) -> tuple[int, int]:
-    """(w, h) with the longer side equal to ``size`` and the aspect ratio kept (≥ 1 pixel)."""
-    scale = size / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def preprocess(image, size: int = 362, *, mode: str = "longer", mean=IMAGENET_MEAN,
-               std=IMAGENET_STD) -> np.ndarray:
-    """Turn one image into a normalised network input.
-
-    Parameters
-    ----------
-    image : str, os.PathLike or PIL.Image.Image
-        Path or PIL image of any mode (see :func:`load_image` for the conversions).
-    size : int
-        ``mode="longer"``: the longer side after resizing (362 as in the paper, 1024 as in
-        cnnimageretrieval's test protocol), aspect ratio kept. ``mode="center_crop"``: the side of
-        the square crop (the ImageNet evaluation protocol: shorter side resized to
-        ``round(size / 0.875)``, then the central ``size × size`` window).
-    mode : {"longer", "center_crop"}
-    mean, std : sequence of 3 floats
-        Per-channel normalisation, ImageNet by default.
-
-    Returns
-    -------
-    x : ndarray of shape (1, 3, H, W), float32
-        ``x[0, c] = (pixel[c] / 255 - mean[c]) / std[c]``.
-
-    Notes
-    -----
-    Resizing uses Pillow's Lanczos filter, which antialiases when downscaling (cnnimageretrieval
-    calls it through ``thumbnail(..., ANTIALIAS)``). Unlike ``thumbnail``, small images are also
-    *up*-scaled so that every descriptor is computed at the same resolution.
-    """
-    from PIL import Image
-
-    size = check_int(size, "size", low=1, high=16384)
-    check_choice(mode, "mode", {"longer", "center_crop"})
-    img = load_image(image)
-    lanczos = Image.Resampling.LANCZOS
-    if mode == "longer":
-        w, h = _target_size(img.width, img.height, size)
-        if (w, h) != img.size:
-            img = img.resize((w, h), lanczos)
-    else:
-        short = round(size / 0.875)
-        scale = short / min(img.width, img.height)
-        w, h = max(size, round(img.width * scale)), max(size, round(img.height * scale))
-        img = img.resize((w, h), lanczos)
-        left, top = (w - size) // 2, (h - size) // 2
-        img = img.crop((left, top, left + size, top + size))
-    return _normalise(np.asarray(img), mean, std)
-
-
-def _normalise(rgb: np.ndarray, mean, std) -> np.ndarray:
-    x = rgb.astype(np.float32) / np.float32(255.0)
-    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-
-
-def _resize_exact(image, hw: tuple[int, int], mean, std) -> np.ndarray:
-    """Preprocess for a model with a fixed input size: squash the whole image to (H, W)."""
-    from PIL import Image
-
-    img = load_image(image)
-    h, w = hw
-    img = img.resize((w, h), Image.Resampling.LANCZOS)
-    return _normalise(np.asarray(img), mean, std)
 
 
 # --------------------------------------------------------------------------- pooling
@@ -313,137 +135,6 @@ def combine_multiscale(vectors, p: float = 3.0) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- model files
-def sha256_file(path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _expected_from_manifest(manifest, model_path: Path) -> str | None:
-    """The sha256 recorded for ``model_path``'s file name in a manifest.json, if any."""
-    mpath = Path(manifest)
-    try:
-        data = json.loads(mpath.read_text())
-    except FileNotFoundError as exc:
-        raise ModelError(f"manifest {str(mpath)!r} does not exist") from exc
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"manifest {str(mpath)!r} is not valid JSON: {exc}") from exc
-    models = data.get("models", data) if isinstance(data, dict) else data
-    entries = models.values() if isinstance(models, dict) else models
-    for entry in entries:
-        if isinstance(entry, dict) and Path(str(entry.get("file", ""))).name == model_path.name:
-            if not entry.get("sha256"):
-                raise ModelError(f"manifest {str(mpath)!r} records no sha256 for {model_path.name!r} "
-                                 f"(use the manifest written next to the built models)")
-            return entry["sha256"]
-    raise ModelError(f"manifest {str(mpath)!r} has no entry for model file {model_path.name!r}")
-
-
-_FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
-                "tensor(double)": np.float64}
-
-
-def _dim(d):
-    """An ONNX dim as an int, or None when symbolic/unknown."""
-    return d if isinstance(d, int) and d > 0 else None
-
-
-class _OnnxModel:
-    """An onnxruntime session with its single image input validated (shared by both classes)."""
-
-    def __init__(self, onnx_path, *, kind="model", threads=None, providers=None,
-                 expected_sha256=None, manifest=None):
-        import onnxruntime as ort
-
-        self.kind = kind
-
-        path = Path(onnx_path)
-        self.path = path
-        if not path.is_file():
-            raise ModelError(f"ONNX {self.kind} file {str(path)!r} does not exist")
-        self.sha256 = sha256_file(path)
-        expected = expected_sha256
-        if expected is None and manifest is not None:
-            expected = _expected_from_manifest(manifest, path)
-        if expected is not None and expected.lower() != self.sha256:
-            raise ModelError(f"ONNX {self.kind} file {str(path)!r} has sha256 {self.sha256}, "
-                             f"expected {expected.lower()} (wrong or modified file)")
-        opts = ort.SessionOptions()
-        if threads is not None:
-            opts.intra_op_num_threads = check_int(threads, "threads", low=1, high=1024)
-            opts.inter_op_num_threads = 1
-        available = ort.get_available_providers()
-        providers = list(providers) if providers is not None else ["CPUExecutionProvider"]
-        for prov in providers:
-            name = prov[0] if isinstance(prov, tuple) else prov
-            if name not in available:
-                raise ValueError(f"onnxruntime provider {name!r} is not available; "
-                                 f"available: {available}")
-        try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise ModelError(f"cannot load ONNX {self.kind} {str(path)!r}: {exc}") from exc
-        self._check_input()
-        self.output_name = self.session.get_outputs()[0].name
-
-    def _fail(self, what: str, found, expected) -> ModelError:
-        return ModelError(f"ONNX {self.kind} {str(self.path)!r}: {what} is {found}, expected {expected}")
-
-    def _check_input(self) -> None:
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1:
-            raise self._fail("the number of inputs", f"{len(inputs)} ({[i.name for i in inputs]})",
-                             "1 image input")
-        inp = inputs[0]
-        if len(inp.shape) != 4:
-            raise self._fail(f"the rank of input {inp.name!r}", f"{len(inp.shape)} (shape {inp.shape})",
-                             "4 (n, 3, H, W)")
-        if inp.type not in _FLOAT_TYPES:
-            raise self._fail(f"the dtype of input {inp.name!r}", inp.type,
-                             "a float tensor (tensor(float))")
-        if _dim(inp.shape[1]) not in (None, 3):
-            raise self._fail(f"the channel count of input {inp.name!r}", inp.shape[1], 3)
-        self.input_name = inp.name
-        self.input_dtype = _FLOAT_TYPES[inp.type]
-        self.fixed_batch = _dim(inp.shape[0])
-        if self.fixed_batch not in (None, 1):
-            raise self._fail(f"the batch dimension of input {inp.name!r}", inp.shape[0],
-                             "dynamic or 1")
-        h, w = _dim(inp.shape[2]), _dim(inp.shape[3])
-        self.fixed_hw = (h, w) if h and w else None
-        if self.fixed_hw:
-            log.info("%s has a fixed input size %s: images are resized to it", self.path, self.fixed_hw)
-
-    # ----------------------------------------------------------------------------------- run
-    def _prepare(self, image, size: int, mode: str) -> np.ndarray:
-        if self.fixed_hw:
-            return _resize_exact(image, self.fixed_hw, IMAGENET_MEAN, IMAGENET_STD)
-        return preprocess(image, size, mode=mode)
-
-    def _run_batches(self, arrays: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
-        """Run preprocessed (1, 3, H, W) inputs, stacking equal-size ones into batches.
-
-        Returns one output row per input, in input order. Inputs of different sizes are never
-        padded (padding would change the pooled descriptor), so a batch holds one size only.
-        """
-        out: list[np.ndarray | None] = [None] * len(arrays)
-        groups: dict[tuple, list[int]] = {}
-        for i, a in enumerate(arrays):
-            groups.setdefault(a.shape, []).append(i)
-        chunk = batch_size if self.fixed_batch is None else 1
-        for idx in groups.values():
-            for s in range(0, len(idx), chunk):
-                part = idx[s:s + chunk]
-                x = np.concatenate([arrays[i] for i in part]).astype(self.input_dtype, copy=False)
-                y = self.session.run([self.output_name], {self.input_name: x})[0]
-                for j, i in enumerate(part):
-                    out[i] = y[j:j + 1]
-        return out  # type: ignore[return-value]
-
-
 def _as_image_list(images) -> list:
     from PIL import Image
 
@@ -561,11 +252,9 @@ class Extractor(_ModelUser):
             raise ModelError(f"extractor {str(self.path)!r} returned shape {y.shape} for {where}, "
                              f"expected (n, D)")
         if self.dim is not None and y.shape[1] != self.dim:
-            raise ModelError(f"extractor {str(self.path)!r} returned {y.shape[1]} channels, "
-                             f"its declared output has {self.dim}")
-        if not np.isfinite(y).all():
-            raise ModelError(f"extractor {str(self.path)!r} returned non-finite values for {where}")
-        return l2_normalize(y)
+            raise ModelError(f"extractor {str(self.path)!r} returned {y.shape[1]} channels for "
+                             f"{where}, its declared output has {self.dim}")
+        return y
 
     def preprocess_all(self, images, scale: float = 1.0) -> list[np.ndarray]:
         size = max(1, round(self.size * scale))
@@ -589,19 +278,30 @@ class Extractor(_ModelUser):
         ------
         ImageError
             An image cannot be read (the message names it).
+        ModelError
+            onnxruntime fails on the model, or the model returns a wrong shape or non-finite
+            values (the message names the model and the images).
         """
         images = _as_image_list(images)
         if not images:
             return np.zeros((0, self.dim or 0), np.float32)
         from tqdm.auto import tqdm
 
+        names = [image_name(im, i) for i, im in enumerate(images)]
         per_scale = []
         for s in self.scales:
             arrays = [self._model._prepare(im, max(1, round(self.size * s)), "longer")
                       for im in tqdm(images, disable=not progress, desc=f"preprocess x{s:.3g}",
                                      leave=False)]
-            rows = self._model._run_batches(arrays, self.batch_size)
-            per_scale.append(np.concatenate([self._pool(r, f"scale {s}") for r in rows]))
+            rows = self._model._run_batches(arrays, self.batch_size, names)
+            pooled = [self._pool(r, f"{names[i]!r} at scale {s:g}") for i, r in enumerate(rows)]
+            widths = sorted({p.shape[1] for p in pooled})
+            if len(widths) > 1:
+                raise ModelError(f"extractor {str(self.path)!r} returned descriptors of different "
+                                 f"lengths {widths} at scale {s:g}")
+            y = np.concatenate(pooled)
+            self._model.check_finite_rows(y, names, f"descriptors at scale {s:g}")
+            per_scale.append(l2_normalize(y))
         if len(per_scale) == 1:
             return per_scale[0]
         return combine_multiscale(np.stack(per_scale), self.gem_p)
@@ -658,18 +358,31 @@ class Classifier(_ModelUser):
                 "std": list(IMAGENET_STD), "alpha": "white"}
 
     def logits(self, images, progress: bool = False) -> np.ndarray:
-        """Logits, ndarray of shape (n, n_classes), float32."""
+        """Logits, ndarray of shape (n, n_classes), float32, finite.
+
+        Raises
+        ------
+        ImageError
+            An image cannot be read (the message names it).
+        ModelError
+            onnxruntime fails on the model, or the model returns a wrong shape or non-finite
+            logits (the message names the model and the images).
+        """
         images = _as_image_list(images)
         if not images:
             return np.zeros((0, self.n_classes), np.float32)
         from tqdm.auto import tqdm
 
+        names = [image_name(im, i) for i, im in enumerate(images)]
         arrays = [self._model._prepare(im, self.size, self.mode)
                   for im in tqdm(images, disable=not progress, desc="preprocess", leave=False)]
-        y = np.concatenate(self._model._run_batches(arrays, self.batch_size)).astype(np.float32)
-        if y.ndim != 2 or y.shape[1] != self.n_classes:
-            raise ModelError(f"classifier {str(self.path)!r} returned shape {y.shape}, "
-                             f"expected (n, {self.n_classes})")
+        rows = self._model._run_batches(arrays, self.batch_size, names)
+        for i, r in enumerate(rows):
+            if r.ndim != 2 or r.shape[1] != self.n_classes:
+                raise ModelError(f"classifier {str(self.path)!r} returned shape {r.shape} for "
+                                 f"{names[i]!r}, expected (n, {self.n_classes})")
+        y = np.concatenate(rows).astype(np.float32)
+        self._model.check_finite_rows(y, names, "logits")
         return y
 
     def topk(self, images, k: int = 5, progress: bool = False):

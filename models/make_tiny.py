@@ -7,6 +7,7 @@
 * :func:`make_classifier` — one convolution, global average pooling and a ``n_classes``-way linear
   layer (1000 by default, like ImageNet).
 * :func:`make_bad_model` — deliberately wrong models for the validation tests.
+* :func:`make_failing_model` — models that load but fail or misbehave when run.
 
 All inputs are ``image`` of shape (N, 3, H, W) with symbolic N, H, W; opset 17.
 
@@ -54,10 +55,11 @@ def _backbone(rng, channels):
     return nodes, inits
 
 
-def _save(graph, path):
+def _save(graph, path, extra_opsets=None):
     onnx, *_ = _onnx()
-    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)],
-                                   producer_name="dscref-make_tiny")
+    opsets = [onnx.helper.make_opsetid("", OPSET)]
+    opsets += [onnx.helper.make_opsetid(d, v) for d, v in (extra_opsets or {}).items()]
+    model = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="dscref-make_tiny")
     model.ir_version = 8  # readable by every onnxruntime >= 1.13
     onnx.checker.check_model(model)
     path = Path(path)
@@ -131,7 +133,8 @@ def make_bad_model(path, kind: str):
     """Write a model that dscref must refuse.
 
     kind : ``"input_rank"`` (input (N, 3) instead of (N, 3, H, W)), ``"channels"`` (input with 1
-    channel), ``"int_input"`` (int64 input), ``"output_rank"`` (3-D output).
+    channel), ``"int_input"`` (int64 input), ``"output_rank"`` (3-D output), ``"unknown_op"`` (a
+    valid ONNX file using an operator onnxruntime does not know: fails at session creation).
     """
     onnx, TensorProto, helper, numpy_helper = _onnx()
     if kind == "input_rank":
@@ -150,9 +153,46 @@ def make_bad_model(path, kind: str):
         inp = _image_input()
         out = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, "H"])
         nodes = [helper.make_node("ReduceMean", ["image"], ["y"], axes=[3], keepdims=0)]
+    elif kind == "unknown_op":
+        inp = _image_input()
+        out = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1000])
+        nodes = [helper.make_node("NoSuchOp", ["image"], ["y"], domain="org.dscref.test")]
+        graph = helper.make_graph(nodes, f"bad_{kind}", [inp], [out], [])
+        return _save(graph, path, extra_opsets={"org.dscref.test": 1})
     else:
-        raise ValueError(f"kind={kind!r} is not one of input_rank, channels, int_input, output_rank")
+        raise ValueError(f"kind={kind!r} is not one of input_rank, channels, int_input, output_rank, "
+                         f"unknown_op")
     graph = helper.make_graph(nodes, f"bad_{kind}", [inp], [out], [])
+    return _save(graph, path)
+
+
+def make_failing_model(path, kind: str, n_out: int = 1000):
+    """Write a model that loads (input (N, 3, H, W), output ``y`` (N, n_out)) but misbehaves when run.
+
+    kind : ``"nan_output"`` — ``y = log(mean over H, W of the image) @ ones(3, n_out)``: NaN rows for
+    images with a channel of negative normalised mean (dark images), finite for bright ones;
+    ``"runtime_fail"`` — ``y = reshape(image, (-1, n_out))``: onnxruntime fails whenever
+    ``3·H·W`` is not a multiple of ``n_out``; ``"batch_collapse"`` — one row (1, 3) of channel
+    means for the whole batch, whatever N (declared output (N, 3)).
+    """
+    onnx, TensorProto, helper, numpy_helper = _onnx()
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", n_out])
+    if kind == "nan_output":
+        inits = [numpy_helper.from_array(np.ones((3, n_out), np.float32), "ones")]
+        nodes = [helper.make_node("ReduceMean", ["image"], ["m"], axes=[2, 3], keepdims=0),
+                 helper.make_node("Log", ["m"], ["logm"]),
+                 helper.make_node("MatMul", ["logm", "ones"], ["y"])]
+    elif kind == "batch_collapse":
+        out = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
+        inits = [numpy_helper.from_array(np.array([0], np.int64), "axis0")]
+        nodes = [helper.make_node("ReduceMean", ["image"], ["m"], axes=[0, 2, 3], keepdims=0),
+                 helper.make_node("Unsqueeze", ["m", "axis0"], ["y"])]
+    elif kind == "runtime_fail":
+        inits = [numpy_helper.from_array(np.array([-1, n_out], np.int64), "shape")]
+        nodes = [helper.make_node("Reshape", ["image", "shape"], ["y"])]
+    else:
+        raise ValueError(f"kind={kind!r} is not one of nan_output, runtime_fail, batch_collapse")
+    graph = helper.make_graph(nodes, f"failing_{kind}", [_image_input()], [out], inits)
     return _save(graph, path)
 
 
@@ -165,7 +205,9 @@ def make_all(out_dir, seed: int = 0) -> dict:
         "classifier": make_classifier(out / "tiny-classifier.onnx", seed),
         "classifier_10": make_classifier(out / "tiny-classifier-10.onnx", seed, n_classes=10),
         **{f"bad_{k}": make_bad_model(out / f"bad-{k}.onnx", k)
-           for k in ("input_rank", "channels", "int_input", "output_rank")},
+           for k in ("input_rank", "channels", "int_input", "output_rank", "unknown_op")},
+        **{f"failing_{k}": make_failing_model(out / f"failing-{k}.onnx", k)
+           for k in ("nan_output", "runtime_fail", "batch_collapse")},
     }
 
 

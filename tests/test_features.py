@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from dscref.datasets import extract_images
 from dscref.errors import ImageError, ModelError
 from dscref.features import (IMAGENET_MEAN, IMAGENET_STD, Classifier, Extractor, combine_multiscale,
                              gem, l2_normalize, load_image, preprocess, sha256_file)
@@ -229,6 +230,7 @@ def test_classifier_topk(tiny):
     ("bad_channels", "channel count of input 'image' is 1, expected 3"),
     ("bad_int_input", "dtype of input 'image' is tensor\\(int64\\)"),
     ("bad_output_rank", "rank of output 'y' is 3"),
+    ("bad_unknown_op", "cannot load ONNX .*bad-unknown_op.onnx.*NoSuchOp"),
 ])
 def test_wrong_models_are_refused(tiny, key, match):
     for cls in (Extractor, Classifier):
@@ -274,6 +276,56 @@ def test_extractor_argument_validation(tiny):
     assert e.extract([]).shape == (0, 16)
     with pytest.raises(ImageError, match="nothere.png"):
         e.extract([drawn(), "nothere.png"])
+
+
+# --------------------------------------------------------------------------- failing models
+def _ort_error_classes():
+    state = onnxruntime.capi.onnxruntime_pybind11_state
+    return tuple(v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception))
+
+
+def test_non_finite_outputs_name_the_model_and_images(tiny, tmp_path):
+    files = []
+    for name, grey in (("bright.png", 250), ("dark.png", 0), ("light.png", 220)):
+        Image.new("RGB", (64, 48), (grey,) * 3).save(tmp_path / name)
+        files.append(tmp_path / name)
+    clf = Classifier(tiny["failing_nan_output"], size=32)
+    pattern = r"failing-nan_output\.onnx.* non-finite {} for 1 of 3 image\(s\): row 1 '[^']*dark\.png'$"
+    with pytest.raises(ModelError, match=pattern.format("logits")):
+        clf.logits(files)
+    with pytest.raises(ModelError, match=pattern.format("logits")):
+        clf.topk(files, k=5)
+    assert np.isfinite(clf.logits([files[0], files[2]])).all()
+    ext = Extractor(tiny["failing_nan_output"], size=32)
+    with pytest.raises(ModelError, match=pattern.format("descriptors at scale 1")):
+        ext.extract(files)
+    with pytest.raises(ModelError, match="dark.png"):  # a model fault, never skipped as a bad image
+        extract_images(clf, files, skip_bad=True, progress=False)
+
+
+def test_onnxruntime_failures_become_model_errors(tiny, tmp_path):
+    with pytest.raises(ModelError, match="bad-unknown_op.onnx") as info:
+        Classifier(tiny["bad_unknown_op"])
+    assert isinstance(info.value.__cause__, _ort_error_classes())
+    for name in ("a.png", "b.png"):
+        drawn(64, 48).save(tmp_path / name)
+    files = [tmp_path / "a.png", tmp_path / "b.png"]
+    clf = Classifier(tiny["failing_runtime_fail"], size=32)  # 3*32*32 is not a multiple of 1000
+    with pytest.raises(ModelError, match=r"failing-runtime_fail\.onnx' failed on input of shape "
+                                         r"\(2, 3, 32, 32\) \(row 0 '.*a\.png', row 1 '.*b\.png'\)") as info:
+        clf.topk(files)
+    assert isinstance(info.value.__cause__, _ort_error_classes())
+    with pytest.raises(ModelError, match="failing-runtime_fail.onnx") as info:
+        Extractor(tiny["failing_runtime_fail"], size=40).extract(files)
+    assert isinstance(info.value.__cause__, _ort_error_classes())
+
+
+def test_output_batch_dimension_is_checked(tiny):
+    ext = Extractor(tiny["failing_batch_collapse"], size=32)
+    assert ext.extract([drawn(64, 48)]).shape == (1, 3)
+    with pytest.raises(ModelError, match=r"returned shape \(1, 3\) for a batch of 2 \(row 0 '<image 0>', "
+                                         r"row 1 '<image 1>'\)"):
+        ext.extract([drawn(64, 48, 0), drawn(64, 48, 1)])
 
 
 def test_runtime_never_imports_torch():

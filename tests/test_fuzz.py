@@ -7,7 +7,8 @@ Contracts checked on hostile input:
   valid payloads hit by random bit errors at BER 1e-4 .. 0.5;
 * ``load_index``: mutated manifests, mutated or truncated files -> ``IndexFormatError``, or an
   index whose search works;
-* image loading: garbage / truncated JPEG and PNG bytes -> ``ImageError`` (a ValueError);
+* image loading: garbage / truncated / mutated JPEG, PNG, TIFF and EXIF-carrying JPEG bytes ->
+  ``ImageError`` (a ValueError);
 * ONNX model loading: garbage files -> ``ModelError``.
 """
 
@@ -218,21 +219,31 @@ def _image_bytes(fmt):
 
     img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 30, 3), dtype=np.uint8))
     buf = io.BytesIO()
-    img.save(buf, format=fmt)
+    if fmt == "EXIF":  # a JPEG whose EXIF block (right after the header) has orientation 6
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        exif[0x010F] = "dscref"
+        img.save(buf, format="JPEG", exif=exif)
+    else:
+        img.save(buf, format=fmt)
     return buf.getvalue()
+
+
+_SUFFIX = {"JPEG": "jpg", "PNG": "png", "TIFF": "tif", "EXIF": "jpg"}
 
 
 @pytest.fixture(scope="module")
 def image_blobs():
-    return {"JPEG": _image_bytes("JPEG"), "PNG": _image_bytes("PNG")}
+    return {fmt: _image_bytes(fmt) for fmt in _SUFFIX}
 
 
 @fixture_ok
+@pytest.mark.filterwarnings("ignore::UserWarning:PIL")  # Pillow's notes on the EXIF it is fed
 @given(data=st.data())
 def test_garbage_and_truncated_images(image_blobs, tmp_path_factory, data):
     from dscref.features import load_image, preprocess
 
-    fmt = data.draw(st.sampled_from(["JPEG", "PNG"]))
+    fmt = data.draw(st.sampled_from(sorted(_SUFFIX)))
     blob = bytearray(image_blobs[fmt])
     kind = data.draw(st.sampled_from(["truncate", "garbage", "flip", "header+garbage"]))
     if kind == "truncate":
@@ -245,7 +256,7 @@ def test_garbage_and_truncated_images(image_blobs, tmp_path_factory, data):
             blob[i] = data.draw(st.integers(0, 255))
     else:
         blob = blob[:data.draw(st.integers(2, 40))] + bytearray(data.draw(st.binary(max_size=200)))
-    p = tmp_path_factory.mktemp("img") / f"x.{fmt.lower()}"
+    p = tmp_path_factory.mktemp("img") / f"x.{_SUFFIX[fmt]}"
     p.write_bytes(bytes(blob))
     try:
         img = load_image(p)
