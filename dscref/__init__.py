@@ -6,4 +6,6 @@ submodules are imported lazily by the user (``from dscref.pq import ProductQuant
 
 __version__ = "0.1.0"
 
+from . import _threads  # noqa: E402,F401 - registers the fork hook (imports nothing heavy)
+
 __all__ = ["__version__"]

@@ -1,4 +1,6 @@
-"""Project exceptions. All subclass :class:`ValueError` so callers may catch either."""
+"""Project exceptions. Errors about input or data subclass :class:`ValueError` so callers may
+catch either; :class:`UnsafeForkError` (a process-state problem, not bad input) is a
+:class:`RuntimeError`."""
 
 
 class DscrefError(ValueError):
@@ -28,3 +30,11 @@ class UnsafeFileError(DscrefError):
 
 class ReadOnlyIndexError(DscrefError):
     """An in-place change was asked of an index whose arrays are read-only (memory-mapped)."""
+
+
+class UnsafeForkError(RuntimeError):
+    """A parallel kernel was called in a child forked after Numba's GNU OpenMP layer had run.
+
+    GNU OpenMP cannot run in a forked child; use the ``forkserver`` or ``spawn`` multiprocessing
+    start method, or leave ``NUMBA_THREADING_LAYER`` unset (see README, "Threads and processes").
+    """

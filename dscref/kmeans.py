@@ -21,6 +21,7 @@ import logging
 import numpy as np
 
 from ._chunks import CHUNK_ROWS, gather_rows, release_pages
+from ._threads import num_threads
 from ._validate import as_float_matrix, as_generator, check_choice, check_int
 
 __all__ = ["KMeans", "relocate_empty_clusters"]
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 # Memory cap for the per-chunk partial sums of the parallel update step.
 _PARTIAL_SUM_BYTES = 1 << 27
+# Row chunks of the parallel update step: a constant, not the thread count, so that the float64
+# summation order (hence the centroids, bit for bit) is the same on any number of threads.
+_UPDATE_CHUNKS = 16
 # Multiply-adds (n * d * k) below which the assignment stays on one thread: a parallel region
 # costs about a millisecond on a loaded machine, as much as ~10^7 multiply-adds.
 _PARALLEL_MACS = 1 << 24
@@ -59,9 +63,7 @@ def _blas_threads_pinned_to_one():
 
 def use_parallel_assign(n: int, d: int, k: int) -> bool:
     """Whether the threaded GEMM+argmin kernel pays off for an (n, d) x (k, d) assignment."""
-    import numba
-
-    return n * d * k >= _PARALLEL_MACS and n > 1024 and numba.get_num_threads() > 1
+    return n * d * k >= _PARALLEL_MACS and n > 1024 and num_threads() > 1
 
 
 @contextlib.contextmanager
@@ -217,11 +219,9 @@ class KMeans:
         kern.row_sqnorms(x, x_norms)
         labels = np.empty(n, dtype=np.int64)
         dists = np.empty(n, dtype=np.float32)
-        # parallel partial sums only pay off on large inputs (a parallel region costs ~ms); one
-        # chunk per thread: more chunks only add partial sums to reduce
-        import numba
-
-        n_chunks = int(max(1, min(numba.get_num_threads(), n * d // (1 << 21),
+        # parallel partial sums only pay off on large inputs (a parallel region costs ~ms); the
+        # chunking depends on the data only (see _UPDATE_CHUNKS), never on the thread count
+        n_chunks = int(max(1, min(_UPDATE_CHUNKS, n * d // (1 << 21),
                                   _PARTIAL_SUM_BYTES // max(1, k * d * 8))))
         history: list[float] = []
         for it in range(self.n_iter):

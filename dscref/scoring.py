@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 
+from ._threads import num_threads
 from ._validate import check_finite, check_int
 
 __all__ = ["adc_l2", "adc_l2_topk", "adc_cosine", "topk"]
@@ -105,8 +106,6 @@ def adc_l2_topk(lut, codes, k: int):
     I : ndarray (k,) or (nq, k) int64, row indices into ``codes``, ties by the smaller index,
         padded with -1
     """
-    from numba import get_num_threads
-
     from ._kernels import scoring as kern
 
     k = check_int(k, "k", low=1)
@@ -122,7 +121,7 @@ def adc_l2_topk(lut, codes, k: int):
         D[:], I[:] = np.inf, -1
     else:
         w = _as_words(codes)
-        threads = get_num_threads()
+        threads = num_threads()
         if n * nq < _PARALLEL_MIN or threads == 1:
             kern.adc_l2_topk_serial(luts, codes, w, ke, D, I)
         else:

@@ -3,6 +3,8 @@
 import numba as nb
 import numpy as np
 
+from .._threads import parallel_kernel
+
 
 @nb.njit(cache=True)
 def pack_row(values, width, out):
@@ -43,6 +45,7 @@ def unpack_row(buf, width, count, out):
         acc &= (np.int64(1) << nacc) - 1
 
 
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def pack_rows(values, width, out):
     """Row-wise :func:`pack_row`: values (n, c) int64 -> out (n, nbytes) uint8, rows independent."""
@@ -50,6 +53,7 @@ def pack_rows(values, width, out):
         pack_row(values[r], width, out[r])
 
 
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def unpack_rows(buf, width, count, out):
     """Row-wise :func:`unpack_row`: buf (n, nbytes) uint8 -> out (n, count) int64."""

@@ -18,8 +18,11 @@ contention), so they run serially.
 import numba as nb
 import numpy as np
 
+from .._threads import parallel_kernel
+
 
 # --------------------------------------------------------------------------- analog normalisation
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def power_normalise_rows(x, n_uses, s_out, g_out):
     """Scale each row of ``x`` to average energy 1 per channel use.
@@ -40,6 +43,7 @@ def power_normalise_rows(x, n_uses, s_out, g_out):
             s_out[r, j] = x[r, j] / g
 
 
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def denormalise_rows(z, g, out):
     """Undo :func:`power_normalise_rows`: ``out[r, j] = float32(z[r, j] * g[r])`` for j < out.shape[1].
@@ -107,6 +111,7 @@ def modulate(bits, bps, pts_re, pts_im, out_re, out_im):
         out_im[k] = pts_im[idx]
 
 
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def demod_hard(zr, zi, pts_re, pts_im, bps, out_bits):
     """Minimum-distance decision: label of the nearest point (first on ties), MSB first.
@@ -128,6 +133,7 @@ def demod_hard(zr, zi, pts_re, pts_im, bps, out_bits):
             out_bits[k * bps + j] = (best >> (bps - 1 - j)) & 1
 
 
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def demod_llr(zr, zi, nvar, pts_re, pts_im, bps, exact, out_llr):
     """Bit LLRs ``log P(b=0 | z) / P(b=1 | z)`` for equally likely points, complex noise variance ``nvar``.

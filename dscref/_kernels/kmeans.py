@@ -7,6 +7,8 @@ checks shapes, dtypes and finiteness first.
 import numba as nb
 import numpy as np
 
+from .._threads import parallel_kernel
+
 # Rows per BLAS block: 1024 x 256 float32 scores (1 MiB) stay in L2 while the argmin reads them.
 BLOCK = 1024
 
@@ -56,6 +58,7 @@ def assign_blocked(x, x_norms, ct, c_norms, labels, dists):
         _assign_block(x, x_norms, ct, c_norms, labels, dists, start, min(start + BLOCK, n))
 
 
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def assign_parallel(x, x_norms, ct, c_norms, labels, dists):
     """:func:`assign_blocked` with blocks spread over threads (``prange``).
@@ -85,6 +88,7 @@ def accumulate(x, labels, sums, counts):
             sums[c, j] += x[i, j]
 
 
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def accumulate_parallel(x, labels, k, n_chunks):
     """:func:`accumulate` over ``n_chunks`` independent row chunks, then a reduction.
@@ -120,7 +124,7 @@ def _min_sqdist_row(x, c, mind, i):
         mind[i] = s
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True)  # launched only through kmeanspp_init (guarded)
 def _update_min_sqdist(x, c, mind):
     """:func:`_min_sqdist_row` for every row, rows in parallel (IN x, c; IN/OUT mind)."""
     for i in nb.prange(x.shape[0]):
@@ -148,6 +152,7 @@ def _pp_update(x, c, mind):
         _update_min_sqdist_serial(x, c, mind)
 
 
+@parallel_kernel  # its _pp_update launches _update_min_sqdist
 @nb.njit(cache=True)
 def kmeanspp_init(x, first, uniforms, chosen):
     """k-means++ seeding (Arthur & Vassilvitskii 2007) with externally drawn randomness.

@@ -11,9 +11,12 @@ nothing but speed. Arguments are marked IN / OUT; the wrappers in :mod:`dscref._
 import numba as nb
 import numpy as np
 
+from .._threads import parallel_kernel
+
 _ROWS = 64  # rows per parallel task
 
 
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def matmul(a, b, out):
     """out = a @ b (IN a (n, K) f32, b (K, d) f32; OUT out (n, d) f32), fixed summation order."""
@@ -31,6 +34,7 @@ def matmul(a, b, out):
                 out[i, j] = acc[j]
 
 
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def matvec(a, v, out):
     """out[i] = sum_j a[i, j] v[j] (IN a (n, d) f32, v (d,) f32; OUT out (n,) f32), j in order."""

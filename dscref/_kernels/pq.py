@@ -6,6 +6,8 @@ Arguments are marked IN / OUT; no validation (see :mod:`dscref.pq`).
 import numba as nb
 import numpy as np
 
+from .._threads import parallel_kernel
+
 BLOCK = 1024
 
 
@@ -79,6 +81,7 @@ def encode_blocked(x, cbt, cb_norms, codes):
         _encode_block(x, cbt, cb_norms, max_cn, codes, start, min(start + BLOCK, n), buf)
 
 
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def encode_parallel(x, cbt, cb_norms, codes):
     """:func:`encode_blocked` with row blocks spread over threads (``prange``); each thread
@@ -93,6 +96,7 @@ def encode_parallel(x, cbt, cb_norms, codes):
         _encode_block(x, cbt, cb_norms, max_cn, codes, b * BLOCK, min(b * BLOCK + BLOCK, n), buf)
 
 
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def decode(codes, codebooks, out):
     """out[i, m*dsub:(m+1)*dsub] = codebooks[m, codes[i, m]] (IN codes, codebooks; OUT out (n, d))."""

@@ -17,6 +17,8 @@ Layout notes (why the loops look the way they do):
 import numba as nb
 import numpy as np
 
+from .._threads import parallel_kernel
+
 # Codes per work unit: 4096 x 8 bytes = 32 KiB of codes, read once for every query of a batch.
 CHUNK = 4096
 
@@ -51,6 +53,7 @@ def _adc_row(lut, codes, w, lo, hi, out, o0):
             out[o0 + i - lo] = s
 
 
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def adc_l2_batch(luts, codes, w, out):
     """out[q, i] = sum_m luts[q, m, codes[i, m]], float32, summed in order m = 0..M-1.
@@ -82,6 +85,7 @@ def adc_l2_batch_serial(luts, codes, w, out):
             _adc_row(luts[q], codes, w, lo, hi, out[q], lo)
 
 
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def adc_cosine(lut, codes, bias, q_norm2, db_norm2, out):
     """out[i] = (bias + sum_m lut[m, codes[i, m]]) / sqrt(q_norm2 * db_norm2[i]) (eq. 15).
@@ -232,6 +236,7 @@ def _adc_topk_part(luts, codes, w, lo_p, hi_p, k, hk, hid, sizes, p, n_parts):
             sizes[t] = _heap_push(buf, 0, hi - lo, lo, 1.0, k, hk[t], hid[t], sizes[t])
 
 
+@parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def adc_l2_topk(luts, codes, w, k, n_parts, D, I):
     """k smallest ADC distances per query, sorted by (distance, id), fused with the scan.
