@@ -1,9 +1,16 @@
 """Inverted indices: the semantic index of DSC and the unsupervised (DUC) baselines.
 
-All share :class:`dscref.index.base.InvertedPQIndex`: ``build``, ``encode_query``, ``search``.
-Import the concrete classes from their modules (nothing is compiled at import).
+All share :class:`dscref.index.base.InvertedPQIndex` and its faiss-style API: ``train``,
+``add`` (appends, ids continue from ``ntotal``), ``reset``, ``build`` (= reset + train + add),
+``d``, ``ntotal``, ``is_trained``, ``encode_query``, ``search``. Nothing is compiled at import.
 """
 
 from .base import InvertedPQIndex, Query, SearchResult
+from .flat import FlatPQIndex
+from .gp import GPIndex
+from .imi import IMIIndex
+from .ivf import IVFIndex
+from .semantic import SemanticIndex
 
-__all__ = ["InvertedPQIndex", "Query", "SearchResult"]
+__all__ = ["InvertedPQIndex", "Query", "SearchResult", "SemanticIndex", "IVFIndex", "IMIIndex", "GPIndex",
+           "FlatPQIndex"]

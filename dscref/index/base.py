@@ -23,6 +23,7 @@ import numpy as np
 from .._chunks import CHUNK_ROWS, gather_residuals, gather_rows
 from .._validate import as_float_matrix, as_float_vector, as_int_array, check_choice, check_int
 from ..pq import ProductQuantizer
+from ._lifecycle import IndexLifecycle
 
 __all__ = ["Query", "SearchResult", "InvertedPQIndex"]
 
@@ -76,8 +77,13 @@ class SearchResult(NamedTuple):
 METRICS = {"l2", "cosine"}
 
 
-class InvertedPQIndex:
+class InvertedPQIndex(IndexLifecycle):
     """Base class: inverted lists of residual PQ codes. Not used directly.
+
+    faiss-style life cycle (:mod:`dscref.index._lifecycle`): ``train(x)`` fits the model and
+    leaves an empty index, ``add(x)`` appends (ids continue from ``ntotal``), ``reset()``
+    empties it, ``build(x)`` = reset + train + add; ``d``, ``ntotal`` and ``is_trained``
+    describe it.
 
     Parameters
     ----------
@@ -92,8 +98,10 @@ class InvertedPQIndex:
         Keep a reference (no copy) to the database matrix for the raw-feature mode
         (``Query.vector``): Table I's "M = 2048" rows.
 
-    Attributes (after :meth:`build`)
-    ---------------------------------
+    Attributes (after :meth:`train`; the lists are empty until :meth:`add`)
+    ------------------------------------------------------------------------
+    ntotal : int, number of stored items (0 before :meth:`add`)
+    d_ : int, vector dimension (also :attr:`d`)
     n_lists : int
     centroids_ : ndarray (n_lists, d) float32
     pqs_ : list of ProductQuantizer
@@ -111,6 +119,8 @@ class InvertedPQIndex:
         self.n_iter = check_int(n_iter, "n_iter", low=1)
         self.seed = seed
         self.keep_vectors = bool(keep_vectors)
+        self.ntotal = 0
+        self._xb = None
 
     # ------------------------------------------------------------------ to be provided
     @property
@@ -129,25 +139,16 @@ class InvertedPQIndex:
         if not hasattr(self, "codes_"):
             raise ValueError(f"this {type(self).__name__} is not built yet: call build(...) first")
 
-    def _store_lists(self, x: np.ndarray, assign: np.ndarray, order: np.ndarray | None = None) -> None:
-        """Sort the database by list and encode every residual with its list's quantizer.
+    def _fit(self, x: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - abstract
+        """Learn the model from validated rows ``x``; return :meth:`_prepare_rows` of ``x``."""
+        raise NotImplementedError
 
-        ``order`` (n,) int64, optional: a permutation that sorts ``assign`` (default: the stable
-        argsort). A subclass passes its own to order the rows *inside* a list (IVF+G+P orders
-        them by sub-region). The residual of row ``id`` is ``x[id] - ref`` with ``ref`` given by
-        :meth:`_residual_reference` (default: the list centroid ``c^i``).
-        """
-        n = x.shape[0]
-        if order is None:
-            order = np.argsort(assign, kind="stable")
-        counts = np.bincount(assign, minlength=self.n_lists)
-        self.offsets_ = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.ids_ = order.astype(np.int64)
-        self.codes_ = self._encode_rows(x, self.ids_, assign)
-        self._prepare_tables()
-        self._xb = x if self.keep_vectors else None
-        self.d_ = x.shape[1]
-        self.ntotal = n
+    def _prepare_rows(self, x: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        """``(lists, groups)``: the list of every row of ``x`` and its group (the list itself,
+        or a finer key that orders rows inside a list, as IVF+G+P's sub-regions). Rows are
+        stored sorted by group; the residual of row ``t`` is ``x[t] - ref`` with ``ref`` given
+        by :meth:`_residual_reference` (default: the list centroid ``c^i``)."""
+        raise NotImplementedError
 
     def _encode_rows(self, x: np.ndarray, ids: np.ndarray, assign: np.ndarray) -> np.ndarray:
         """Codes (len(ids), M) of database rows ``ids``: the residual ``x[id] - ref`` (see
@@ -171,12 +172,12 @@ class InvertedPQIndex:
         """Vectors (len(ids), d) float32 that database rows ``ids`` are encoded relative to."""
         return self.centroids_[assign[ids]]
 
-    def _prepare_tables(self) -> None:
-        """Per-list and per-item terms of eqs. (14)-(15), computed once at build time.
+    def _prepare_list_tables(self) -> None:
+        """Per-list terms of eqs. (14)-(15), computed once at training time (per-item terms:
+        :meth:`_item_tables`, when items are added).
 
         Per quantizer p: ``sub_norm2[p]`` (M, ksub) float64 = ||r_mk||^2. Per list i:
-        ``cr[i]`` (M, ksub) = <c^i_m, r_mk> and ``cnorm2[i]`` = ||c^i||^2. Per database item:
-        ``db_norm2`` = ||c^i + r^d||^2.
+        ``cr[i]`` (M, ksub) = <c^i_m, r_mk> and ``cnorm2[i]`` = ||c^i||^2.
 
         The codeword-pair tables ||r_mi - r_mj||^2 and <r_mi, r_mj> (M * ksub^2 per quantizer) are
         *not* stored: a query needs only the rows of its own sub-codes, which
@@ -196,16 +197,18 @@ class InvertedPQIndex:
             if lists.size:
                 self.cr_[lists] = np.einsum("lmd,mkd->lmk", c[lists], pq.codebooks_)
         self.cnorm2_ = (self.centroids_.astype(np.float64) ** 2).sum(1).astype(np.float32)
-        # ||c^i + r^d||^2 = ||c^i||^2 + sum_m (2 <c_m, r_m> + ||r_m||^2), per database item
+
+    def _item_tables(self, codes: np.ndarray, offsets: np.ndarray) -> dict:
+        """Per-item tables of rows ``codes`` sorted by list (list i: ``offsets[i]:offsets[i+1]``):
+        ``db_norm2_`` = ||c^i + r^d||^2 = ||c^i||^2 + sum_m (2 <c_m, r_m> + ||r_m||^2)."""
         from ..scoring import adc_l2
 
-        self.db_norm2_ = np.empty(self.codes_.shape[0], dtype=np.float32)
-        for i in range(self.n_lists):
-            a, b = self.offsets_[i], self.offsets_[i + 1]
-            if a == b:
-                continue
+        db_norm2 = np.empty(codes.shape[0], dtype=np.float32)
+        for i in np.flatnonzero(np.diff(offsets)):
+            a, b = offsets[i], offsets[i + 1]
             lut = 2 * self.cr_[i] + self.sub_norm2_[self.list_pq_[i]]
-            self.db_norm2_[a:b] = adc_l2(lut.astype(np.float32), self.codes_[a:b]) + self.cnorm2_[i]
+            db_norm2[a:b] = adc_l2(lut.astype(np.float32), codes[a:b]) + self.cnorm2_[i]
+        return {"db_norm2_": db_norm2}
 
     def _query_rows(self, p: int, v: np.ndarray, v_norm2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lookup-table rows of a query sub-vector ``v`` against quantizer ``p``'s codewords.
@@ -479,3 +482,7 @@ class InvertedPQIndex:
         if x.shape[1] % self.M:
             raise ValueError(f"d={x.shape[1]} is not divisible by M={self.M}")
         return x
+
+    def _check_fit_input(self, x, labels):
+        """Validated ``(x, labels)`` for :meth:`train` / :meth:`build` (labels: DSC only)."""
+        return self._check_build_input(x), None

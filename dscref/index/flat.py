@@ -26,15 +26,17 @@ class FlatPQIndex(InvertedPQIndex):
     def default_head_size(self) -> int:
         return 1
 
-    def build(self, x, labels=None) -> "FlatPQIndex":
-        """Train a PQ on ``x`` (n, d) and encode it; ``labels`` is ignored."""
-        x = self._check_build_input(x)
+    def _fit(self, x, labels):
+        """``train(x)``: a PQ on ``x`` (n, d); ``labels`` is ignored."""
         rng = as_generator(self.seed)
         self.centroids_ = np.zeros((1, x.shape[1]), dtype=np.float32)
         self.pqs_ = [self._train_pq(x, rng)]
         self.list_pq_ = np.zeros(1, dtype=np.int64)
-        self._store_lists(x, np.zeros(x.shape[0], dtype=np.int64))
-        return self
+        return self._prepare_rows(x, labels)
+
+    def _prepare_rows(self, x, labels):
+        lists = np.zeros(x.shape[0], dtype=np.int64)
+        return lists, lists
 
     def head(self, q, n_probe):
         return np.zeros(1, dtype=np.int64)

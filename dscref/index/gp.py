@@ -202,15 +202,22 @@ class GPIndex(InvertedPQIndex):
             ref += self.alpha_[a][:, None] * u
         return ref
 
-    def build(self, x, labels=None) -> "GPIndex":
-        """Cluster ``x`` (n, d) float32 into K cells, learn alpha, group, train the PQ, encode.
+    def _check_fit_input(self, x, labels):
+        x, _ = super()._check_fit_input(x, labels)
+        if x.shape[0] < self.K:
+            raise ValueError(f"n_lists={self.K} must be <= n_samples={x.shape[0]}")
+        return x, None
 
-        ``labels`` is ignored (DUC is unsupervised).
+    def _fit(self, x, labels):
+        """``train(x)``: cluster ``x`` (n, d) float32 into K cells, learn alpha on a sample, train
+        the PQ on the sample's residuals to its sub-centroids. ``labels`` is ignored (DUC is
+        unsupervised).
+
+        Everything learnt (centroids, neighbours, ``alpha_``, the PQ) comes from the training
+        rows; the sub-region of an item is a function of the trained model and the item alone,
+        so :meth:`add` computes it for the new rows only.
         """
-        x = self._check_build_input(x)
         n = x.shape[0]
-        if n < self.K:
-            raise ValueError(f"n_lists={self.K} must be <= n_samples={n}")
         rng = as_generator(self.seed)
         self.coarse_ = KMeans(self.K, n_iter=self.coarse_iter, init="random", seed=rng).fit(x)
         self.centroids_ = self.coarse_.centroids_
@@ -220,40 +227,68 @@ class GPIndex(InvertedPQIndex):
         xs = gather_rows(x, sample)
         self._fit_alpha(xs, assign[sample])
         self._sub = self._subregions(x, assign)
-        ref = self._residual_reference(sample, assign)
+        try:
+            ref = self._residual_reference(sample, assign)
+        finally:
+            sub = self.__dict__.pop("_sub")
         self.pqs_ = [self._train_pq(xs - ref, rng)]
         self.list_pq_ = np.zeros(self.K, dtype=np.int64)
-        key = assign * self.L + self._sub
-        counts = np.bincount(key, minlength=self.K * self.L)
-        self.sub_offsets_ = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self._store_lists(x, assign, order=np.argsort(key, kind="stable"))
-        del self._sub
-        log.info("G+P: %d cells x %d sub-regions, alpha mean %.3f (global %.3f), %d non-empty sub-regions",
-                 self.K, self.L, float(self.alpha_.mean()), self.alpha_global_, int((counts > 0).sum()))
-        return self
+        log.info("G+P: %d cells x %d sub-regions, alpha mean %.3f (global %.3f)",
+                 self.K, self.L, float(self.alpha_.mean()), self.alpha_global_)
+        return assign, assign * self.L + sub
 
-    def _prepare_tables(self) -> None:
+    def _prepare_rows(self, x, labels):
+        """Cell and sub-region key ``cell * L + l`` of every row."""
+        assign = self.coarse_.predict(x)
+        return assign, assign * self.L + self._subregions(x, assign)
+
+    def _append(self, x, prep):
+        assign, key = prep
+        self._sub = key - assign * self.L  # read by _residual_reference while encoding
+        try:
+            super()._append(x, prep)
+        finally:
+            del self._sub
+
+    # groups are the sub-regions: rows sorted by (cell, sub-region, id)
+    _item_arrays = ("ids_", "codes_", "db_norm2_", "gr_")
+
+    def _n_groups(self) -> int:
+        return self.K * self.L
+
+    def _group_offsets(self) -> np.ndarray:
+        return self.sub_offsets_
+
+    def _store_groups(self, offsets, items):
+        self.sub_offsets_ = offsets
+        super()._store_groups(np.ascontiguousarray(offsets[::self.L]), items)
+
+    def _item_tables(self, codes, offsets):
         """Base tables, then the per-item terms of the grouping: ``2 <r_d, g_l>`` (L2) and
-        ``||d_hat||²`` (cosine), from the decoded residuals."""
-        super()._prepare_tables()
-        n = self.codes_.shape[0]
-        self.gr_ = np.zeros(n, dtype=np.float32)
+        ``||d_hat||²`` (cosine), from the decoded residuals. ``offsets`` (K*L + 1,) are the
+        sub-region offsets of ``codes``."""
+        L = self.L
+        cells = np.ascontiguousarray(offsets[::L])
+        out = super()._item_tables(codes, cells)
+        out["gr_"] = gr = np.zeros(codes.shape[0], dtype=np.float32)
         if self.residual == "centroid":
-            return  # g_l = 0: the base tables are already exact
+            return out  # g_l = 0: the base tables are already exact
+        db_norm2 = out["db_norm2_"]
         pq = self.pqs_[0]
         for i in range(self.K):
-            a, b = self.offsets_[i], self.offsets_[i + 1]
+            a, b = cells[i], cells[i + 1]
             if a == b:
                 continue
             g = self._offset_vectors(i)
-            sub = np.repeat(np.arange(self.L), np.diff(self.sub_offsets_[i * self.L:(i + 1) * self.L + 1]))
+            sub = np.repeat(np.arange(L), np.diff(offsets[i * L:(i + 1) * L + 1]))
             for s in range(a, b, _CHUNK):
                 e = min(b, s + _CHUNK)
-                rd = pq.decode(self.codes_[s:e])
+                rd = pq.decode(codes[s:e])
                 gs = g[sub[s - a:e - a]]
-                self.gr_[s:e] = 2 * np.einsum("nd,nd->n", rd, gs)
+                gr[s:e] = 2 * np.einsum("nd,nd->n", rd, gs)
                 dhat = self.centroids_[i] + gs + rd
-                self.db_norm2_[s:e] = np.einsum("nd,nd->n", dhat, dhat)
+                db_norm2[s:e] = np.einsum("nd,nd->n", dhat, dhat)
+        return out
 
     # ------------------------------------------------------------------ search
     def query_candidates(self, query: Query) -> np.ndarray:

@@ -127,18 +127,25 @@ class IMIIndex(InvertedPQIndex):
         """Bits of one head entry: ``ceil(log2 K²)``."""
         return max(1, int(np.ceil(np.log2(self.K * self.K))))
 
-    def build(self, x, labels=None) -> "IMIIndex":
-        """Train both half codebooks on ``x`` (n, d) float32, train the residual PQ, encode.
+    def _planned_lists(self) -> int:
+        return self.K * self.K
 
-        ``d`` must be even (two halves) and divisible by M. ``labels`` is ignored (DUC is
-        unsupervised); it is accepted so every index builds with the same call.
-        """
-        x = self._check_build_input(x)
+    def _check_fit_input(self, x, labels):
+        x, _ = super()._check_fit_input(x, labels)
         n, d = x.shape
         if d % 2:
             raise ValueError(f"the inverted multi-index splits vectors in two halves: d={d} must be even")
         if n < self.K:
             raise ValueError(f"n_centroids_per_half={self.K} must be <= n_samples={n}")
+        return x, None
+
+    def _fit(self, x, labels):
+        """``train(x)``: both half codebooks on ``x`` (n, d) float32, then the residual PQ.
+
+        ``d`` must be even (two halves) and divisible by M. ``labels`` is ignored (DUC is
+        unsupervised); it is accepted so every index trains and builds with the same call.
+        """
+        n, d = x.shape
         rng = as_generator(self.seed)
         h = d // 2
         kms = []
@@ -155,20 +162,33 @@ class IMIIndex(InvertedPQIndex):
         self.codebook1_, self.codebook2_ = kms[0].centroids_, kms[1].centroids_
         self.centroids_ = np.concatenate(
             [np.repeat(self.codebook1_, self.K, axis=0), np.tile(self.codebook2_, (self.K, 1))], axis=1)
-        assign = np.empty(n, dtype=np.int64)
-        for s in range(0, n, CHUNK_ROWS):
-            blk = np.asarray(x[s:s + CHUNK_ROWS], dtype=np.float32)
-            assign[s:s + CHUNK_ROWS] = (kms[0].predict(np.ascontiguousarray(blk[:, :h])) * self.K
-                                        + kms[1].predict(np.ascontiguousarray(blk[:, h:])))
-            release_pages(x)
+        assign = self._prepare_rows(x, None)[0]
         sample = rng.choice(n, min(n, 256 * (1 << self.nbits)), replace=False)
         self.pqs_ = [self._train_pq(gather_rows(x, sample) - self.centroids_[assign[sample]], rng)]
         self.list_pq_ = np.zeros(self.K * self.K, dtype=np.int64)
-        self._store_lists(x, assign)
+        log.info("IMI: %d x %d = %d cells, %d hold training rows", self.K, self.K, self.K * self.K,
+                 np.unique(assign).size)
+        return assign, assign
+
+    def _prepare_rows(self, x, labels):
+        """Cell ``i*K + j`` of every row: nearest centroid of each half codebook."""
+        n, h = x.shape[0], x.shape[1] // 2
+        halves = []
+        for cb in (self.codebook1_, self.codebook2_):
+            km = KMeans(self.K)
+            km.centroids_ = cb  # predict needs only the centroids
+            halves.append(km)
+        assign = np.empty(n, dtype=np.int64)
+        for s in range(0, n, CHUNK_ROWS):
+            blk = np.asarray(x[s:s + CHUNK_ROWS], dtype=np.float32)
+            assign[s:s + CHUNK_ROWS] = (halves[0].predict(np.ascontiguousarray(blk[:, :h])) * self.K
+                                        + halves[1].predict(np.ascontiguousarray(blk[:, h:])))
+            release_pages(x)
+        return assign, assign
+
+    def _store_groups(self, offsets, items):
+        super()._store_groups(offsets, items)
         self.nonempty_ = np.diff(self.offsets_) > 0
-        log.info("IMI: %d x %d = %d cells, %d non-empty", self.K, self.K, self.K * self.K,
-                 int(self.nonempty_.sum()))
-        return self
 
     def _half_distances(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h = q.shape[0] // 2

@@ -42,12 +42,16 @@ class IVFIndex(InvertedPQIndex):
     def label_bits(self) -> int:
         return max(1, int(np.ceil(np.log2(self.K))))
 
-    def build(self, x, labels=None) -> "IVFIndex":
-        """Cluster ``x`` (n, d) into K cells, train the residual PQ, encode. ``labels`` is ignored
-        (DUC is unsupervised); it is accepted so every index builds with the same call."""
-        x = self._check_build_input(x)
+    def _check_fit_input(self, x, labels):
+        x, _ = super()._check_fit_input(x, labels)
         if x.shape[0] < self.K:
             raise ValueError(f"n_lists={self.K} must be <= n_samples={x.shape[0]}")
+        return x, None
+
+    def _fit(self, x, labels):
+        """``train(x)``: cluster ``x`` (n, d) into K cells, train the residual PQ on a sample of
+        the residuals. ``labels`` is ignored (DUC is unsupervised); it is accepted so every
+        index trains and builds with the same call."""
         rng = as_generator(self.seed)
         self.coarse_ = KMeans(self.K, n_iter=self.coarse_iter, init="random", seed=rng).fit(x)
         self.centroids_ = self.coarse_.centroids_
@@ -55,8 +59,11 @@ class IVFIndex(InvertedPQIndex):
         sample = rng.choice(x.shape[0], min(x.shape[0], 256 * (1 << self.nbits)), replace=False)
         self.pqs_ = [self._train_pq_on_rows(x, sample, assign[sample], rng)]
         self.list_pq_ = np.zeros(self.K, dtype=np.int64)
-        self._store_lists(x, assign)
-        return self
+        return assign, assign
+
+    def _prepare_rows(self, x, labels):
+        assign = self.coarse_.predict(x)
+        return assign, assign
 
     def head(self, q, n_probe):
         """The ``n_probe`` coarse centroids nearest to ``q`` (nearest first)."""

@@ -59,36 +59,37 @@ class SemanticIndex(InvertedPQIndex):
         """Bits of one head entry: ``ceil(log2 K)``."""
         return max(1, int(np.ceil(np.log2(self.K))))
 
-    def build(self, x, labels) -> "SemanticIndex":
-        """Partition ``x`` (n, d) float32 by ``labels`` (n,) int64 in [0, K) and encode it.
-
-        Same as ``train(x, labels).add(x, labels)``.
-        """
-        x, labels = self._check_xl(x, labels)
-        self._train(x, labels)
-        self._store_lists(x, labels)
-        return self
-
     def _check_xl(self, x, labels):
         x = self._check_build_input(x)
-        labels = as_int_array(labels, "labels", ndim=1, low=0, high=self.K)
-        if labels.shape[0] != x.shape[0]:
-            raise ValueError(f"labels has {labels.shape[0]} entries but x has {x.shape[0]} rows")
-        return x, labels
+        return x, self._check_row_labels(labels, x.shape[0])
 
-    def train(self, x, labels) -> "SemanticIndex":
-        """Learn the partition codewords and residual quantizers from ``x`` and its ``labels``.
+    def _check_row_labels(self, labels, n: int) -> np.ndarray:
+        if labels is None:
+            raise TypeError("SemanticIndex needs labels: the partition (classifier top-1 label) of every row of x")
+        labels = as_int_array(labels, "labels", ndim=1, low=0, high=self.K)
+        if labels.shape[0] != n:
+            raise ValueError(f"labels has {labels.shape[0]} entries but x has {n} rows")
+        return labels
+
+    def _check_fit_input(self, x, labels):
+        return self._check_xl(x, labels)
+
+    def _check_add_input(self, x, labels):
+        x, _ = super()._check_add_input(x, None)
+        return x, self._check_row_labels(labels, x.shape[0])
+
+    def _prepare_rows(self, x, labels):
+        return labels, labels
+
+    def _fit(self, x: np.ndarray, labels: np.ndarray):
+        """``train(x, labels)``: learn the partition codewords and residual quantizers.
 
         ``c^i`` is the mean of the training rows of partition i (eq. 3; zeros for a partition
         without training rows) and each partition with at least ``min_partition_size`` training
         rows gets its own residual PQ (eqs. 4-6); the others share one. The training set may be
         a sample of the database (:mod:`dscref.distributed` trains on one); :meth:`add` then
-        encodes every item with these. Clears any stored items.
+        encodes every item with these.
         """
-        x, labels = self._check_xl(x, labels)
-        return self._train(x, labels)
-
-    def _train(self, x: np.ndarray, labels: np.ndarray) -> "SemanticIndex":
         rng = as_generator(self.seed)
         n, d = x.shape
         counts = np.bincount(labels, minlength=self.K)
@@ -115,13 +116,7 @@ class SemanticIndex(InvertedPQIndex):
             self.pqs_.append(self._train_pq_on_rows(x, rows, labels[rows], rng))
         log.info("DSC: %d partitions, %d with their own PQ, %d (%.1f%% of training items) on the shared PQ",
                  self.K, big.size, small.size, 100.0 * counts[small].sum() / n)
-        for name in ("codes_", "ids_", "offsets_"):
-            self.__dict__.pop(name, None)
-        return self
-
-    def _check_trained(self) -> None:
-        if not hasattr(self, "pqs_"):
-            raise ValueError("this SemanticIndex is not trained yet: call train(...) or build(...) first")
+        return labels, labels
 
     def encode_items(self, x, labels) -> np.ndarray:
         """Residual codes of database rows, in row order: (n, M) uint8 (uint16 for nbits > 8).
@@ -133,14 +128,6 @@ class SemanticIndex(InvertedPQIndex):
         self._check_trained()
         x, labels = self._check_xl(x, labels)
         return self._encode_rows(x, np.arange(x.shape[0]), labels)
-
-    def add(self, x, labels) -> "SemanticIndex":
-        """Encode every row of ``x`` under partition ``labels`` with the trained quantizers and
-        store it (ids 0..n-1). Replaces previously stored items."""
-        self._check_trained()
-        x, labels = self._check_xl(x, labels)
-        self._store_lists(x, labels)
-        return self
 
     def head(self, q, n_probe):
         raise ValueError("the DSC head is the classifier's top labels (eq. 11): pass "
