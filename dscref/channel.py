@@ -3,7 +3,7 @@ with Gray mapping, hard or soft (LLR) demodulation, Rayleigh block fading, bandw
 
 The paper sends either the 2048-d feature (analog, one real per channel use) or the 47-byte
 payload (bits) over an AWGN channel ``y = x + eta``, ``eta ~ N(0, sigma^2 I_B)`` (eq. 7), with
-``SNR = P / sigma^2``. This module fixes the conventions of ``DESIGN.md``:
+``SNR = P / sigma^2``. The conventions fixed here:
 
 * **Analog**: each transmitted block (one row) is power-normalised to average energy ``P = 1`` per
   channel use and ``sigma^2 = 10^(-SNR/10)``. The normaliser ``g`` (the RMS of the block per

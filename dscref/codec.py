@@ -179,7 +179,7 @@ def decode_payload(buf, layout: PayloadLayout, policy: str = "drop"):
     layout : PayloadLayout
     policy : {"drop", "nearest_valid"}
         What to do with a head label that is >= K or repeats an earlier one: ``"drop"`` removes
-        that head entry and its code (default, DESIGN.md); ``"nearest_valid"`` substitutes the
+        that head entry and its code (default); ``"nearest_valid"`` substitutes the
         unused valid label nearest in Hamming distance (ties: the smaller label).
 
     Returns

@@ -27,7 +27,7 @@ import numpy as np
 
 from ._safe_pickle import safe_load
 from .extraction import cached_features, extract_images  # noqa: F401  (public here too)
-from .synthetic import SemanticDataset, make_semantic_dataset  # noqa: F401  (DESIGN.md's home of it)
+from .synthetic import SemanticDataset, make_semantic_dataset  # noqa: F401  (re-exported)
 
 __all__ = [
     "make_semantic_dataset",

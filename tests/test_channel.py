@@ -547,18 +547,3 @@ def test_bad_channel_uses_arguments():
         ch.channel_uses(nbytes=-1, modem="qpsk")
     with pytest.raises(ValueError, match="dim"):
         ch.channel_uses(dim=10, modem="qpsk")
-
-
-# --------------------------------------------------------------------------- README example
-def test_readme_channel_example_runs_and_prints_what_it_says():
-    import re
-
-    text = (ROOT / "README.md").read_text()
-    code = re.search(r"<!-- channel-example -->\s*```python\n(.*?)\n```", text, re.S)
-    shown = re.search(r"<!-- channel-example-output -->\s*```\n(.*?)\n```", text, re.S)
-    assert code and shown, "README lacks the channel example or its output"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", code.group(1)], env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == shown.group(1).strip()

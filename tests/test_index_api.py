@@ -315,19 +315,3 @@ def test_merge_groups_is_a_stable_sort_of_old_then_new(n_groups, old_keys, new_k
     assert np.array_equal(items["ids_"], expect)
     assert np.array_equal(items["k"][:, 0], keys[expect])
     assert np.array_equal(off, np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=n_groups))]))
-
-
-# ---------------------------------------------------------------------------------- README
-def test_readme_index_api_example_runs_and_prints_what_it_says():
-    import contextlib
-    import io
-    import re
-
-    text = open(os.path.join(os.path.dirname(DATA), os.pardir, "README.md")).read()
-    code = re.search(r"<!-- index-api-example -->\s*```python\n(.*?)\n```", text, re.S)
-    shown = re.search(r"<!-- index-api-example-output -->\s*```\n(.*?)\n```", text, re.S)
-    assert code and shown, "README lacks the index API example or its output"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code.group(1), "README.md", "exec"), {})
-    assert out.getvalue().strip() == shown.group(1).strip()

@@ -35,7 +35,7 @@ class SemanticIndex(InvertedPQIndex):
     M, nbits, n_iter, seed, keep_vectors
         See :class:`dscref.index.base.InvertedPQIndex`.
     min_partition_size : int, optional
-        Partitions with fewer items than this (default ``2**nbits``, DESIGN.md) share one
+        Partitions with fewer items than this (default ``2**nbits``) share one
         residual PQ trained on all their residuals pooled, instead of an own PQ trained on a
         handful of points. ``shared_pq_lists_`` records which partitions use it.
 
