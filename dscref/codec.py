@@ -22,6 +22,7 @@ from . import bitpack
 from ._validate import check_choice, check_int
 from .errors import PayloadError
 from .index.base import Query
+from .query import check_codes, check_query
 
 __all__ = ["PayloadLayout", "DecodeReport", "encode_payload", "decode_payload", "decode_head", "POLICIES"]
 
@@ -136,23 +137,27 @@ def encode_payload(query: Query, layout: PayloadLayout) -> bytes:
     Raises
     ------
     ValueError
-        If the query's head size, code shape or value ranges do not fit ``layout``.
+        If the query's head size, code shape or value ranges do not fit ``layout``, or its
+        head repeats a label (:func:`dscref.query.check_query`, as for a search).
+    TypeError
+        If labels or codes are not integers.
     """
     if not isinstance(query, Query):
         raise TypeError(f"expected a dscref Query, got {type(query).__name__}")
+    if not isinstance(layout, PayloadLayout):
+        raise TypeError(f"expected a PayloadLayout, got {type(layout).__name__}")
     if query.codes is None:
         raise ValueError("a raw-feature query (codes=None) has no digital payload")
-    labels = query.labels
-    if layout.n_labels and labels.size != layout.n_labels:
-        raise ValueError(f"query has {labels.size} head labels, layout expects {layout.n_labels}")
-    codes = np.asarray(query.codes)
-    if codes.shape != (layout.n_codes, layout.M):
-        raise ValueError(f"query codes have shape {codes.shape}, layout expects ({layout.n_codes}, {layout.M})")
     parts = []
     if layout.n_labels:
-        if labels.min() < 0 or labels.max() >= layout.valid_labels:
-            raise ValueError(f"head labels {labels.tolist()} outside [0, {layout.valid_labels})")
-        parts.append(bitpack.pack(labels, layout.label_bits))
+        if query.labels.size != layout.n_labels:
+            raise ValueError(f"query has {query.labels.size} head labels, layout expects {layout.n_labels}")
+        # the searchers' own check: distinct labels < K, integer codes below 2**nbits
+        q = check_query(query, layout.valid_labels, layout.M, layout.nbits)
+        parts.append(bitpack.pack(q.labels, layout.label_bits))
+        codes = q.codes
+    else:
+        codes = check_codes(query.codes, layout.n_codes, layout.M, layout.nbits)
     parts.append(bitpack.pack(codes.astype(np.int64), layout.nbits).reshape(-1))
     return np.concatenate(parts).astype(np.uint8).tobytes()
 

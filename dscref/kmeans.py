@@ -21,7 +21,7 @@ import logging
 import numpy as np
 
 from ._chunks import CHUNK_ROWS, gather_rows, release_pages
-from ._validate import as_float_matrix, as_generator, check_choice, check_int
+from ._validate import as_float_matrix, as_generator, check_choice, check_float, check_int
 
 __all__ = ["KMeans", "relocate_empty_clusters"]
 
@@ -161,9 +161,7 @@ class KMeans:
                  n_init: int = 1, seed=None, max_points_per_centroid: int | None = 256):
         self.n_clusters = check_int(n_clusters, "n_clusters", low=1)
         self.n_iter = check_int(n_iter, "n_iter", low=1)
-        if not isinstance(tol, (int, float)) or not np.isfinite(tol) or tol < 0:
-            raise ValueError(f"tol={tol!r} must be a finite number >= 0")
-        self.tol = float(tol)
+        self.tol = check_float(tol, "tol", low=0.0)
         self.init = check_choice(init, "init", {"k-means++", "random"})
         self.n_init = check_int(n_init, "n_init", low=1)
         self.seed = seed

@@ -68,6 +68,8 @@ class ProductQuantizer:
         self.n_iter = check_int(n_iter, "n_iter", low=1)
         self.seed = seed
         self.init = check_choice(init, "init", {"random", "k-means++"})
+        if max_points_per_centroid is not None:
+            max_points_per_centroid = check_int(max_points_per_centroid, "max_points_per_centroid", low=1)
         self.max_points_per_centroid = max_points_per_centroid
 
     # ------------------------------------------------------------------ properties

@@ -43,9 +43,10 @@ from typing import NamedTuple
 import numpy as np
 
 from . import bitpack
-from ._validate import as_generator, as_int_array, check_choice, check_int
+from ._validate import as_generator, as_int_array, check_choice, check_float, check_int
 from .index.base import InvertedPQIndex, Query, SearchResult
 from .pq import ProductQuantizer
+from .query import check_labels
 
 __all__ = [
     "error_patterns",
@@ -76,13 +77,8 @@ log = logging.getLogger(__name__)
 
 # =========================================================================== 1. index assignment
 def _check_p(p) -> float:
-    try:
-        p = float(p)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"p must be a real number, got {p!r}") from exc
-    if not 0.0 < p < 0.5:
-        raise ValueError(f"p={p} must be a bit-error probability in (0, 0.5)")
-    return p
+    """A bit-error probability in (0, 0.5): a Python or NumPy real scalar."""
+    return check_float(p, "p", low=0.0, high=0.5, low_open=True, high_open=True)
 
 
 def error_patterns(nbits: int, p: float, order: int | None = 2):
@@ -591,7 +587,7 @@ def soft_search(index, head_labels, code_llrs, k: int = 100, metric: str = "l2")
     SearchResult, as :meth:`InvertedPQIndex.search`. See ``Query.code_llr``.
     """
     index = _check_index(index)
-    labels = as_int_array(head_labels, "head_labels", ndim=1, low=0, high=index.n_lists)
+    labels = check_labels(head_labels, index.n_lists, "head_labels")
     llr = _as_llr(code_llrs, "code_llrs", index.M * index.nbits, ndim=2)
     if llr.shape[0] != labels.size:
         raise ValueError(f"code_llrs has {llr.shape[0]} rows for {labels.size} head labels")
@@ -725,7 +721,9 @@ def _log_sigmoid(x: np.ndarray) -> np.ndarray:
 def decode_head_soft(llr, n_bits: int, scheme: str) -> np.ndarray:
     """Soft-in soft-out decoding of a protected head: channel LLRs -> LLRs of the n_bits info bits.
 
-    rep3: the LLRs of the three copies add (exact for independent noise). Extended Hamming
+    rep3: the LLRs of the three copies add (exact for independent noise; copies that are
+    certain (+-inf) and contradict each other are added clipped to +-500, i.e. the majority
+    wins with a finite confidence, instead of inf - inf = NaN). Extended Hamming
     (8,4): exact a-posteriori LLR of every data bit by enumerating the 16 codewords,
     ``L(d) = logsumexp_{c: d=0} ll(c) - logsumexp_{c: d=1} ll(c)`` with
     ``ll(c) = sum_i log P(c_i | L_i)``; channel LLRs are clipped to +-500 so that contradictory
@@ -739,7 +737,12 @@ def decode_head_soft(llr, n_bits: int, scheme: str) -> np.ndarray:
     if scheme == "none":
         return L.copy()
     if scheme == "rep3":
-        return L.reshape(3, n_bits).sum(0)
+        with np.errstate(invalid="ignore"):
+            out = L.reshape(3, n_bits).sum(0)
+        clash = np.isnan(out)  # +inf and -inf copies: certain and contradictory
+        if clash.any():
+            out[clash] = np.clip(L, -500.0, 500.0).reshape(3, n_bits).sum(0)[clash]
+        return out
     L = np.clip(L, -500.0, 500.0).reshape(-1, 8)
     l0, l1 = _log_sigmoid(L), _log_sigmoid(-L)  # (nb, 8)
     cw = _H84_CODEBOOK.astype(bool)  # (16, 8)
@@ -876,7 +879,8 @@ def decode_robust_payload(received, rlayout: RobustLayout, *, head: str = "hard"
     Parameters
     ----------
     received : ndarray (rlayout.n_bits,)
-        LLRs (float) -- or hard bits (uint8 0/1) when ``head == codes == "hard"``.
+        LLRs (float; NaN is refused whatever the mode, +-inf is a certain bit) -- or hard bits
+        (uint8 0/1) when ``head == codes == "hard"``.
     rlayout : RobustLayout
     head : {"hard", "soft"}
         "hard": channel decoding by hard decisions (majority / syndrome), then the codec's
@@ -905,6 +909,8 @@ def decode_robust_payload(received, rlayout: RobustLayout, *, head: str = "hard"
     soft_in = x.dtype.kind == "f"
     if not soft_in and (head == "soft" or codes == "soft"):
         raise ValueError("soft head or code decoding needs LLRs (a float array), got hard bits")
+    if soft_in:  # NaN is refused in every mode (the hard path would read it as bit 0)
+        x = _as_llr(x, "received")
     lay = rl.layout
     hard = (x < 0).astype(np.uint8) if soft_in else _as_bit_vector(x, "received")
     code_part = slice(rl.head_region_bits, rl.n_bits)

@@ -69,8 +69,11 @@ class SemanticIndex(InvertedPQIndex):
         self._store_lists(x, labels)
         return self
 
-    def _check_xl(self, x, labels):
+    def _check_xl(self, x, labels, trained: bool = False):
         x = self._check_build_input(x)
+        if trained and x.shape[1] != self.centroids_.shape[1]:
+            raise ValueError(f"x has d={x.shape[1]} columns but this index was trained on "
+                             f"d={self.centroids_.shape[1]}")
         labels = as_int_array(labels, "labels", ndim=1, low=0, high=self.K)
         if labels.shape[0] != x.shape[0]:
             raise ValueError(f"labels has {labels.shape[0]} entries but x has {x.shape[0]} rows")
@@ -131,14 +134,14 @@ class SemanticIndex(InvertedPQIndex):
         database separately -- on other machines -- gives the codes :meth:`add` stores.
         """
         self._check_trained()
-        x, labels = self._check_xl(x, labels)
+        x, labels = self._check_xl(x, labels, trained=True)
         return self._encode_rows(x, np.arange(x.shape[0]), labels)
 
     def add(self, x, labels) -> "SemanticIndex":
         """Encode every row of ``x`` under partition ``labels`` with the trained quantizers and
         store it (ids 0..n-1). Replaces previously stored items."""
         self._check_trained()
-        x, labels = self._check_xl(x, labels)
+        x, labels = self._check_xl(x, labels, trained=True)
         self._store_lists(x, labels)
         return self
 
