@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 F32_MAX = float(np.finfo(np.float32).max)
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 # ``k`` may exceed the number of results a search can return (rows are padded with -1 / inf,
 # as faiss does), but only up to this many columns: a result is (nq, k) and a k of 10^12 would
@@ -165,10 +166,16 @@ def as_int_array(x, name: str, *, ndim: int = 1, low: int | None = None, high: i
 
 
 def check_int(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
-    """Validate an integer parameter with inclusive bounds ``low <= value <= high``."""
+    """Validate an integer parameter with inclusive bounds ``low <= value <= high``.
+
+    Python and NumPy integers are accepted; every value must also fit int64 (it may reach a
+    kernel or an array shape).
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
     value = int(value)
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise ValueError(f"{name}={value} is outside the int64 range")
     if low is not None and value < low:
         raise ValueError(f"{name}={value} must be >= {low}")
     if high is not None and value > high:

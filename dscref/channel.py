@@ -292,7 +292,7 @@ class RayleighBlock(AWGN):
         else:
             idx = np.arange(n_rows * n_blocks) % self.gains.size
             h = self.gains[idx].reshape(n_rows, n_blocks)
-        return np.repeat(h, self.block, axis=1)[:, :n_uses]
+        return h[:, np.arange(n_uses) // self.block]  # O(n_uses) whatever the block length
 
 
 def _check_channel(channel):
@@ -872,4 +872,6 @@ def ber_bpsk_rayleigh(ebn0_db):
     """BPSK (or Gray QPSK) over Rayleigh fading with perfect CSI, fast fading (independent h per bit):
     ``P_b = (1 - sqrt(g / (1 + g))) / 2``, g = average Eb/N0 (Proakis & Salehi eq. 13.3-7)."""
     g = _ebn0_linear(ebn0_db)
-    return _ret(0.5 * (1.0 - np.sqrt(g / (1.0 + g))))
+    with np.errstate(invalid="ignore"):
+        ratio = np.where(np.isinf(g), 1.0, g / (1.0 + g))  # inf / inf: the limit is 1 (BER 0)
+    return _ret(0.5 * (1.0 - np.sqrt(ratio)))

@@ -21,7 +21,7 @@ import numpy as np
 from . import bitpack
 from ._validate import check_choice, check_int
 from .errors import PayloadError
-from .index.base import Query
+from .index.base import InvertedPQIndex, Query
 from .query import check_codes, check_query
 
 __all__ = ["PayloadLayout", "DecodeReport", "encode_payload", "decode_payload", "decode_head", "POLICIES"]
@@ -65,6 +65,9 @@ class PayloadLayout:
     @classmethod
     def for_index(cls, index, n_labels: int = 5) -> "PayloadLayout":
         """The layout of queries for ``index`` with ``n_labels`` head entries (0 if it has no head)."""
+        if not isinstance(index, InvertedPQIndex):
+            raise TypeError(f"expected a dscref index (InvertedPQIndex), got {type(index).__name__}")
+        index._check_built()
         bits = int(getattr(index, "label_bits", 0))
         if bits == 0:
             n_labels = 0
@@ -122,6 +125,11 @@ class DecodeReport:
         return not (self.invalid or self.duplicates)
 
 
+def _check_layout(layout) -> None:
+    if not isinstance(layout, PayloadLayout):
+        raise TypeError(f"expected a PayloadLayout, got {type(layout).__name__}")
+
+
 def _as_payload_bytes(buf) -> np.ndarray:
     if isinstance(buf, (bytes, bytearray, memoryview)):
         return np.frombuffer(bytes(buf), dtype=np.uint8)
@@ -144,8 +152,7 @@ def encode_payload(query: Query, layout: PayloadLayout) -> bytes:
     """
     if not isinstance(query, Query):
         raise TypeError(f"expected a dscref Query, got {type(query).__name__}")
-    if not isinstance(layout, PayloadLayout):
-        raise TypeError(f"expected a PayloadLayout, got {type(layout).__name__}")
+    _check_layout(layout)
     if query.codes is None:
         raise ValueError("a raw-feature query (codes=None) has no digital payload")
     parts = []
@@ -197,6 +204,7 @@ def decode_payload(buf, layout: PayloadLayout, policy: str = "drop"):
         If ``buf`` is not ``layout.nbytes`` bytes (or not bytes at all).
     """
     check_choice(policy, "policy", POLICIES)
+    _check_layout(layout)
     b = _as_payload_bytes(buf)
     if b.size != layout.nbytes:
         raise PayloadError(f"payload has {b.size} bytes, layout expects {layout.nbytes}")
@@ -219,6 +227,7 @@ def decode_head(buf, layout: PayloadLayout, policy: str = "drop"):
     Returns ``(labels int64 array, DecodeReport)``; same policies as :func:`decode_payload`.
     """
     check_choice(policy, "policy", POLICIES)
+    _check_layout(layout)
     b = _as_payload_bytes(buf)
     if b.size != layout.head_bytes:
         raise PayloadError(f"head has {b.size} bytes, layout expects {layout.head_bytes}")

@@ -375,28 +375,47 @@ class LabelOrder(NamedTuple):
     forward: np.ndarray
     inverse: np.ndarray
 
+    def _checked(self) -> tuple[np.ndarray, np.ndarray]:
+        """(forward, inverse), or raise if they are not inverse permutations of 0..K-1."""
+        f, i = self.forward, self.inverse
+        for name, a in (("forward", f), ("inverse", i)):
+            if not isinstance(a, np.ndarray) or a.dtype.kind not in "iu" or a.ndim != 1 or a.size == 0:
+                raise TypeError(f"LabelOrder.{name} must be a non-empty 1-D integer array, got "
+                                f"{a.dtype if isinstance(a, np.ndarray) else type(a).__name__}")
+        K = f.size
+        if i.size != K or f.min() < 0 or f.max() >= K or i.min() < 0 or i.max() >= K \
+                or not np.array_equal(i[f], np.arange(K)):
+            raise ValueError("LabelOrder.forward and .inverse must be inverse permutations of 0..K-1")
+        return f, i
+
     def to_codes(self, labels) -> np.ndarray:
         """Transmitted codes of ``labels`` (any shape, values in [0, K))."""
-        return self.forward[as_int_array(labels, "labels", ndim=np.ndim(labels), low=0, high=self.forward.size)]
+        f, _ = self._checked()
+        return f[as_int_array(labels, "labels", ndim=np.ndim(labels), low=0, high=f.size)]
 
     def to_labels(self, codes) -> np.ndarray:
         """Labels of received codes (values in [0, K))."""
-        return self.inverse[as_int_array(codes, "codes", ndim=np.ndim(codes), low=0, high=self.inverse.size)]
+        _, i = self._checked()
+        return i[as_int_array(codes, "codes", ndim=np.ndim(codes), low=0, high=i.size)]
 
     def encode_query(self, query: Query) -> Query:
         """The query with its head labels replaced by their transmitted codes (apply before
         :func:`dscref.codec.encode_payload`)."""
-        return _replace_labels(query, self.to_codes(query.labels))
+        return _replace_labels(query, self.to_codes(_as_query(query).labels))
 
     def decode_query(self, query: Query) -> Query:
         """Invert :meth:`encode_query` on a decoded query (apply after
         :func:`dscref.codec.decode_payload`)."""
-        return _replace_labels(query, self.to_labels(query.labels))
+        return _replace_labels(query, self.to_labels(_as_query(query).labels))
+
+
+def _as_query(query) -> Query:
+    if not isinstance(query, Query):
+        raise TypeError(f"expected a dscref Query, got {type(query).__name__}")
+    return query
 
 
 def _replace_labels(query: Query, labels) -> Query:
-    if not isinstance(query, Query):
-        raise TypeError(f"expected a dscref Query, got {type(query).__name__}")
     return Query(labels=labels, codes=query.codes, vector=query.vector, info=dict(query.info),
                  code_llr=query.code_llr)
 
@@ -850,8 +869,14 @@ class RobustLayout(NamedTuple):
 
 
 def _robust_layout(rl) -> RobustLayout:
+    from .codec import PayloadLayout
+
     if not isinstance(rl, RobustLayout):
         raise TypeError(f"expected a RobustLayout, got {type(rl).__name__}")
+    if not isinstance(rl.layout, PayloadLayout):
+        raise TypeError(f"RobustLayout.layout must be a PayloadLayout, got {type(rl.layout).__name__}")
+    if not isinstance(rl.scheme, str):
+        raise TypeError(f"RobustLayout.scheme must be a str, got {rl.scheme!r}")
     check_choice(rl.scheme, "scheme", HEAD_SCHEMES)
     return rl
 

@@ -234,6 +234,9 @@ def topk(scores, k: int, largest: bool = False, ids=None):
     D : ndarray (k,) or (nq, k), scores.dtype -- padded with +inf (or -inf when ``largest``)
     I : ndarray (k,) or (nq, k), int64 -- ids (positions in ``scores``), padded with -1
     """
+    if not isinstance(largest, (bool, np.bool_)):
+        raise TypeError(f"largest must be a bool, got {largest!r}")
+    largest = bool(largest)
     s = np.asarray(scores)
     if s.dtype.kind != "f":
         raise TypeError(f"scores must be floats, got dtype {s.dtype}")
