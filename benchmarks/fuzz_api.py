@@ -223,6 +223,7 @@ class Context:
         self.km = KMeans(4, n_iter=3, seed=0).fit(self.x)
         self.pq = ProductQuantizer(4, nbits=4, n_iter=3, seed=0).fit(self.x)
         self.pq9 = ProductQuantizer(2, nbits=9, n_iter=2, seed=0).fit(self.x[:300])  # uint16 codes
+        self.pq16 = ProductQuantizer(2, nbits=16, seed=0).fit(self.x[:20])  # 65536 codewords (repeats)
         self.indexes = {
             "dsc": SemanticIndex(6, M=4, nbits=4, n_iter=2, seed=0, progress=False,
                                  keep_vectors=True).build(self.x, self.labels),
@@ -322,7 +323,8 @@ def _(rng, c, t=None):
 
 
 def _fitted_pq(rng, c):
-    return c.pq9 if rng.random() < 0.2 else c.pq
+    r = rng.random()
+    return c.pq9 if r < 0.15 else c.pq16 if r < 0.25 else c.pq
 
 
 @driver("pq.ProductQuantizer.encode")
@@ -645,7 +647,8 @@ def _(rng, c, t=None):
 def _(rng, c, t=None):
     from dscref import robust
     w = None if rng.random() < 0.6 else arg(rng, lambda: rng.random((c.pq.M, c.pq.ksub)))
-    return robust.robust_permutation, (c.pq if rng.random() < 0.9 else hostile(rng), arg(rng, 0.02)), \
+    pq = c.pq if rng.random() < 0.85 else c.pq16 if rng.random() < 0.5 else hostile(rng)
+    return robust.robust_permutation, (pq, arg(rng, 0.02)), \
         dict(weights=w, seed=arg(rng, 0), n_iter=arg(rng, _pick(rng, [None, 5])),
              order=arg(rng, _pick(rng, [None, 1, 2])), n_restarts=small_int(rng, 1, 2))
 
@@ -653,7 +656,7 @@ def _(rng, c, t=None):
 @driver("robust.assignment_distortion")
 def _(rng, c, t=None):
     from dscref import robust
-    return robust.assignment_distortion, (c.pq if rng.random() < 0.9 else hostile(rng),
+    return robust.assignment_distortion, (c.pq if rng.random() < 0.85 else c.pq16 if rng.random() < 0.5 else hostile(rng),
                                           arg(rng, _pick(rng, [None, c.perm])), arg(rng, 0.05)), \
         {"order": arg(rng, _pick(rng, [None, 1]))}
 

@@ -32,6 +32,9 @@ payload (bits) over an AWGN channel ``y = x + eta``, ``eta ~ N(0, sigma^2 I_B)``
   identical for a given seed whatever the number of threads, and equal to the NumPy reference
   (:mod:`dscref._reference.channel`). Noise is drawn even at ``SNR = +inf`` (then multiplied by
   0), so the random stream does not depend on the SNR.
+* **Numeric envelope**: finite SNRs in ``SNR_DB_RANGE`` (-300 .. 300 dB), fixed fading gains of
+  magnitude in ``GAIN_RANGE`` (1e-15 .. 1e15); inside it no intermediate overflows and no LLR
+  is NaN, outside it the value is refused with the range in the message (see the constants).
 * **Bandwidth**: every transmit call returns the channel uses it spent; :func:`channel_uses` and
   :func:`bandwidth_table` give the paper's "B" for the analog feature versus an N-byte payload.
 
@@ -66,6 +69,8 @@ import numpy as np
 from ._validate import as_float_matrix, as_generator, check_choice, check_int
 
 __all__ = [
+    "SNR_DB_RANGE",
+    "GAIN_RANGE",
     "AWGN",
     "RayleighBlock",
     "Modem",

@@ -21,7 +21,7 @@ import numpy as np
 from . import bitpack
 from ._validate import check_choice, check_int
 from .errors import PayloadError
-from .index.base import InvertedPQIndex, Query
+from .index.base import Query
 from .query import check_codes, check_query
 
 __all__ = ["PayloadLayout", "DecodeReport", "encode_payload", "decode_payload", "decode_head", "POLICIES"]
@@ -65,14 +65,16 @@ class PayloadLayout:
     @classmethod
     def for_index(cls, index, n_labels: int = 5) -> "PayloadLayout":
         """The layout of queries for ``index`` with ``n_labels`` head entries (0 if it has no head)."""
-        if not isinstance(index, InvertedPQIndex):
-            raise TypeError(f"expected a dscref index (InvertedPQIndex), got {type(index).__name__}")
-        index._check_built()
-        bits = int(getattr(index, "label_bits", 0))
+        try:  # any object with the index's sizes will do (M, nbits, n_lists, label_bits)
+            bits, M, nbits = getattr(index, "label_bits", 0), index.M, index.nbits
+            bits = check_int(bits, "label_bits", low=0, high=16)
+            n_lists = index.n_lists if bits and n_labels else None
+        except AttributeError:
+            raise TypeError(f"expected a built dscref index (with M, nbits, n_lists), got "
+                            f"{type(index).__name__}") from None
         if bits == 0:
             n_labels = 0
-        return cls(n_labels=n_labels, label_bits=bits, M=index.M, nbits=index.nbits,
-                   n_lists=index.n_lists if n_labels else None)
+        return cls(n_labels=n_labels, label_bits=bits, M=M, nbits=nbits, n_lists=n_lists)
 
     @property
     def valid_labels(self) -> int:

@@ -45,7 +45,7 @@ import numpy as np
 from . import bitpack
 from ._validate import as_generator, as_int_array, check_choice, check_float, check_int
 from .index.base import InvertedPQIndex, Query, SearchResult
-from .pq import ProductQuantizer
+from .pq import MAX_TABLE_NBITS, ProductQuantizer
 from .query import check_labels
 
 __all__ = [
@@ -139,10 +139,13 @@ def _optimise(S, w, pats, probs, n_free, n_iter, n_restarts, rng):
     return best_inv, best_cost
 
 
-def _check_pq(pq) -> ProductQuantizer:
+def _check_pq(pq, pair_table: bool = False) -> ProductQuantizer:
     if not isinstance(pq, ProductQuantizer):
         raise TypeError(f"expected a dscref ProductQuantizer, got {type(pq).__name__}")
     pq._check_fitted()
+    if pair_table and pq.nbits > MAX_TABLE_NBITS:
+        raise ValueError(f"the index assignment needs a (2**nbits, 2**nbits) distance table per sub-space; "
+                         f"nbits={pq.nbits} is above the supported {MAX_TABLE_NBITS}")
     return pq
 
 
@@ -202,7 +205,7 @@ def robust_permutation(pq, p: float = 0.01, weights=None, seed=0, n_iter: int | 
     the result never has a larger objective than the identity (a descent method). Deterministic
     for a given seed.
     """
-    pq = _check_pq(pq)
+    pq = _check_pq(pq, pair_table=True)
     p = _check_p(p)
     n_restarts = check_int(n_restarts, "n_restarts", low=1)
     ksub = pq.ksub
@@ -245,7 +248,7 @@ def assignment_distortion(pq, perm, p: float, weights=None, order: int | None = 
     """
     from ._kernels import robust as kern
 
-    pq = _check_pq(pq)
+    pq = _check_pq(pq, pair_table=True)
     ksub = pq.ksub
     perm = np.tile(np.arange(ksub), (pq.M, 1)) if perm is None else _check_perm(perm, pq.M, ksub)
     w = _pq_weights(weights, pq.M, ksub)
@@ -448,6 +451,9 @@ def robust_label_order(index, p: float = 0.01, weights=None, order: int | None =
     bits = int(getattr(index, "label_bits", 0))
     if bits < 1:
         raise ValueError(f"{type(index).__name__} has no head (label_bits={bits}); nothing to order")
+    if bits > MAX_TABLE_NBITS:
+        raise ValueError(f"ordering {1 << bits} label codes needs a ({1 << bits}, {1 << bits}) distance table; "
+                         f"label_bits={bits} is above the supported {MAX_TABLE_NBITS}")
     p = _check_p(p)
     K = index.n_lists
     n = 1 << bits

@@ -131,8 +131,10 @@ def test_label_order_and_layouts_refuse_foreign_objects(indexes):
         LabelOrder(forward=np.array(5), inverse=np.arange(3)).to_labels([1])
     with pytest.raises(TypeError, match="PayloadLayout"):
         decode_payload(bytes(19), np.zeros(3))
-    with pytest.raises(TypeError, match="InvertedPQIndex"):
+    with pytest.raises(TypeError, match="built dscref index"):
         PayloadLayout.for_index("index")
+    with pytest.raises(TypeError, match="built dscref index"):
+        PayloadLayout.for_index(SemanticIndex(6, M=4, nbits=4), 3)
     with pytest.raises(TypeError, match="PayloadLayout"):
         decode_robust_payload(np.zeros(8), RobustLayout(np.zeros(3), "none"))
 

@@ -20,7 +20,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .._chunks import CHUNK_ROWS, gather_residuals, gather_rows
-from .._validate import as_float_matrix, as_float_vector, as_int_array, check_choice, check_int, check_k
+from .._validate import as_float_matrix, as_float_vector, check_choice, check_int, check_k
 from ..pq import ProductQuantizer
 from ..query import Query, check_labels, check_query
 
@@ -220,8 +220,9 @@ class InvertedPQIndex:
         q : array (d,) float32
             The query feature.
         top_labels : array-like of int, optional
-            Head entries chosen by the caller (DSC: the classifier's top labels). When omitted,
-            :meth:`head` picks ``n_probe`` entries from ``q``.
+            Head entries chosen by the caller (DSC: the classifier's top labels): an integer
+            dtype, distinct, in ``[0, n_lists)`` (:func:`dscref.query.check_labels`; floats are
+            refused, not rounded). When omitted, :meth:`head` picks ``n_probe`` entries from ``q``.
         n_probe : int, optional
             Head size (default :attr:`default_head_size`).
         raw : bool
@@ -250,7 +251,7 @@ class InvertedPQIndex:
     def candidate_ids(self, labels) -> np.ndarray:
         """Database ids of the lists named by ``labels`` (the candidate list of Table I's Recall)."""
         self._check_built()
-        labels = as_int_array(labels, "labels", ndim=1, low=0, high=self.n_lists)
+        labels = check_labels(labels, self.n_lists, "labels")  # a head: integer, distinct, in range
         if labels.size == 0:
             return np.empty(0, np.int64)
         return np.concatenate([self.ids_[self.offsets_[i]:self.offsets_[i + 1]] for i in labels])
