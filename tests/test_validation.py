@@ -344,3 +344,11 @@ def test_topk_largest_must_be_a_bool():
     with pytest.raises(TypeError, match="largest"):  # an object array used to reach the Numba kernel
         topk(np.zeros((2, 3), np.float32), 2, largest=np.array([1, None], dtype=object))
     assert math.isinf(topk(np.zeros(2, np.float32), 3, largest=np.bool_(True))[0][-1])
+
+
+def test_pair_tables_above_12_bits_are_refused_not_allocated(indexes, data):
+    pq = ProductQuantizer(2, nbits=16, seed=0).fit(data[0][:20])  # 65536 codewords per sub-space
+    assert pq.encode(data[0][:3]).dtype == np.uint16  # coding works at 16 bits
+    for call in (pq.sdc_table, lambda: robust_permutation(pq, 0.01)):
+        with pytest.raises(ValueError, match="nbits=12|supported 12"):  # used to be a 16-32 GiB MemoryError
+            call()
