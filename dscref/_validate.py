@@ -7,6 +7,7 @@ error names the offending value and what was expected; nothing here uses ``asser
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -21,7 +22,31 @@ __all__ = [
     "check_choice",
     "as_generator",
     "check_finite",
+    "check_float",
+    "check_k",
+    "max_feature_abs",
+    "MAX_PADDED_K",
 ]
+
+F32_MAX = float(np.finfo(np.float32).max)
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+
+# ``k`` may exceed the number of results a search can return (rows are padded with -1 / inf,
+# as faiss does), but only up to this many columns: a result is (nq, k) and a k of 10^12 would
+# allocate terabytes before anything is searched.
+MAX_PADDED_K = 1 << 16
+
+
+def max_feature_abs(d: int) -> float:
+    """Largest magnitude accepted in a d-dimensional feature vector: ``sqrt(F32_MAX / d) / 16``.
+
+    Squared norms and distances are float32 (k-means, PQ tables, ADC scores). Vectors bounded
+    by ``a`` have ``||x||^2 <= d a^2``; residuals and reconstructions are within a few ``a``, so
+    every squared distance the library forms (at most ``(4 a)^2 d`` for a residual-codeword
+    pair, plus centroid terms) stays below ``d (16 a)^2 = F32_MAX``: no distance becomes inf.
+    About 8.0e15 for d = 2048 and 1.2e18 for d = 1; real features are around 1.
+    """
+    return math.sqrt(F32_MAX / max(int(d), 1)) / 16.0
 
 
 def _describe(x) -> str:
@@ -44,14 +69,16 @@ def as_float_matrix(x, name: str, *, d: int | None = None, allow_empty: bool = F
     allow_empty : bool
         Whether n == 0 is accepted.
     finite : bool
-        Reject NaN / inf entries.
+        Reject NaN / inf entries and magnitudes above :func:`max_feature_abs` (d) (finite
+        values so large that their squared distances would overflow float32).
 
     Raises
     ------
     TypeError
         If ``x`` is not numeric (bool, complex, object and string arrays are refused).
     ValueError
-        If ``x`` is not 2-D, has the wrong width, is empty, or holds NaN/inf.
+        If ``x`` is not 2-D, has the wrong width, is empty, holds NaN/inf, or holds a value
+        beyond ``max_feature_abs(d)``.
     """
     if not isinstance(x, np.ndarray):
         try:
@@ -68,23 +95,39 @@ def as_float_matrix(x, name: str, *, d: int | None = None, allow_empty: bool = F
         raise ValueError(f"{name} must have at least one column, got shape {x.shape}")
     if not allow_empty and x.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {x.shape}); at least one row is required")
-    out = np.ascontiguousarray(x, dtype=np.float32)
-    if finite:
-        check_finite(out, name)
-    return out
+    if finite:  # on the input: a finite float64 beyond the float32 range is named as it was given
+        check_finite(x, name, max_abs=max_feature_abs(x.shape[1]),
+                     why=f"for d={x.shape[1]} (larger values overflow float32 squared distances)")
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def check_finite(x: np.ndarray, name: str, chunk_rows: int = 65536) -> None:
-    """Raise ValueError naming the first NaN/inf of ``x``; scans row chunks to bound memory."""
+def check_finite(x: np.ndarray, name: str, chunk_rows: int = 65536, *, max_abs: float | None = None,
+                 why: str = "") -> None:
+    """Raise ValueError naming the first NaN/inf of ``x`` (or, with ``max_abs``, the first value
+    of magnitude above it); scans row chunks to bound memory.
+
+    Each chunk is tested with its min and max (no temporary array; NaN propagates into both),
+    and only a failing chunk is searched for the culprit.
+    """
     if x.size == 0:
         return
     flat = x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(-1, 1)
+    limit = math.inf if max_abs is None else float(max_abs)
     for start in range(0, flat.shape[0], chunk_rows):
         block = flat[start:start + chunk_rows]
-        if not np.isfinite(block).all():
-            r, c = np.argwhere(~np.isfinite(block))[0]
+        lo, hi = block.min(), block.max()
+        ok = np.isfinite(lo) and np.isfinite(hi) and -limit <= lo and hi <= limit
+        if not ok:
+            bad = ~np.isfinite(block)
+            if not bad.any():
+                bad = np.abs(block.astype(np.float64)) > limit
+            r, c = np.argwhere(bad)[0]
             idx = (start + int(r), int(c)) if x.ndim > 1 else (start + int(r),)
-            raise ValueError(f"{name} holds a non-finite value {block[r, c]!r} at index {idx}")
+            v = block[r, c]
+            if not np.isfinite(v):
+                raise ValueError(f"{name} holds a non-finite value {v!r} at index {idx}")
+            raise ValueError(f"{name} holds {float(v):.3g} at index {idx}: magnitudes above "
+                             f"{limit:.3g} are not supported{' ' + why if why else ''}")
         release_pages(x)
 
 
@@ -123,15 +166,58 @@ def as_int_array(x, name: str, *, ndim: int = 1, low: int | None = None, high: i
 
 
 def check_int(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
-    """Validate an integer parameter with inclusive bounds ``low <= value <= high``."""
+    """Validate an integer parameter with inclusive bounds ``low <= value <= high``.
+
+    Python and NumPy integers are accepted; every value must also fit int64 (it may reach a
+    kernel or an array shape).
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
     value = int(value)
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise ValueError(f"{name}={value} is outside the int64 range")
     if low is not None and value < low:
         raise ValueError(f"{name}={value} must be >= {low}")
     if high is not None and value > high:
         raise ValueError(f"{name}={value} must be <= {high}")
     return value
+
+
+def check_float(value, name: str, *, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False, allow_inf: bool = False) -> float:
+    """Validate a real parameter (Python or NumPy int/float scalar) and return it as a float.
+
+    NaN is always refused; +-inf only with ``allow_inf`` (and then still subject to the
+    bounds). ``low`` / ``high`` are inclusive unless ``low_open`` / ``high_open``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{name}={value} is too large") from None
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        raise ValueError(f"{name}={v!r} must be a finite number")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ValueError(f"{name}={v!r} must be {'>' if low_open else '>='} {low}")
+    if high is not None and (v > high or (high_open and v == high)):
+        raise ValueError(f"{name}={v!r} must be {'<' if high_open else '<='} {high}")
+    return v
+
+
+def check_k(k, n: int, name: str = "k") -> int:
+    """Validate the result depth ``k >= 1`` of a search over ``n`` candidates at most.
+
+    Results are padded to ``k`` columns (-1 / inf) when fewer exist, so ``k > n`` is allowed,
+    but not beyond ``max(n, MAX_PADDED_K)``: past that every extra column is padding, and an
+    absurd k (10^12) would only allocate memory.
+    """
+    k = check_int(k, name, low=1)
+    cap = max(int(n), MAX_PADDED_K)
+    if k > cap:
+        raise ValueError(f"{name}={k} is larger than the {int(n)} results that exist; k may exceed "
+                         f"them (rows are padded) only up to {cap}")
+    return k
 
 
 def check_choice(value, name: str, choices) -> str:

@@ -32,6 +32,9 @@ payload (bits) over an AWGN channel ``y = x + eta``, ``eta ~ N(0, sigma^2 I_B)``
   identical for a given seed whatever the number of threads, and equal to the NumPy reference
   (:mod:`dscref._reference.channel`). Noise is drawn even at ``SNR = +inf`` (then multiplied by
   0), so the random stream does not depend on the SNR.
+* **Numeric envelope**: finite SNRs in ``SNR_DB_RANGE`` (-300 .. 300 dB), fixed fading gains of
+  magnitude in ``GAIN_RANGE`` (1e-15 .. 1e15); inside it no intermediate overflows and no LLR
+  is NaN, outside it the value is refused with the range in the message (see the constants).
 * **Bandwidth**: every transmit call returns the channel uses it spent; :func:`channel_uses` and
   :func:`bandwidth_table` give the paper's "B" for the analog feature versus an N-byte payload.
 
@@ -66,6 +69,8 @@ import numpy as np
 from ._validate import as_float_matrix, as_generator, check_choice, check_int
 
 __all__ = [
+    "SNR_DB_RANGE",
+    "GAIN_RANGE",
     "AWGN",
     "RayleighBlock",
     "Modem",
@@ -89,16 +94,38 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _SQRT_HALF = math.sqrt(0.5)
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 # --------------------------------------------------------------------------- SNR helpers
+# The numeric envelope of the simulation. Finite SNRs are limited to +-300 dB (noise variances
+# 1e-30 .. 1e30; use +inf for a noise-free channel) and fixed fading gains to magnitudes
+# 1e-15 .. 1e15 (fades of +-300 dB). Inside it every intermediate of the channel and of the
+# demodulator is a finite float64: received symbols stay below ~1e31 + the sent ones, squared
+# distances below 1e63, effective noise variances within 1e-60 .. 1e60, so LLRs are finite (or
+# +-inf at SNR = +inf) and never NaN. Outside it 10**(-snr/10) overflows or underflows, |h|^2
+# underflows to 0 (a division by zero in the equaliser) and LLRs become inf - inf = NaN.
+SNR_DB_RANGE = (-300.0, 300.0)
+GAIN_RANGE = (1e-15, 1e15)
+# Symbols accepted by transmit_symbols / demodulate: |z| <= these, so |z - p|^2 is finite.
+_SEND_SYMBOL_MAX = 1e100
+_RECEIVED_SYMBOL_MAX = 1e150
+
+
 def _check_snr(snr_db, name: str = "snr_db") -> float:
-    """A finite SNR in dB, or +inf (noise-free). NaN, -inf and non-numbers are refused."""
+    """A dB value in ``SNR_DB_RANGE`` or +inf (noise-free). NaN, -inf and non-numbers are refused."""
     if isinstance(snr_db, (bool, np.bool_)) or not isinstance(snr_db, numbers.Real):
         raise TypeError(f"{name} must be a real number in dB, got {snr_db!r} ({type(snr_db).__name__})")
-    value = float(snr_db)
+    try:
+        value = float(snr_db)
+    except OverflowError:
+        raise ValueError(f"{name}={snr_db} is outside [{SNR_DB_RANGE[0]:g}, {SNR_DB_RANGE[1]:g}] dB") from None
     if math.isnan(value) or value == -math.inf:
         raise ValueError(f"{name}={value!r} is not a usable SNR; expected a finite dB value or +inf (noise-free)")
+    lo, hi = SNR_DB_RANGE
+    if value != math.inf and not lo <= value <= hi:
+        raise ValueError(f"{name}={value!r} is outside the supported [{lo:g}, {hi:g}] dB (noise variance "
+                         f"1e30 .. 1e-30); use +inf for a noise-free channel")
     return value
 
 
@@ -108,7 +135,7 @@ def snr_to_noise_var(snr_db) -> float:
     Parameters
     ----------
     snr_db : float
-        SNR in dB (``P / sigma^2`` with ``P = 1``); +inf allowed.
+        SNR in dB (``P / sigma^2`` with ``P = 1``), in ``SNR_DB_RANGE`` (-300 .. 300 dB) or +inf.
 
     Returns
     -------
@@ -117,6 +144,17 @@ def snr_to_noise_var(snr_db) -> float:
     """
     value = _check_snr(snr_db)
     return 0.0 if value == math.inf else 10.0 ** (-value / 10.0)
+
+
+def _as_db(x, name: str) -> np.ndarray:
+    """Real dB value(s) as float64 (+-inf allowed, NaN refused)."""
+    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be real numbers in dB, got {x!r} (dtype {arr.dtype})")
+    arr = arr.astype(np.float64)
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} holds NaN: {x!r}")
+    return arr
 
 
 def _bits_per_symbol(modem) -> int:
@@ -141,14 +179,14 @@ def ebn0_to_esn0(ebn0_db, modem):
     float or ndarray of float64
     """
     k = _bits_per_symbol(modem)
-    out = np.asarray(ebn0_db, dtype=np.float64) + 10.0 * math.log10(k)
+    out = _as_db(ebn0_db, "ebn0_db") + 10.0 * math.log10(k)
     return float(out) if out.ndim == 0 else out
 
 
 def esn0_to_ebn0(esn0_db, modem):
     """Eb/N0 in dB from Es/N0 in dB: ``Eb/N0 = Es/N0 - 10 log10(k)`` (inverse of :func:`ebn0_to_esn0`)."""
     k = _bits_per_symbol(modem)
-    out = np.asarray(esn0_db, dtype=np.float64) - 10.0 * math.log10(k)
+    out = _as_db(esn0_db, "esn0_db") - 10.0 * math.log10(k)
     return float(out) if out.ndim == 0 else out
 
 
@@ -170,7 +208,7 @@ class AWGN:
     Raises
     ------
     ValueError
-        If ``snr_db`` is NaN or -inf.
+        If ``snr_db`` is NaN, -inf, or finite outside ``SNR_DB_RANGE`` (-300 .. 300 dB).
     TypeError
         If ``snr_db`` is not a real number.
     """
@@ -203,12 +241,13 @@ class RayleighBlock(AWGN):
     gains : complex or array-like of complex, optional
         Fixed gains instead of random draws (a test hook, e.g. ``gains=1`` must reproduce
         :class:`AWGN` for the same seed): block i uses ``gains[i % len(gains)]``; every gain must
-        be finite and non-zero. With fixed gains nothing is drawn for h.
+        be finite, with a magnitude in ``GAIN_RANGE`` (1e-15 .. 1e15). With fixed gains nothing
+        is drawn for h.
 
     Raises
     ------
     ValueError
-        If ``block <= 0`` or a fixed gain is zero or not finite.
+        If ``block <= 0`` or a fixed gain is zero, not finite, or outside ``GAIN_RANGE``.
 
     Notes
     -----
@@ -235,6 +274,12 @@ class RayleighBlock(AWGN):
                 raise ValueError(f"gains must be finite, got {g[~np.isfinite(g)][0]!r}")
             if np.any(g == 0):
                 raise ValueError("gains must be non-zero (the receiver divides by h), got 0")
+            mag = np.abs(g)
+            lo, hi = GAIN_RANGE
+            if mag.min() < lo or mag.max() > hi:
+                bad = g[(mag < lo) | (mag > hi)][0]
+                raise ValueError(f"gains must have magnitudes in [{lo:g}, {hi:g}] (fades of at most "
+                                 f"+-300 dB), got {bad!r}")
             self.gains = g
 
     def __repr__(self) -> str:
@@ -246,12 +291,13 @@ class RayleighBlock(AWGN):
         if self.gains is None:
             g = rng.standard_normal((2, n_rows, n_blocks))
             h = (g[0] + 1j * g[1]) * _SQRT_HALF                  # CN(0, 1)
-            if np.any(h == 0):                                    # probability 0; never divide by 0
-                h[h == 0] = np.finfo(np.float64).tiny
+            deep = np.abs(h) < GAIN_RANGE[0]                      # probability ~1e-30 per block:
+            if np.any(deep):                                      # clamp, never divide by ~0
+                h[deep] = GAIN_RANGE[0]
         else:
             idx = np.arange(n_rows * n_blocks) % self.gains.size
             h = self.gains[idx].reshape(n_rows, n_blocks)
-        return np.repeat(h, self.block, axis=1)[:, :n_uses]
+        return h[:, np.arange(n_uses) // self.block]  # O(n_uses) whatever the block length
 
 
 def _check_channel(channel):
@@ -390,6 +436,11 @@ def transmit_analog(x, channel, rng=None, complex_baseband: bool = False) -> Ana
         z[:, 1::2] = zi
     else:
         z = _through_real(s, channel, rng)
+    peak = np.abs(z).max(axis=1) * g
+    if not (peak <= _F32_MAX).all():  # a deep fixed fade at low SNR: not representable as float32
+        r = int(np.flatnonzero(~(peak <= _F32_MAX))[0])
+        raise ValueError(f"the received row {r} reaches {peak[r]:.3g}, beyond float32 ({_F32_MAX:.3g}): "
+                         f"noise over {channel!r} overwhelms the signal; raise snr_db or the gains")
     out = np.empty((n, d), dtype=np.float32)
     kern.denormalise_rows(z, g, out)
     log.debug("transmit_analog: %d x %d reals over %r, %d uses each", n, d, channel, uses)
@@ -494,7 +545,7 @@ class Modem:
 
         Parameters
         ----------
-        symbols : array-like of shape (m,), complex or real, finite
+        symbols : array-like of shape (m,), complex or real, finite, magnitudes <= 1e150
         noise_var : float or array-like of shape (m,), >= 0
             Complex noise variance N0 per symbol (for an equalised faded symbol, ``N0 / |h|^2``).
             Not used for hard decisions, but still validated.
@@ -558,7 +609,7 @@ def _as_bits(bits) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
-def _as_symbols(symbols) -> np.ndarray:
+def _as_symbols(symbols, max_abs: float = _RECEIVED_SYMBOL_MAX) -> np.ndarray:
     arr = symbols if isinstance(symbols, np.ndarray) else np.asarray(symbols)
     if arr.dtype == np.bool_ or arr.dtype.kind not in "iufc":
         raise TypeError(f"symbols must be complex or real numbers, got dtype {arr.dtype}")
@@ -568,6 +619,10 @@ def _as_symbols(symbols) -> np.ndarray:
     if z.size and not np.isfinite(z).all():
         i = int(np.flatnonzero(~np.isfinite(z))[0])
         raise ValueError(f"symbols hold a non-finite value {z[i]!r} at index {i}")
+    if z.size and np.abs(z).max() > max_abs:
+        i = int(np.argmax(np.abs(z)))
+        raise ValueError(f"symbols hold {z[i]!r} at index {i}; magnitudes above {max_abs:g} are not "
+                         "supported (squared distances to the constellation would overflow)")
     return z
 
 
@@ -611,7 +666,7 @@ def transmit_symbols(symbols, channel, rng=None) -> SymbolResult:
 
     Parameters
     ----------
-    symbols : array-like of shape (m,), complex, finite
+    symbols : array-like of shape (m,), complex, finite, magnitudes <= 1e100
         Expected to have unit average energy (as :meth:`Modem.modulate` produces); not rescaled.
     channel : AWGN or RayleighBlock
     rng : numpy.random.Generator, int or None
@@ -627,7 +682,7 @@ def transmit_symbols(symbols, channel, rng=None) -> SymbolResult:
     """
     channel = _check_channel(channel)
     rng = as_generator(rng)
-    s = _as_symbols(symbols)
+    s = _as_symbols(symbols, _SEND_SYMBOL_MAX)
     zr, zi, nvar = _through_complex(np.ascontiguousarray(s.real)[None, :],
                                     np.ascontiguousarray(s.imag)[None, :], channel, rng)
     return SymbolResult(symbols=zr[0] + 1j * zi[0], noise_var=nvar[0], channel_uses=s.size)
@@ -771,10 +826,9 @@ def bandwidth_table(dim: int = 2048, nbytes: int = 47) -> dict:
 
 # --------------------------------------------------------------------------- theory (Proakis)
 def _ebn0_linear(ebn0_db) -> np.ndarray:
-    arr = np.asarray(ebn0_db, dtype=np.float64)
-    if np.isnan(arr).any():
-        raise ValueError(f"ebn0_db holds NaN: {ebn0_db!r}")
-    return 10.0 ** (arr / 10.0)
+    arr = _as_db(ebn0_db, "ebn0_db")
+    with np.errstate(over="ignore"):  # 10**(huge) = inf is the right limit: BER 0
+        return 10.0 ** (arr / 10.0)
 
 
 def _q(x):
@@ -823,4 +877,6 @@ def ber_bpsk_rayleigh(ebn0_db):
     """BPSK (or Gray QPSK) over Rayleigh fading with perfect CSI, fast fading (independent h per bit):
     ``P_b = (1 - sqrt(g / (1 + g))) / 2``, g = average Eb/N0 (Proakis & Salehi eq. 13.3-7)."""
     g = _ebn0_linear(ebn0_db)
-    return _ret(0.5 * (1.0 - np.sqrt(g / (1.0 + g))))
+    with np.errstate(invalid="ignore"):
+        ratio = np.where(np.isinf(g), 1.0, g / (1.0 + g))  # inf / inf: the limit is 1 (BER 0)
+    return _ret(0.5 * (1.0 - np.sqrt(ratio)))

@@ -22,6 +22,7 @@ from . import bitpack
 from ._validate import check_choice, check_int
 from .errors import PayloadError
 from .index.base import Query
+from .query import check_codes, check_query
 
 __all__ = ["PayloadLayout", "DecodeReport", "encode_payload", "decode_payload", "decode_head", "POLICIES"]
 
@@ -64,11 +65,16 @@ class PayloadLayout:
     @classmethod
     def for_index(cls, index, n_labels: int = 5) -> "PayloadLayout":
         """The layout of queries for ``index`` with ``n_labels`` head entries (0 if it has no head)."""
-        bits = int(getattr(index, "label_bits", 0))
+        try:  # any object with the index's sizes will do (M, nbits, n_lists, label_bits)
+            bits, M, nbits = getattr(index, "label_bits", 0), index.M, index.nbits
+            bits = check_int(bits, "label_bits", low=0, high=16)
+            n_lists = index.n_lists if bits and n_labels else None
+        except AttributeError:
+            raise TypeError(f"expected a built dscref index (with M, nbits, n_lists), got "
+                            f"{type(index).__name__}") from None
         if bits == 0:
             n_labels = 0
-        return cls(n_labels=n_labels, label_bits=bits, M=index.M, nbits=index.nbits,
-                   n_lists=index.n_lists if n_labels else None)
+        return cls(n_labels=n_labels, label_bits=bits, M=M, nbits=nbits, n_lists=n_lists)
 
     @property
     def valid_labels(self) -> int:
@@ -121,6 +127,11 @@ class DecodeReport:
         return not (self.invalid or self.duplicates)
 
 
+def _check_layout(layout) -> None:
+    if not isinstance(layout, PayloadLayout):
+        raise TypeError(f"expected a PayloadLayout, got {type(layout).__name__}")
+
+
 def _as_payload_bytes(buf) -> np.ndarray:
     if isinstance(buf, (bytes, bytearray, memoryview)):
         return np.frombuffer(bytes(buf), dtype=np.uint8)
@@ -136,23 +147,26 @@ def encode_payload(query: Query, layout: PayloadLayout) -> bytes:
     Raises
     ------
     ValueError
-        If the query's head size, code shape or value ranges do not fit ``layout``.
+        If the query's head size, code shape or value ranges do not fit ``layout``, or its
+        head repeats a label (:func:`dscref.query.check_query`, as for a search).
+    TypeError
+        If labels or codes are not integers.
     """
     if not isinstance(query, Query):
         raise TypeError(f"expected a dscref Query, got {type(query).__name__}")
+    _check_layout(layout)
     if query.codes is None:
         raise ValueError("a raw-feature query (codes=None) has no digital payload")
-    labels = query.labels
-    if layout.n_labels and labels.size != layout.n_labels:
-        raise ValueError(f"query has {labels.size} head labels, layout expects {layout.n_labels}")
-    codes = np.asarray(query.codes)
-    if codes.shape != (layout.n_codes, layout.M):
-        raise ValueError(f"query codes have shape {codes.shape}, layout expects ({layout.n_codes}, {layout.M})")
     parts = []
     if layout.n_labels:
-        if labels.min() < 0 or labels.max() >= layout.valid_labels:
-            raise ValueError(f"head labels {labels.tolist()} outside [0, {layout.valid_labels})")
-        parts.append(bitpack.pack(labels, layout.label_bits))
+        if query.labels.size != layout.n_labels:
+            raise ValueError(f"query has {query.labels.size} head labels, layout expects {layout.n_labels}")
+        # the searchers' own check: distinct labels < K, integer codes below 2**nbits
+        q = check_query(query, layout.valid_labels, layout.M, layout.nbits)
+        parts.append(bitpack.pack(q.labels, layout.label_bits))
+        codes = q.codes
+    else:
+        codes = check_codes(query.codes, layout.n_codes, layout.M, layout.nbits)
     parts.append(bitpack.pack(codes.astype(np.int64), layout.nbits).reshape(-1))
     return np.concatenate(parts).astype(np.uint8).tobytes()
 
@@ -192,6 +206,7 @@ def decode_payload(buf, layout: PayloadLayout, policy: str = "drop"):
         If ``buf`` is not ``layout.nbytes`` bytes (or not bytes at all).
     """
     check_choice(policy, "policy", POLICIES)
+    _check_layout(layout)
     b = _as_payload_bytes(buf)
     if b.size != layout.nbytes:
         raise PayloadError(f"payload has {b.size} bytes, layout expects {layout.nbytes}")
@@ -214,6 +229,7 @@ def decode_head(buf, layout: PayloadLayout, policy: str = "drop"):
     Returns ``(labels int64 array, DecodeReport)``; same policies as :func:`decode_payload`.
     """
     check_choice(policy, "policy", POLICIES)
+    _check_layout(layout)
     b = _as_payload_bytes(buf)
     if b.size != layout.head_bytes:
         raise PayloadError(f"head has {b.size} bytes, layout expects {layout.head_bytes}")

@@ -46,8 +46,9 @@ from pathlib import Path
 import numpy as np
 
 from ._files import atomic_open, atomic_write_text
-from ._validate import as_generator, check_int
-from .index.base import Query, SearchResult
+from ._validate import as_float_vector, as_generator, check_int, check_k
+from .index.base import Query, SearchResult, _as_query_list
+from .query import check_labels, check_query
 from .index.semantic import SemanticIndex
 
 __all__ = ["training_sample", "assign_shards", "build_semantic_index_dask", "ShardedSearcher",
@@ -482,13 +483,10 @@ class ShardedSearcher:
         Each head entry's residual code comes from the shard owning that partition (its
         quantizer lives there); equal to ``SemanticIndex.encode_query`` of the single index.
         """
-        lab = np.asarray(top_labels)
-        if lab.ndim != 1 or lab.size == 0 or lab.dtype.kind not in "iu":
-            raise ValueError(f"top_labels must be a non-empty 1-D integer array, got {top_labels!r}")
-        if lab.min() < 0 or lab.max() >= self.K:
-            raise ValueError(f"top_labels must lie in [0, {self.K}), got {lab.tolist()}")
+        lab = check_labels(top_labels, self.K, "top_labels")  # the rules of SemanticIndex.encode_query
+        q = as_float_vector(q, "q", d=self.manifest.get("d"))
         rows = []
-        for l in lab.astype(np.int64):
+        for l in lab:
             s = int(self.owner[l])
             if self.client is None:
                 rows.append(self.shards[s].encode_query(q, [l]).codes)
@@ -496,33 +494,25 @@ class ShardedSearcher:
                 rows.append(self.client.submit(_encode_on_shard, self.shards[s], q, int(l), pure=False))
         if self.client is not None:
             rows = self.client.gather(rows)
-        return Query(labels=lab.astype(np.int64), codes=np.concatenate(rows))
+        empty = np.zeros((0, self.M), dtype=np.uint8 if self.nbits <= 8 else np.uint16)
+        return Query(labels=lab, codes=np.concatenate([empty, *rows]))
 
     def _split(self, query: Query):
-        if not isinstance(query, Query):
-            raise TypeError(f"queries must be dscref Query objects, got {type(query).__name__}")
+        query = check_query(query, self.K, self.M, self.nbits, raw=False)
         lab = query.labels
-        if lab.size and (lab.min() < 0 or lab.max() >= self.K):
-            raise ValueError(f"query labels must lie in [0, {self.K}), got {lab.tolist()}")
-        if query.vector is not None:
-            raise ValueError("a sharded index stores no raw vectors: the raw-feature mode (Query.vector) "
-                             "is not available")
-        if query.codes is None or np.shape(query.codes) != (lab.size, self.M):
-            raise ValueError(f"query codes must have shape ({lab.size}, {self.M}), got "
-                             f"{None if query.codes is None else np.shape(query.codes)}")
         subs = []
         for j, l in enumerate(lab):
             llr = None if query.code_llr is None else query.code_llr[j:j + 1]
-            subs.append((int(self.owner[l]), j, Query(labels=lab[j:j + 1], codes=np.asarray(query.codes)[j:j + 1],
+            subs.append((int(self.owner[l]), j, Query(labels=lab[j:j + 1], codes=query.codes[j:j + 1],
                                                       code_llr=llr)))
         return subs
 
     def search(self, queries, k: int = 100, metric: str = "l2") -> SearchResult:
         """Same contract and same result as :meth:`InvertedPQIndex.search` on the whole database."""
-        k = check_int(k, "k", low=1)
+        k = check_k(k, self.ntotal)
         if metric not in ("l2", "cosine"):
             raise ValueError(f"metric must be 'l2' or 'cosine', got {metric!r}")
-        qs = [queries] if isinstance(queries, Query) else list(queries)
+        qs = [queries] if isinstance(queries, Query) else _as_query_list(queries)
         plan = [self._split(q) for q in qs]
         # one task per shard holding every sub-query routed to it
         per_shard: dict[int, list] = {}

@@ -22,7 +22,7 @@ import numpy as np
 
 from ._chunks import CHUNK_ROWS, gather_rows, release_pages
 from ._threads import num_threads
-from ._validate import as_float_matrix, as_generator, check_choice, check_int
+from ._validate import as_float_matrix, as_generator, check_choice, check_float, check_int
 
 __all__ = ["KMeans", "relocate_empty_clusters"]
 
@@ -97,7 +97,44 @@ def relocate_empty_clusters(centroids: np.ndarray, counts: np.ndarray, x: np.nda
     Returns
     -------
     int : number of relocated clusters.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument is not an array of the dtype and shape above (``centroids`` and
+        ``counts`` must be writeable ndarrays), ``labels`` is out of ``[0, k)``, ``counts`` is not
+        ``bincount(labels)``, or ``x`` has no row.
     """
+    _check_relocate_args(centroids, counts, x, labels, dists)
+    return _relocate_empty(centroids, counts, x, labels, dists)
+
+
+def _check_relocate_args(centroids, counts, x, labels, dists) -> None:
+    for name, a, dtype in (("centroids", centroids, np.float32), ("counts", counts, np.int64),
+                           ("x", x, np.float32), ("labels", labels, np.int64), ("dists", dists, np.float32)):
+        if not isinstance(a, np.ndarray) or a.dtype != dtype:
+            raise TypeError(f"{name} must be a numpy array of dtype {np.dtype(dtype)}, got "
+                            f"{a.dtype if isinstance(a, np.ndarray) else type(a).__name__}")
+    for name, a in (("centroids", centroids), ("counts", counts)):
+        if not a.flags.writeable:
+            raise ValueError(f"{name} is read-only; it is updated in place")
+    if centroids.ndim != 2 or x.ndim != 2 or x.shape[1] != centroids.shape[1]:
+        raise ValueError(f"centroids (k, d) and x (n, d) must share d, got shapes {centroids.shape}, {x.shape}")
+    k, n = centroids.shape[0], x.shape[0]
+    if n == 0 or k == 0:
+        raise ValueError(f"x and centroids need at least one row, got shapes {x.shape}, {centroids.shape}")
+    if counts.shape != (k,) or labels.shape != (n,) or dists.shape != (n,):
+        raise ValueError(f"counts must be ({k},), labels and dists ({n},); got {counts.shape}, "
+                         f"{labels.shape}, {dists.shape}")
+    if labels.min() < 0 or labels.max() >= k:
+        raise ValueError(f"labels must lie in [0, {k}), got range [{labels.min()}, {labels.max()}]")
+    if not np.array_equal(counts, np.bincount(labels, minlength=k)):
+        raise ValueError("counts must be the cluster sizes of labels (bincount(labels))")
+
+
+def _relocate_empty(centroids: np.ndarray, counts: np.ndarray, x: np.ndarray,
+                    labels: np.ndarray, dists: np.ndarray) -> int:
+    """:func:`relocate_empty_clusters` without the argument checks (the k-means loop's call)."""
     empty = np.flatnonzero(counts == 0)
     if empty.size == 0:
         return 0
@@ -163,9 +200,7 @@ class KMeans:
                  n_init: int = 1, seed=None, max_points_per_centroid: int | None = 256):
         self.n_clusters = check_int(n_clusters, "n_clusters", low=1)
         self.n_iter = check_int(n_iter, "n_iter", low=1)
-        if not isinstance(tol, (int, float)) or not np.isfinite(tol) or tol < 0:
-            raise ValueError(f"tol={tol!r} must be a finite number >= 0")
-        self.tol = float(tol)
+        self.tol = check_float(tol, "tol", low=0.0)
         self.init = check_choice(init, "init", {"k-means++", "random"})
         self.n_init = check_int(n_init, "n_init", low=1)
         self.seed = seed
@@ -240,7 +275,7 @@ class KMeans:
                 sums, counts = kern.accumulate_parallel(x, labels, k, n_chunks)
             nonempty = counts > 0
             centroids[nonempty] = (sums[nonempty] / counts[nonempty, None]).astype(np.float32)
-            self.n_relocated_ += relocate_empty_clusters(centroids, counts, x, labels, dists)
+            self.n_relocated_ += _relocate_empty(centroids, counts, x, labels, dists)
         return centroids, history[-1], history, len(history)
 
     @staticmethod

@@ -28,6 +28,10 @@ from .kmeans import KMeans, _blas_threads_pinned_to_one, assignment_threads
 
 __all__ = ["ProductQuantizer"]
 
+# Largest nbits for the (ksub, ksub) codeword-pair tables (sdc_table, the robust index
+# assignment): 4**12 entries are 64 MiB in float32; nbits = 16 would be 16 GiB per sub-space.
+MAX_TABLE_NBITS = 12
+
 log = logging.getLogger(__name__)
 
 
@@ -68,6 +72,8 @@ class ProductQuantizer:
         self.n_iter = check_int(n_iter, "n_iter", low=1)
         self.seed = seed
         self.init = check_choice(init, "init", {"random", "k-means++"})
+        if max_points_per_centroid is not None:
+            max_points_per_centroid = check_int(max_points_per_centroid, "max_points_per_centroid", low=1)
         self.max_points_per_centroid = max_points_per_centroid
 
     # ------------------------------------------------------------------ properties
@@ -221,9 +227,13 @@ class ProductQuantizer:
     def sdc_table(self) -> np.ndarray:
         """Symmetric sub-codeword distances ``T[m, i, j] = ||r_mi - r_mj||^2``: (M, ksub, ksub) float32.
 
-        The table behind symmetric distance computation (SDC) and soft-decision decoding.
+        The table behind symmetric distance computation (SDC) and soft-decision decoding. It has
+        ``M * 4**nbits`` entries, so it is available up to ``nbits = 12`` (64 MiB per sub-space).
         """
         self._check_fitted()
+        if self.nbits > MAX_TABLE_NBITS:
+            raise ValueError(f"sdc_table would hold M * 4**nbits = {self.M * 4 ** self.nbits} floats for "
+                             f"nbits={self.nbits}; it is available up to nbits={MAX_TABLE_NBITS}")
         cb = self.codebooks_.astype(np.float64)
         n2 = (cb ** 2).sum(-1)
         t = n2[:, :, None] + n2[:, None, :] - 2 * np.einsum("mid,mjd->mij", cb, cb)

@@ -43,10 +43,11 @@ from typing import NamedTuple
 import numpy as np
 
 from . import bitpack
-from ._validate import as_generator, as_int_array, check_choice, check_int
+from ._validate import as_generator, as_int_array, check_choice, check_float, check_int
 from .errors import ReadOnlyIndexError
 from .index.base import InvertedPQIndex, Query, SearchResult
-from .pq import ProductQuantizer
+from .pq import MAX_TABLE_NBITS, ProductQuantizer
+from .query import check_labels
 
 __all__ = [
     "error_patterns",
@@ -77,13 +78,8 @@ log = logging.getLogger(__name__)
 
 # =========================================================================== 1. index assignment
 def _check_p(p) -> float:
-    try:
-        p = float(p)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"p must be a real number, got {p!r}") from exc
-    if not 0.0 < p < 0.5:
-        raise ValueError(f"p={p} must be a bit-error probability in (0, 0.5)")
-    return p
+    """A bit-error probability in (0, 0.5): a Python or NumPy real scalar."""
+    return check_float(p, "p", low=0.0, high=0.5, low_open=True, high_open=True)
 
 
 def error_patterns(nbits: int, p: float, order: int | None = 2):
@@ -144,10 +140,13 @@ def _optimise(S, w, pats, probs, n_free, n_iter, n_restarts, rng):
     return best_inv, best_cost
 
 
-def _check_pq(pq) -> ProductQuantizer:
+def _check_pq(pq, pair_table: bool = False) -> ProductQuantizer:
     if not isinstance(pq, ProductQuantizer):
         raise TypeError(f"expected a dscref ProductQuantizer, got {type(pq).__name__}")
     pq._check_fitted()
+    if pair_table and pq.nbits > MAX_TABLE_NBITS:
+        raise ValueError(f"the index assignment needs a (2**nbits, 2**nbits) distance table per sub-space; "
+                         f"nbits={pq.nbits} is above the supported {MAX_TABLE_NBITS}")
     return pq
 
 
@@ -207,7 +206,7 @@ def robust_permutation(pq, p: float = 0.01, weights=None, seed=0, n_iter: int | 
     the result never has a larger objective than the identity (a descent method). Deterministic
     for a given seed.
     """
-    pq = _check_pq(pq)
+    pq = _check_pq(pq, pair_table=True)
     p = _check_p(p)
     n_restarts = check_int(n_restarts, "n_restarts", low=1)
     ksub = pq.ksub
@@ -250,7 +249,7 @@ def assignment_distortion(pq, perm, p: float, weights=None, order: int | None = 
     """
     from ._kernels import robust as kern
 
-    pq = _check_pq(pq)
+    pq = _check_pq(pq, pair_table=True)
     ksub = pq.ksub
     perm = np.tile(np.arange(ksub), (pq.M, 1)) if perm is None else _check_perm(perm, pq.M, ksub)
     w = _pq_weights(weights, pq.M, ksub)
@@ -402,28 +401,47 @@ class LabelOrder(NamedTuple):
     forward: np.ndarray
     inverse: np.ndarray
 
+    def _checked(self) -> tuple[np.ndarray, np.ndarray]:
+        """(forward, inverse), or raise if they are not inverse permutations of 0..K-1."""
+        f, i = self.forward, self.inverse
+        for name, a in (("forward", f), ("inverse", i)):
+            if not isinstance(a, np.ndarray) or a.dtype.kind not in "iu" or a.ndim != 1 or a.size == 0:
+                raise TypeError(f"LabelOrder.{name} must be a non-empty 1-D integer array, got "
+                                f"{a.dtype if isinstance(a, np.ndarray) else type(a).__name__}")
+        K = f.size
+        if i.size != K or f.min() < 0 or f.max() >= K or i.min() < 0 or i.max() >= K \
+                or not np.array_equal(i[f], np.arange(K)):
+            raise ValueError("LabelOrder.forward and .inverse must be inverse permutations of 0..K-1")
+        return f, i
+
     def to_codes(self, labels) -> np.ndarray:
         """Transmitted codes of ``labels`` (any shape, values in [0, K))."""
-        return self.forward[as_int_array(labels, "labels", ndim=np.ndim(labels), low=0, high=self.forward.size)]
+        f, _ = self._checked()
+        return f[as_int_array(labels, "labels", ndim=np.ndim(labels), low=0, high=f.size)]
 
     def to_labels(self, codes) -> np.ndarray:
         """Labels of received codes (values in [0, K))."""
-        return self.inverse[as_int_array(codes, "codes", ndim=np.ndim(codes), low=0, high=self.inverse.size)]
+        _, i = self._checked()
+        return i[as_int_array(codes, "codes", ndim=np.ndim(codes), low=0, high=i.size)]
 
     def encode_query(self, query: Query) -> Query:
         """The query with its head labels replaced by their transmitted codes (apply before
         :func:`dscref.codec.encode_payload`)."""
-        return _replace_labels(query, self.to_codes(query.labels))
+        return _replace_labels(query, self.to_codes(_as_query(query).labels))
 
     def decode_query(self, query: Query) -> Query:
         """Invert :meth:`encode_query` on a decoded query (apply after
         :func:`dscref.codec.decode_payload`)."""
-        return _replace_labels(query, self.to_labels(query.labels))
+        return _replace_labels(query, self.to_labels(_as_query(query).labels))
+
+
+def _as_query(query) -> Query:
+    if not isinstance(query, Query):
+        raise TypeError(f"expected a dscref Query, got {type(query).__name__}")
+    return query
 
 
 def _replace_labels(query: Query, labels) -> Query:
-    if not isinstance(query, Query):
-        raise TypeError(f"expected a dscref Query, got {type(query).__name__}")
     return Query(labels=labels, codes=query.codes, vector=query.vector, info=dict(query.info),
                  code_llr=query.code_llr)
 
@@ -456,6 +474,9 @@ def robust_label_order(index, p: float = 0.01, weights=None, order: int | None =
     bits = int(getattr(index, "label_bits", 0))
     if bits < 1:
         raise ValueError(f"{type(index).__name__} has no head (label_bits={bits}); nothing to order")
+    if bits > MAX_TABLE_NBITS:
+        raise ValueError(f"ordering {1 << bits} label codes needs a ({1 << bits}, {1 << bits}) distance table; "
+                         f"label_bits={bits} is above the supported {MAX_TABLE_NBITS}")
     p = _check_p(p)
     K = index.n_lists
     n = 1 << bits
@@ -614,7 +635,7 @@ def soft_search(index, head_labels, code_llrs, k: int = 100, metric: str = "l2")
     SearchResult, as :meth:`InvertedPQIndex.search`. See ``Query.code_llr``.
     """
     index = _check_index(index)
-    labels = as_int_array(head_labels, "head_labels", ndim=1, low=0, high=index.n_lists)
+    labels = check_labels(head_labels, index.n_lists, "head_labels")
     llr = _as_llr(code_llrs, "code_llrs", index.M * index.nbits, ndim=2)
     if llr.shape[0] != labels.size:
         raise ValueError(f"code_llrs has {llr.shape[0]} rows for {labels.size} head labels")
@@ -748,7 +769,9 @@ def _log_sigmoid(x: np.ndarray) -> np.ndarray:
 def decode_head_soft(llr, n_bits: int, scheme: str) -> np.ndarray:
     """Soft-in soft-out decoding of a protected head: channel LLRs -> LLRs of the n_bits info bits.
 
-    rep3: the LLRs of the three copies add (exact for independent noise). Extended Hamming
+    rep3: the LLRs of the three copies add (exact for independent noise; copies that are
+    certain (+-inf) and contradict each other are added clipped to +-500, i.e. the majority
+    wins with a finite confidence, instead of inf - inf = NaN). Extended Hamming
     (8,4): exact a-posteriori LLR of every data bit by enumerating the 16 codewords,
     ``L(d) = logsumexp_{c: d=0} ll(c) - logsumexp_{c: d=1} ll(c)`` with
     ``ll(c) = sum_i log P(c_i | L_i)``; channel LLRs are clipped to +-500 so that contradictory
@@ -762,7 +785,12 @@ def decode_head_soft(llr, n_bits: int, scheme: str) -> np.ndarray:
     if scheme == "none":
         return L.copy()
     if scheme == "rep3":
-        return L.reshape(3, n_bits).sum(0)
+        with np.errstate(invalid="ignore"):
+            out = L.reshape(3, n_bits).sum(0)
+        clash = np.isnan(out)  # +inf and -inf copies: certain and contradictory
+        if clash.any():
+            out[clash] = np.clip(L, -500.0, 500.0).reshape(3, n_bits).sum(0)[clash]
+        return out
     L = np.clip(L, -500.0, 500.0).reshape(-1, 8)
     l0, l1 = _log_sigmoid(L), _log_sigmoid(-L)  # (nb, 8)
     cw = _H84_CODEBOOK.astype(bool)  # (16, 8)
@@ -870,8 +898,14 @@ class RobustLayout(NamedTuple):
 
 
 def _robust_layout(rl) -> RobustLayout:
+    from .codec import PayloadLayout
+
     if not isinstance(rl, RobustLayout):
         raise TypeError(f"expected a RobustLayout, got {type(rl).__name__}")
+    if not isinstance(rl.layout, PayloadLayout):
+        raise TypeError(f"RobustLayout.layout must be a PayloadLayout, got {type(rl.layout).__name__}")
+    if not isinstance(rl.scheme, str):
+        raise TypeError(f"RobustLayout.scheme must be a str, got {rl.scheme!r}")
     check_choice(rl.scheme, "scheme", HEAD_SCHEMES)
     return rl
 
@@ -899,7 +933,8 @@ def decode_robust_payload(received, rlayout: RobustLayout, *, head: str = "hard"
     Parameters
     ----------
     received : ndarray (rlayout.n_bits,)
-        LLRs (float) -- or hard bits (uint8 0/1) when ``head == codes == "hard"``.
+        LLRs (float; NaN is refused whatever the mode, +-inf is a certain bit) -- or hard bits
+        (uint8 0/1) when ``head == codes == "hard"``.
     rlayout : RobustLayout
     head : {"hard", "soft"}
         "hard": channel decoding by hard decisions (majority / syndrome), then the codec's
@@ -928,6 +963,8 @@ def decode_robust_payload(received, rlayout: RobustLayout, *, head: str = "hard"
     soft_in = x.dtype.kind == "f"
     if not soft_in and (head == "soft" or codes == "soft"):
         raise ValueError("soft head or code decoding needs LLRs (a float array), got hard bits")
+    if soft_in:  # NaN is refused in every mode (the hard path would read it as bit 0)
+        x = _as_llr(x, "received")
     lay = rl.layout
     hard = (x < 0).astype(np.uint8) if soft_in else _as_bit_vector(x, "received")
     code_part = slice(rl.head_region_bits, rl.n_bits)

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from ._threads import num_threads
-from ._validate import check_finite, check_int
+from ._validate import F32_MAX, check_finite, check_float, check_k
 
 __all__ = ["adc_l2", "adc_l2_topk", "adc_cosine", "topk"]
 
@@ -30,6 +30,13 @@ def _as_words(codes: np.ndarray) -> np.ndarray:
     return np.empty(0, dtype=np.uint64)
 
 
+def _check_lut_values(lut: np.ndarray, M: int, extra: int = 0) -> None:
+    """Finite entries small enough that a sum of M of them (plus ``extra`` terms of the same
+    bound) stays finite in float32."""
+    check_finite(lut, "lut", max_abs=F32_MAX / (M + 1 + extra),
+                 why=f"for M={M} (a score adds M entries in float32)")
+
+
 def _check_luts(lut):
     lut = np.asarray(lut)
     if lut.dtype.kind != "f":
@@ -37,8 +44,8 @@ def _check_luts(lut):
     if lut.ndim not in (2, 3):
         raise ValueError(f"lut must be (M, ksub) or (nq, M, ksub), got shape {lut.shape}")
     single = lut.ndim == 2
+    _check_lut_values(lut[None] if single else lut, lut.shape[-2])
     luts = np.ascontiguousarray(lut[None] if single else lut, dtype=np.float32)
-    check_finite(luts, "lut")
     return luts, single
 
 
@@ -108,12 +115,12 @@ def adc_l2_topk(lut, codes, k: int):
     """
     from ._kernels import scoring as kern
 
-    k = check_int(k, "k", low=1)
     luts, single = _check_luts(lut)
     codes = _check_codes(codes, luts.shape[2])
     if codes.shape[1] != luts.shape[1]:
         raise ValueError(f"codes have M={codes.shape[1]} columns but the table has M={luts.shape[1]}")
     nq, n = luts.shape[0], codes.shape[0]
+    k = check_k(k, n)
     ke = max(1, min(k, n))
     D = np.empty((nq, ke), dtype=np.float32)
     I = np.empty((nq, ke), dtype=np.int64)
@@ -148,8 +155,9 @@ def adc_cosine(lut, codes, bias: float, q_norm2: float, db_norm2) -> np.ndarray:
     ----------
     lut : ndarray (M, ksub) float32
     codes : ndarray (n, M) uint8/uint16
-    bias, q_norm2 : float
-    db_norm2 : ndarray (n,) float32
+    bias : float, finite
+    q_norm2 : float, finite, >= 0
+    db_norm2 : ndarray (n,) float32, finite, >= 0
 
     Returns
     -------
@@ -157,19 +165,29 @@ def adc_cosine(lut, codes, bias: float, q_norm2: float, db_norm2) -> np.ndarray:
     """
     from ._kernels import scoring as kern
 
-    lut = np.ascontiguousarray(lut, dtype=np.float32)
+    lut = np.asarray(lut)
+    if lut.dtype.kind != "f":
+        raise TypeError(f"lut must be a float array, got dtype {lut.dtype}")
     if lut.ndim != 2:
         raise ValueError(f"lut must be (M, ksub), got shape {lut.shape}")
-    check_finite(lut, "lut")
+    M = lut.shape[0]
+    _check_lut_values(lut, M, extra=1)
+    lut = np.ascontiguousarray(lut, dtype=np.float32)
     codes = _check_codes(codes, lut.shape[1])
-    if codes.shape[1] != lut.shape[0]:
-        raise ValueError(f"codes have M={codes.shape[1]} columns but the table has M={lut.shape[0]}")
-    db_norm2 = np.ascontiguousarray(db_norm2, dtype=np.float32)
-    if db_norm2.shape != (codes.shape[0],):
-        raise ValueError(f"db_norm2 must have shape ({codes.shape[0]},), got {db_norm2.shape}")
-    for name, v in (("bias", bias), ("q_norm2", q_norm2)):
-        if not np.isfinite(v):
-            raise ValueError(f"{name}={v!r} must be finite")
+    if codes.shape[1] != M:
+        raise ValueError(f"codes have M={codes.shape[1]} columns but the table has M={M}")
+    bound = F32_MAX / (M + 2)
+    bias = check_float(bias, "bias", low=-bound, high=bound)
+    q_norm2 = check_float(q_norm2, "q_norm2", low=0.0, high=F32_MAX)
+    db = np.asarray(db_norm2)
+    if db.dtype.kind not in "fiu" or db.dtype == np.bool_:
+        raise TypeError(f"db_norm2 must hold real numbers, got dtype {db.dtype}")
+    if db.shape != (codes.shape[0],):
+        raise ValueError(f"db_norm2 must have shape ({codes.shape[0]},), got {db.shape}")
+    check_finite(db, "db_norm2", max_abs=F32_MAX)
+    if db.size and db.min() < 0:
+        raise ValueError(f"db_norm2 holds {float(db.min())!r}; squared norms are >= 0")
+    db_norm2 = np.ascontiguousarray(db, dtype=np.float32)
     out = np.empty(codes.shape[0], dtype=np.float32)
     if codes.shape[0]:
         kern.adc_cosine(lut, codes, np.float32(bias), np.float32(q_norm2), db_norm2, out)
@@ -215,12 +233,15 @@ def topk(scores, k: int, largest: bool = False, ids=None):
     D : ndarray (k,) or (nq, k), scores.dtype -- padded with +inf (or -inf when ``largest``)
     I : ndarray (k,) or (nq, k), int64 -- ids (positions in ``scores``), padded with -1
     """
-    k = check_int(k, "k", low=1)
+    if not isinstance(largest, (bool, np.bool_)):
+        raise TypeError(f"largest must be a bool, got {largest!r}")
+    largest = bool(largest)
     s = np.asarray(scores)
     if s.dtype.kind != "f":
         raise TypeError(f"scores must be floats, got dtype {s.dtype}")
     if s.ndim not in (1, 2):
         raise ValueError(f"scores must be 1-D or 2-D, got shape {s.shape}")
+    k = check_k(k, s.shape[-1])
     if np.isnan(s).any():
         raise ValueError("scores hold NaN; cannot rank")
     if ids is not None:

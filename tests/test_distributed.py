@@ -273,3 +273,29 @@ def test_bad_inputs(tmp_path, client, built, data):
         s.search(Query(q.labels, q.codes[:2]))
     with pytest.raises(TypeError, match="Query"):
         s.search([np.zeros(3)])
+
+
+def test_sharded_searcher_checks_queries_like_the_single_index(built, data, client):
+    out, _, single = built
+    local, remote = ShardedSearcher(out), ShardedSearcher(out, client=client)
+    x0, head = data.xq[0], data.topk_q[0][:5]
+    q = single.encode_query(x0, head)
+    dup = Query(np.repeat(q.labels[:1], 2), np.repeat(q.codes[:1], 2, axis=0))
+    for searcher in (single, local, remote):
+        # the sharded encode_query used to accept a repeated label that SemanticIndex refuses
+        with pytest.raises(ValueError, match="duplicates"):
+            searcher.encode_query(x0, np.repeat(head[:1], 2))
+    for searcher in (single, local, remote):
+        with pytest.raises(TypeError, match="integer dtype"):
+            searcher.encode_query(x0, head.astype(np.float64))
+        with pytest.raises(ValueError, match="duplicates"):  # used to return the same ids twice
+            searcher.search(dup, 10)
+        with pytest.raises(ValueError, match="duplicates"):
+            searcher.search(Query(dup.labels, dup.codes, code_llr=np.zeros((2, 64))), 10)
+        with pytest.raises(ValueError, match="k=1000000000000"):
+            searcher.search(q, 10 ** 12)
+    for searcher in (local, remote):
+        got = searcher.encode_query(x0, head)
+        np.testing.assert_array_equal(got.codes, q.codes)
+        assert searcher.encode_query(x0, []).codes.shape == (0, 8)
+        assert (searcher.search(Query(np.zeros(0, np.int64), np.zeros((0, 8), np.uint8)), 3).I == -1).all()

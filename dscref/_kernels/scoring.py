@@ -88,13 +88,16 @@ def adc_l2_batch_serial(luts, codes, w, out):
 @parallel_kernel
 @nb.njit(cache=True, parallel=True)
 def adc_cosine(lut, codes, bias, q_norm2, db_norm2, out):
-    """out[i] = (bias + sum_m lut[m, codes[i, m]]) / sqrt(q_norm2 * db_norm2[i]) (eq. 15).
+    """out[i] = (bias + sum_m lut[m, codes[i, m]]) / (sqrt(q_norm2) sqrt(db_norm2[i])) (eq. 15).
 
-    IN  lut (M, ksub) float32, codes (n, M), bias float32, q_norm2 float32, db_norm2 (n,) float32
-    OUT out (n,) float32; 0 where the denominator is 0
+    IN  lut (M, ksub) float32, codes (n, M), bias float32, q_norm2 float32 >= 0, db_norm2 (n,)
+    float32 >= 0. OUT out (n,) float32; 0 where the denominator is 0. The two square roots are
+    taken apart: their product cannot overflow where ``q_norm2 * db_norm2`` would (norms above
+    ~1.8e19 are possible for large-magnitude features).
     """
     M = lut.shape[0]
     n = codes.shape[0]
+    q_norm = np.sqrt(q_norm2)
     n_chunks = (n + CHUNK - 1) // CHUNK
     for c in nb.prange(n_chunks):
         lo = c * CHUNK
@@ -103,7 +106,7 @@ def adc_cosine(lut, codes, bias, q_norm2, db_norm2, out):
             s = bias
             for m in range(M):
                 s += lut[m, codes[i, m]]
-            den = np.sqrt(q_norm2 * db_norm2[i])
+            den = q_norm * np.sqrt(db_norm2[i])
             out[i] = s / den if den > 0 else np.float32(0.0)
 
 

@@ -51,7 +51,7 @@ def topk_ref(scores: np.ndarray, k: int, largest: bool = False):
 
 
 def adc_cosine_ref(lut, codes, bias, q_norm2, db_norm2) -> np.ndarray:
-    """(bias + sum_m lut[m, e_m]) / sqrt(q_norm2 * db_norm2), float32, 0 where the norm is 0."""
+    """(bias + sum_m lut[m, e_m]) / (sqrt(q_norm2) sqrt(db_norm2)), float32, 0 where a norm is 0."""
     num = np.float32(bias) + adc_l2_ref(lut, codes)
-    den = np.sqrt(np.float32(q_norm2) * db_norm2.astype(np.float32))
+    den = np.sqrt(np.float32(q_norm2)) * np.sqrt(db_norm2.astype(np.float32))
     return np.where(den > 0, num / np.where(den > 0, den, 1), 0).astype(np.float32)

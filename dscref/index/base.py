@@ -15,54 +15,28 @@ Subclasses decide how vectors are assigned to lists and how a query's head is ch
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from .._chunks import CHUNK_ROWS, gather_residuals, gather_rows
-from .._validate import as_float_matrix, as_float_vector, as_int_array, check_choice, check_int
+from .._validate import as_float_matrix, as_float_vector, check_choice, check_int, check_k
 from ..pq import ProductQuantizer
 from ._lifecycle import IndexLifecycle
+from ..query import Query, check_labels, check_query
 
 __all__ = ["Query", "SearchResult", "InvertedPQIndex"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Query:
-    """What the edge device sends: a head of list ids and one PQ code per head entry.
-
-    Attributes
-    ----------
-    labels : ndarray (h,) int64
-        Head entries: list ids (DSC: classifier labels; DUC: cell ids), in priority order.
-        Empty for an index without a head (plain PQ).
-    codes : ndarray (h, M) uint8/uint16, or None
-        ``codes[j]`` = PQ code of ``q - c^{labels[j]}`` under list ``labels[j]``'s quantizer
-        (for plain PQ: one row, the code of ``q``). None in raw-feature mode.
-    vector : ndarray (d,) float32, or None
-        The raw feature, for the un-quantized "M=2048" mode of Table I (sent instead of codes).
-    info : dict
-        Free-form annotations (never read by the search).
-    code_llr : ndarray (h, M * nbits) float64, or None
-        Received bit LLRs (``log P(0)/P(1)``, payload order, MSB first) of each code. When
-        present the index scores with *soft-decision ADC* (:func:`dscref.robust.soft_lut_l2`):
-        the table row of the hard code is replaced by its posterior expectation. ``codes`` must
-        still hold the hard decisions. None (default): the plain hard-decision search.
-    """
-
-    labels: np.ndarray
-    codes: np.ndarray | None = None
-    vector: np.ndarray | None = None
-    info: dict = field(default_factory=dict)
-    code_llr: np.ndarray | None = None
-
-    def __post_init__(self):
-        self.labels = np.ascontiguousarray(self.labels, dtype=np.int64).reshape(-1)
-        if self.code_llr is not None:
-            self.code_llr = np.ascontiguousarray(self.code_llr, dtype=np.float64)
+def _as_query_list(queries) -> list:
+    """A sequence of queries as a list; anything else is a TypeError naming it."""
+    try:
+        return list(queries)
+    except TypeError:
+        raise TypeError(f"queries must be a dscref Query or a sequence of them, got "
+                        f"{type(queries).__name__}") from None
 
 
 class SearchResult(NamedTuple):
@@ -249,8 +223,9 @@ class InvertedPQIndex(IndexLifecycle):
         q : array (d,) float32
             The query feature.
         top_labels : array-like of int, optional
-            Head entries chosen by the caller (DSC: the classifier's top labels). When omitted,
-            :meth:`head` picks ``n_probe`` entries from ``q``.
+            Head entries chosen by the caller (DSC: the classifier's top labels): an integer
+            dtype, distinct, in ``[0, n_lists)`` (:func:`dscref.query.check_labels`; floats are
+            refused, not rounded). When omitted, :meth:`head` picks ``n_probe`` entries from ``q``.
         n_probe : int, optional
             Head size (default :attr:`default_head_size`).
         raw : bool
@@ -267,10 +242,7 @@ class InvertedPQIndex(IndexLifecycle):
         return Query(labels=labels, codes=self.encode_residuals(q, labels))
 
     def _check_labels(self, labels) -> np.ndarray:
-        labels = as_int_array(labels, "top_labels", ndim=1, low=0, high=self.n_lists)
-        if np.unique(labels).size != labels.size:
-            raise ValueError(f"top_labels hold duplicates: {labels.tolist()}")
-        return labels
+        return check_labels(labels, self.n_lists, "top_labels")
 
     def encode_residuals(self, q: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """codes[j] = PQ code of q - c^{labels[j]} under that list's quantizer: (h, M)."""
@@ -282,7 +254,7 @@ class InvertedPQIndex(IndexLifecycle):
     def candidate_ids(self, labels) -> np.ndarray:
         """Database ids of the lists named by ``labels`` (the candidate list of Table I's Recall)."""
         self._check_built()
-        labels = as_int_array(labels, "labels", ndim=1, low=0, high=self.n_lists)
+        labels = check_labels(labels, self.n_lists, "labels")  # a head: integer, distinct, in range
         if labels.size == 0:
             return np.empty(0, np.int64)
         return np.concatenate([self.ids_[self.offsets_[i]:self.offsets_[i + 1]] for i in labels])
@@ -293,7 +265,8 @@ class InvertedPQIndex(IndexLifecycle):
         Default: every item of the lists named by the head; indices that prune inside lists
         override it.
         """
-        return self.candidate_ids(query.labels)
+        self._check_built()
+        return self.candidate_ids(self._validate_query(query).labels)
 
     def attach_vectors(self, x) -> "InvertedPQIndex":
         """Keep a reference (no copy) to the database ``x`` (ntotal, d) for raw-feature queries.
@@ -315,35 +288,13 @@ class InvertedPQIndex(IndexLifecycle):
         return np.diff(self.offsets_)
 
     # ------------------------------------------------------------------ search
-    def _validate_query(self, query: Query) -> None:
-        if not isinstance(query, Query):
-            raise TypeError(f"expected a dscref Query, got {type(query).__name__}")
-        lab = query.labels
-        if lab.size and (lab.min() < 0 or lab.max() >= self.n_lists):
-            raise ValueError(f"query labels {lab.tolist()} outside [0, {self.n_lists})")
-        if query.vector is not None:
-            v = np.asarray(query.vector)
-            if v.shape != (self.d_,):
-                raise ValueError(f"query vector has shape {v.shape}, expected ({self.d_},)")
-            if not np.isfinite(v).all():
-                raise ValueError("query vector holds NaN/inf")
-            if self._xb is None:
-                raise ValueError("raw-feature search needs an index built with keep_vectors=True")
-            return
-        if query.codes is None:
-            raise ValueError("query has neither codes nor a raw vector")
-        codes = np.asarray(query.codes)
-        if codes.shape != (lab.size, self.M):
-            raise ValueError(f"query codes have shape {codes.shape}, expected ({lab.size}, {self.M})")
-        if codes.dtype.kind not in "iu" or (codes.size and (codes.min() < 0 or codes.max() >= (1 << self.nbits))):
-            raise ValueError(f"query codes must be integers in [0, {1 << self.nbits})")
-        if query.code_llr is not None:
-            llr = query.code_llr
-            if llr.shape != (lab.size, self.M * self.nbits):
-                raise ValueError(f"query code_llr has shape {llr.shape}, expected "
-                                 f"({lab.size}, {self.M * self.nbits})")
-            if np.isnan(llr).any():
-                raise ValueError("query code_llr holds NaN")
+    def _validate_query(self, query: Query) -> Query:
+        """:func:`dscref.query.check_query` against this index; the normalised query."""
+        query = check_query(query, self.n_lists, self.M, self.nbits, self.d_)
+        if query.vector is not None and self._xb is None:
+            raise ValueError("raw-feature search needs an index built with keep_vectors=True "
+                             "(or attach_vectors(x) after loading)")
+        return query
 
     def _raw_scores(self, query: Query, a: int, b: int, metric: str) -> np.ndarray:
         """Exact L2 / cosine between the raw query vector and stored rows ``a:b`` (raw mode)."""
@@ -436,19 +387,24 @@ class InvertedPQIndex(IndexLifecycle):
         Returns
         -------
         SearchResult ``(D, I, n_candidates)`` with D, I of shape (nq, k).
+
+        Every query is checked by :func:`dscref.query.check_query` (integer, distinct,
+        in-range labels; codes of shape (h, M) below ``2**nbits``; LLRs without NaN) before
+        anything is searched. ``k`` larger than ``ntotal`` pads the rows with -1 / inf, up to
+        ``max(ntotal, 65536)`` columns (:func:`dscref._validate.check_k`).
         """
         from ..scoring import topk
 
         self._check_built()
-        k = check_int(k, "k", low=1)
+        k = check_k(k, self.ntotal)
         check_choice(metric, "metric", METRICS)
-        qs: Sequence[Query] = [queries] if isinstance(queries, Query) else list(queries)
+        qs: Sequence[Query] = [queries] if isinstance(queries, Query) else _as_query_list(queries)
+        qs = [self._validate_query(q) for q in qs]  # all of them before any work
         largest = metric == "cosine"
         D = np.full((len(qs), k), -np.inf if largest else np.inf, dtype=np.float32)
         I = np.full((len(qs), k), -1, dtype=np.int64)
         ncand = np.zeros(len(qs), dtype=np.int64)
         for r, query in enumerate(qs):
-            self._validate_query(query)
             s, idv = self._scan(query, metric)
             if s.size == 0:
                 continue

@@ -294,8 +294,7 @@ class GPIndex(InvertedPQIndex):
     def query_candidates(self, query: Query) -> np.ndarray:
         """Ids of the sub-regions that survive pruning for ``query`` (what :meth:`search` scans)."""
         self._check_built()
-        self._validate_query(query)
-        return self._scan(query, "l2")[1]
+        return self._scan(self._validate_query(query), "l2")[1]
 
     def _scan(self, query: Query, metric: str):
         """Score the kept sub-regions of the head cells (see ``prune``)."""

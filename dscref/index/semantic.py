@@ -125,8 +125,7 @@ class SemanticIndex(InvertedPQIndex):
         A row's code depends on that row alone (not on the batch), so encoding chunks of a large
         database separately -- on other machines -- gives the codes :meth:`add` stores.
         """
-        self._check_trained()
-        x, labels = self._check_xl(x, labels)
+        x, labels = self._check_add_input(x, labels)  # trained, same d, labels in range
         return self._encode_rows(x, np.arange(x.shape[0]), labels)
 
     def head(self, q, n_probe):
