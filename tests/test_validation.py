@@ -319,7 +319,7 @@ def test_adding_rows_of_another_d_is_refused(indexes, data):
     index = SemanticIndex(6, M=4, nbits=4, n_iter=2, seed=0, progress=False).train(x, labels)
     narrow = np.ascontiguousarray(x[:, :8])
     for call in (lambda: index.add(narrow, labels), lambda: index.encode_items(narrow, labels)):
-        with pytest.raises(ValueError, match="d=8 columns but this index was trained on d=16"):
+        with pytest.raises(ValueError, match="d=8 columns but this SemanticIndex was trained with d=16"):
             call()
 
 
