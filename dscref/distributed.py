@@ -39,14 +39,18 @@ from __future__ import annotations
 import json
 import logging
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ._files import atomic_open, atomic_write_text
+from ._shard_manifest import FORMAT as _FORMAT
+from ._shard_manifest import MANIFEST_NAME, check_shard_files, read_manifest
+from ._shard_manifest import VERSION as _VERSION
+from ._shard_manifest import file_crc32 as _file_crc32
 from ._validate import as_float_vector, as_generator, check_int, check_k
+from .errors import IndexFormatError
 from .index.base import Query, SearchResult, _as_query_list
 from .query import check_labels, check_query
 from .index.semantic import SemanticIndex
@@ -56,10 +60,7 @@ __all__ = ["training_sample", "assign_shards", "build_semantic_index_dask", "Sha
 
 log = logging.getLogger(__name__)
 
-MANIFEST_NAME = "manifest.json"
 SAMPLE_NAME = "training_sample.npy"
-_FORMAT = "dscref-sharded-dsc"
-_VERSION = 1
 
 
 def _dask():
@@ -131,14 +132,6 @@ def assign_shards(sizes, n_shards: int) -> np.ndarray:
         owner[i] = s
         load[s] += sizes[i]
     return owner
-
-
-def _file_crc32(path: Path) -> int:
-    crc = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 24):
-            crc = zlib.crc32(chunk, crc)
-    return crc
 
 
 def _train(x, labels, params: dict) -> SemanticIndex:
@@ -386,31 +379,6 @@ def _progress(futures) -> None:
 
 
 # ---------------------------------------------------------------------------- search
-def _load_manifest(path) -> tuple[dict, Path]:
-    p = Path(path)
-    if p.is_dir():
-        p = p / MANIFEST_NAME
-    try:
-        m = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"no sharded index manifest at {str(p)!r}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"sharded index manifest {str(p)!r} is not valid JSON: {exc}") from None
-    if not isinstance(m, dict) or m.get("format") != _FORMAT or m.get("version") != _VERSION:
-        raise ValueError(f"{str(p)!r} is not a dscref sharded index manifest (format {_FORMAT!r} "
-                         f"version {_VERSION})")
-    K, shards = m.get("n_labels"), m.get("shards")
-    owner = np.asarray(m.get("owner", []))
-    if not (isinstance(K, int) and K >= 1 and owner.shape == (K,) and owner.dtype.kind == "i"
-            and isinstance(shards, list) and len(shards) == m.get("n_shards")
-            and all(isinstance(s, dict) and s.get("shard") == i for i, s in enumerate(shards))
-            and owner.min() >= 0 and owner.max() < len(shards)
-            and all(sorted(s["partitions"]) == np.flatnonzero(owner == i).tolist()
-                    for i, s in enumerate(shards))):
-        raise ValueError(f"sharded index manifest {str(p)!r} is inconsistent (owner / shards)")
-    return m, p.parent
-
-
 def _search_one(index, subqueries, k: int, metric: str):
     """Search each single-partition sub-query on one shard: [(D, I, ncand)] in order."""
     if not subqueries:
@@ -437,26 +405,23 @@ class ShardedSearcher:
         As :func:`dscref.io.load_index`. ``verify=True`` also checks each file's crc32 against
         the manifest.
 
+    Raises :class:`~dscref.errors.IndexFormatError` when the manifest is missing or malformed
+    (every field is checked, shard files must resolve inside the directory:
+    :mod:`dscref._shard_manifest`) or a shard file does not match it.
+
     Search results equal those of one :class:`SemanticIndex` holding every item.
     """
 
     def __init__(self, path, client=None, threads: int = 1, mmap: bool = True, verify: bool | None = None):
         from .io import load_index
 
-        self.manifest, self.root = _load_manifest(path)
+        self.threads = check_int(threads, "threads", low=1)
+        # every field checked, shard files resolved inside the directory (dscref._shard_manifest)
+        self.manifest, self.root, files = read_manifest(path)
         self.owner = np.asarray(self.manifest["owner"], dtype=np.int64)
         self.K, self.M, self.nbits = self.manifest["n_labels"], self.manifest["M"], self.manifest["nbits"]
         self.ntotal = self.manifest["ntotal"]
-        self.threads = check_int(threads, "threads", low=1)
-        files = [self.root / s["file"] for s in self.manifest["shards"]]
-        for f, s in zip(files, self.manifest["shards"]):
-            if not f.is_file():
-                raise ValueError(f"shard file {str(f)!r} listed in the manifest is missing")
-            if f.stat().st_size != s["bytes"]:
-                raise ValueError(f"shard file {str(f)!r} has {f.stat().st_size} bytes, the manifest "
-                                 f"says {s['bytes']}")
-            if verify and _file_crc32(f) != s["crc32"]:
-                raise ValueError(f"shard file {str(f)!r} does not match its manifest crc32")
+        check_shard_files(self.manifest, files, verify)
         self.client = None if client is None else _client(client)
         if self.client is None:
             self.shards = [load_index(f, mmap=mmap, verify=verify) for f in files]
@@ -473,9 +438,11 @@ class ShardedSearcher:
         for i, kind in enumerate(summaries):
             own = np.flatnonzero(self.owner == i)
             if kind["class"] != "SemanticIndex" or kind["K"] != self.K or kind["M"] != self.M \
-                    or kind["nbits"] != self.nbits or kind["ntotal"] != self.manifest["shards"][i]["n_items"] \
+                    or kind["nbits"] != self.nbits or kind["d"] != self.manifest["d"] \
+                    or kind["ntotal"] != self.manifest["shards"][i]["n_items"] \
                     or not set(kind["nonempty"]) <= set(own.tolist()):
-                raise ValueError(f"shard {i} ({self.manifest['shards'][i]['file']}) does not match the manifest")
+                raise IndexFormatError(f"shard {i} ({self.manifest['shards'][i]['file']}) does not match "
+                                       f"the manifest")
 
     def encode_query(self, q, top_labels) -> Query:
         """The device's side: a :class:`Query` of feature ``q`` (d,) under head ``top_labels``.
@@ -560,7 +527,7 @@ def _encode_on_shard(index, q, label: int):  # runs on a worker
 def _shard_summary(index) -> dict:
     sizes = np.diff(index.offsets_)
     return {"class": type(index).__name__, "K": getattr(index, "K", None), "M": index.M, "nbits": index.nbits,
-            "ntotal": index.ntotal, "nonempty": np.flatnonzero(sizes).tolist()}
+            "d": index.d_, "ntotal": index.ntotal, "nonempty": np.flatnonzero(sizes).tolist()}
 
 
 # ---------------------------------------------------------------------------- data sources

@@ -52,12 +52,20 @@ Decisions
 * **crc32, not sha256.** The checksums guard against truncation, bit rot and torn writes, not
   tampering; ``zlib.crc32`` runs about 1.6x faster than sha256 here (1.9 vs 1.2 GB/s).
 * **Verification.** Every load checks the header, the manifest checksum, the structure of the
-  manifest, the file size (truncation) and that every array lies inside the data section, then
-  checks the loaded index for consistency (shapes, code and id ranges, list offsets). Array
-  checksums cost one pass over the data: ``verify=None`` (default) checks them when the data is
-  read into memory anyway (``mmap=False``) or is at most :data:`VERIFY_AUTO_BYTES` (64 MiB);
-  a large memory-mapped index is then opened without reading it (a 1M-item index opens in
-  well under a second). ``verify=True`` always checks, ``verify=False`` never does;
+  manifest (every field's type, array shapes of at most :data:`MAX_NDIM` dimensions, generator
+  states of numpy's own bit generators only, see :mod:`dscref._rng_state`), the file size
+  (truncation) and that every array lies inside the data section. Then, in every mode, the
+  restored index checks its own invariants (``index._check_state()``, one per class, see
+  :mod:`dscref.index._state`): types, dtypes, shapes, id / code / offset ranges and nesting,
+  finite per-list and per-item tables -- so a file whose checksums are skipped or forged loads
+  into an index whose search returns only ids of ``ids_`` and raises only ``ValueError``
+  subclasses. That costs one vectorised pass over the per-item arrays (``ids_``,
+  ``db_norm2_``, ...), not over the codebooks; the codebooks are scanned for NaN / inf when the
+  data is read anyway or small (below), else a query meeting a non-finite codebook raises
+  IndexFormatError. Array checksums cost one pass over all the data: ``verify=None``
+  (default) checks them when the data is read into memory anyway (``mmap=False``) or is at
+  most :data:`VERIFY_AUTO_BYTES` (64 MiB); a large memory-mapped index is then opened without
+  reading most of it. ``verify=True`` always checks, ``verify=False`` never does;
   :func:`verify_index` checks a file without loading it.
 * **Atomic replacement.** :func:`save_index` writes through :func:`dscref._files.atomic_open`:
   a temporary file in the destination's directory, fsynced, renamed over ``path``
@@ -79,6 +87,7 @@ import math
 import mmap as _mmap
 import os
 import pkgutil
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -86,6 +95,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import atomic_open
+from ._rng_state import generator_from_state
 from .errors import IndexFormatError
 
 __all__ = ["save_index", "load_index", "verify_index", "FORMAT_VERSION", "MAGIC", "VERIFY_AUTO_BYTES"]
@@ -99,6 +109,7 @@ _HEADER = struct.Struct("<8sIIQQI")  # magic, version, flags, manifest_off, mani
 HEADER_SIZE = 64
 VERIFY_AUTO_BYTES = 64 << 20
 MAX_MANIFEST_BYTES = 256 << 20
+MAX_NDIM = 32  # rank limit of a stored array (index arrays have at most 3 dimensions)
 _ARRAY_KINDS = "biuf"
 _NOT_SAVED = {"_xb"}  # the raw database: a reference to the caller's data, never copied
 
@@ -196,12 +207,15 @@ class _Decoder:
     def fail(self, msg: str) -> IndexFormatError:
         return IndexFormatError(f"index file {self.where!r}: {msg}")
 
+    _TAGS = ({"__ndarray__"}, {"__float__"}, {"__tuple__"}, {"__dict__"}, {"__generator__", "state"},
+             {"__object__", "state"})
+
     def decode(self, v, at: str):
         if v is None or isinstance(v, (bool, int, float, str)):
             return v
         if isinstance(v, list):
             return [self.decode(x, f"{at}[{i}]") for i, x in enumerate(v)]
-        if not isinstance(v, dict) or len(v) not in (1, 2):
+        if not isinstance(v, dict) or set(v) not in self._TAGS:
             raise self.fail(f"malformed value at {at}: {str(v)[:80]}")
         if "__ndarray__" in v:
             key = v["__ndarray__"]
@@ -216,17 +230,14 @@ class _Decoder:
             return tuple(self.decode(x, f"{at}[{i}]") for i, x in enumerate(v["__tuple__"]))
         if "__dict__" in v and isinstance(v["__dict__"], dict):
             return {k: self.decode(x, f"{at}.{k}") for k, x in v["__dict__"].items()}
-        if "__generator__" in v and "state" in v:
-            bg_cls = getattr(np.random, str(v["__generator__"]), None)
-            if not (isinstance(bg_cls, type) and issubclass(bg_cls, np.random.BitGenerator)):
-                raise self.fail(f"unknown bit generator {str(v['__generator__'])[:80]!r} at {at}")
-            bg = bg_cls()
+        if "__generator__" in v:
             try:
-                bg.state = self.decode(v["state"], f"{at}.state")
+                return generator_from_state(v["__generator__"], self.decode(v["state"], f"{at}.state"))
+            except IndexFormatError:
+                raise
             except (TypeError, ValueError, KeyError, OverflowError) as exc:
-                raise self.fail(f"invalid generator state at {at}: {exc}") from exc
-            return np.random.Generator(bg)
-        if "__object__" in v and "state" in v:
+                raise self.fail(f"invalid generator at {at}: {exc}") from exc
+        if "__object__" in v:
             cls = self._objects.get(v["__object__"]) if isinstance(v["__object__"], str) else None
             if cls is None:
                 raise self.fail(f"unknown object type {str(v['__object__'])[:80]!r} at {at}")
@@ -237,7 +248,8 @@ class _Decoder:
         if not isinstance(state, dict):
             raise self.fail(f"state of {at} is not a JSON object")
         for k in state:
-            if k.startswith("__") or callable(getattr(cls, k, None)):
+            # any class attribute: methods, properties, and plain ones such as ``kind``
+            if k.startswith("__") or hasattr(cls, k):
                 raise self.fail(f"state of {at} sets {k[:80]!r}, which would shadow a class attribute")
         obj = cls.__new__(cls)
         obj.__dict__.update({k: self.decode(x, f"{at}.{k}") for k, x in state.items()})
@@ -346,15 +358,21 @@ def _read_manifest(f, where: str, size: int) -> dict:
         raise IndexFormatError(f"index file {where!r}: manifest is not valid JSON: {exc}") from exc
     if not isinstance(manifest, dict):
         raise IndexFormatError(f"index file {where!r}: manifest is not a JSON object")
-    if manifest.get("magic") != MAGIC.decode() or manifest.get("format_version") != FORMAT_VERSION:
+    version = manifest.get("format_version")
+    if manifest.get("magic") != MAGIC.decode() or type(version) is not int or version != FORMAT_VERSION:
         raise IndexFormatError(f"index file {where!r}: manifest magic/version "
-                               f"{manifest.get('magic')!r}/{manifest.get('format_version')!r} do not "
+                               f"{str(manifest.get('magic'))[:40]!r}/{str(version)[:40]!r} do not "
                                f"match the header")
-    if manifest.get("file_size") != size:
+    if type(manifest.get("file_size")) is not int or manifest["file_size"] != size:
         raise IndexFormatError(f"index file {where!r} has {size} bytes, its manifest records "
-                               f"{manifest.get('file_size')!r} (truncated or appended to)")
+                               f"{str(manifest.get('file_size'))[:40]!r} (truncated or appended to)")
     if not isinstance(manifest.get("arrays"), dict) or not isinstance(manifest.get("state"), dict):
         raise IndexFormatError(f"index file {where!r}: manifest lacks its 'arrays' or 'state' table")
+    for key, want in (("class", None), ("module", None), ("checksum", "crc32")):
+        v = manifest.get(key)
+        if not isinstance(v, str) or (want is not None and v != want):
+            raise IndexFormatError(f"index file {where!r}: manifest field {key!r} is {str(v)[:80]!r}, "
+                                   f"expected {'a string' if want is None else repr(want)}")
     manifest["_data_end"] = moff
     return manifest
 
@@ -375,10 +393,13 @@ def _array_spec(key, spec, where: str, data_end: int):
     if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None or dtype.byteorder == ">":
         raise bad(f"unsupported dtype {dtype.str!r}")
     shape, off, nbytes, crc = spec.get("shape"), spec.get("offset"), spec.get("nbytes"), spec.get("crc32")
-    if not (isinstance(shape, list) and all(type(s) is int and s >= 0 for s in shape)):
-        raise bad(f"invalid shape {str(shape)[:80]}")
+    if not (isinstance(shape, list) and len(shape) <= MAX_NDIM and all(type(s) is int and s >= 0 for s in shape)):
+        raise bad(f"invalid shape {str(shape)[:80]} (at most {MAX_NDIM} non-negative int dimensions)")
+    # numpy refuses an array, even an empty one, whose non-zero dimensions overflow its size
+    if math.prod(max(s, 1) for s in shape) * dtype.itemsize >= 1 << 62:
+        raise bad(f"absurd shape {str(shape)[:80]}")
     for name, v in (("offset", off), ("nbytes", nbytes), ("crc32", crc)):
-        if type(v) is not int or v < 0:
+        if type(v) is not int or v < 0 or (name == "crc32" and v >= 1 << 32):
             raise bad(f"invalid {name} {str(v)[:40]!r}")
     count = math.prod(shape)
     if count * dtype.itemsize != nbytes:
@@ -430,63 +451,7 @@ def _check_padding(f, manifest: dict, where: str) -> None:
         pos = max(pos, off + nbytes)
 
 
-def _check_consistency(index, where: str) -> None:
-    """Shapes and ranges that search relies on, so a loaded index never indexes out of range."""
-    def need(cond, msg):
-        if not cond:
-            raise IndexFormatError(f"index file {where!r} is inconsistent: {msg}")
-
-    from .pq import ProductQuantizer
-
-    st = vars(index)
-    for name in ("M", "nbits", "centroids_", "pqs_", "list_pq_", "offsets_", "ids_", "codes_",
-                 "sub_norm2_", "cr_", "cnorm2_", "db_norm2_", "d_", "ntotal"):
-        need(name in st, f"attribute {name!r} is missing")
-    M, nbits, d, n = index.M, index.nbits, index.d_, index.ntotal
-    need(all(type(v) is int for v in (M, nbits, d, n)), "M, nbits, d_, ntotal must be ints")
-    need(1 <= M and 1 <= nbits <= 16 and d >= M and d % M == 0 and n >= 0, f"M={M}, nbits={nbits}, d_={d}")
-    ksub, dsub = 1 << nbits, d // M
-
-    def arr(name, shape, kinds):
-        a = st[name]
-        need(isinstance(a, np.ndarray) and a.dtype.kind in kinds and a.shape == shape,
-             f"{name} must be an array of shape {shape} (kind {kinds}), got "
-             f"{getattr(a, 'shape', type(a).__name__)} {getattr(a, 'dtype', '')}")
-        return a
-
-    c = st["centroids_"]
-    need(isinstance(c, np.ndarray) and c.ndim == 2 and c.shape[1] == d and c.shape[0] >= 1
-         and c.dtype == np.float32, f"centroids_ must be (n_lists, {d}) float32")
-    L = c.shape[0]
-    pqs = st["pqs_"]
-    need(isinstance(pqs, list) and len(pqs) >= 1 and all(isinstance(p, ProductQuantizer) for p in pqs),
-         "pqs_ must be a non-empty list of ProductQuantizer")
-    code_dtype = np.uint8 if nbits <= 8 else np.uint16
-    for p, pq in enumerate(pqs):
-        need(vars(pq).get("M") == M and vars(pq).get("nbits") == nbits and vars(pq).get("d_") == d,
-             f"pqs_[{p}] has M/nbits/d_ different from the index")
-        cb = vars(pq).get("codebooks_")
-        need(isinstance(cb, np.ndarray) and cb.shape == (M, ksub, dsub) and cb.dtype == np.float32,
-             f"pqs_[{p}].codebooks_ must be ({M}, {ksub}, {dsub}) float32")
-    t = st["sub_norm2_"]
-    need(isinstance(t, list) and len(t) == len(pqs), "sub_norm2_ must hold one table per quantizer")
-    for p, a in enumerate(t):
-        need(isinstance(a, np.ndarray) and a.shape == (M, ksub) and a.dtype == np.float64,
-             f"sub_norm2_[{p}] must be ({M}, {ksub}) float64")
-    lp = arr("list_pq_", (L,), "iu")
-    need(lp.size == 0 or (lp.min() >= 0 and lp.max() < len(pqs)), "list_pq_ names a missing quantizer")
-    off = arr("offsets_", (L + 1,), "i")
-    need(off[0] == 0 and off[-1] == n and bool(np.all(np.diff(off) >= 0)),
-         f"offsets_ must rise from 0 to ntotal={n}")
-    ids = arr("ids_", (n,), "i")
-    need(ids.size == 0 or ids.min() >= 0, "ids_ holds negative ids")
-    codes = arr("codes_", (n, M), "u")
-    need(codes.dtype == code_dtype, f"codes_ must be {np.dtype(code_dtype)}")
-    if nbits not in (8, 16) and codes.size:
-        need(int(codes.max()) < ksub, f"codes_ hold values >= {ksub}")
-    arr("cr_", (L, M, ksub), "f")
-    arr("cnorm2_", (L,), "f")
-    arr("db_norm2_", (n,), "f")
+_STATE_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, RecursionError)
 
 
 def verify_index(path) -> dict:
@@ -513,7 +478,8 @@ def load_index(path, mmap: bool = True, verify: bool | None = None):
     verify : bool or None, default None
         Check every array's crc32 (one pass over the data). None: only when ``mmap=False`` or
         the arrays total at most :data:`VERIFY_AUTO_BYTES`. Truncation, a corrupt manifest and
-        inconsistent shapes or ranges are detected in every mode.
+        inconsistent shapes, ranges or non-finite tables are detected in every mode
+        (``index._check_state()``, one pass over the per-item arrays).
 
     Returns
     -------
@@ -533,6 +499,10 @@ def load_index(path, mmap: bool = True, verify: bool | None = None):
 def _load(path, use_mmap: bool, verify):
     where = os.fspath(path)
     try:
+        # stat first: opening a FIFO or a device would block or read endlessly
+        if not stat.S_ISREG(os.stat(where).st_mode):
+            raise IndexFormatError(f"index file {where!r} is a directory" if os.path.isdir(where)
+                                   else f"index file {where!r} is not a regular file")
         f = open(where, "rb")
     except FileNotFoundError as exc:
         raise IndexFormatError(f"index file {where!r} does not exist") from exc
@@ -547,21 +517,26 @@ def _load(path, use_mmap: bool, verify):
         if cls is None:
             raise IndexFormatError(f"index file {where!r} holds an unknown index class "
                                    f"{str(manifest.get('class'))[:80]!r} (known: {', '.join(sorted(_index_classes()))})")
+        total = sum(s.get("nbytes", 0) for s in manifest["arrays"].values()
+                    if isinstance(s, dict) and type(s.get("nbytes")) is int)
+        in_memory = (not use_mmap) or total <= VERIFY_AUTO_BYTES  # the data is read anyway / small
         if verify is None:
-            total = sum(s.get("nbytes", 0) for s in manifest["arrays"].values()
-                        if isinstance(s, dict) and type(s.get("nbytes")) is int)
-            verify = (not use_mmap) or total <= VERIFY_AUTO_BYTES
+            verify = in_memory
         arrays = _open_arrays(f, manifest, where, use_mmap, bool(verify))
         dec = _Decoder(arrays, where)
         try:
             index = dec.restore(cls, manifest["state"], cls.__name__)
             index._xb = None
-            _check_consistency(index, where)
         except IndexFormatError:
             raise
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError,
-                RecursionError) as exc:
+        except _STATE_ERRORS as exc:
             raise IndexFormatError(f"index file {where!r} has a malformed state: {exc}") from exc
+        try:  # the class's own invariants (dscref.index._state): every mode, O(n)
+            index._check_state()
+            if in_memory or verify:
+                index._check_codebooks()
+        except _STATE_ERRORS as exc:
+            raise IndexFormatError(f"index file {where!r} is inconsistent: {exc}") from exc
         if verify:
             _check_padding(f, manifest, where)
     for k in ("_data_end", "_specs"):

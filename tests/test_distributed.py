@@ -14,6 +14,7 @@ from dscref import bitpack  # noqa: E402
 from dscref.distributed import (MANIFEST_NAME, SAMPLE_NAME, ShardedSearcher, assign_shards,  # noqa: E402
                                 build_semantic_index_dask, features_from_npy, synthetic_database,
                                 synthetic_plan, training_sample)
+from dscref.errors import IndexFormatError  # noqa: E402
 from dscref.index.semantic import SemanticIndex  # noqa: E402
 from dscref.index.base import Query  # noqa: E402
 from dscref.io import load_index  # noqa: E402
@@ -299,3 +300,99 @@ def test_sharded_searcher_checks_queries_like_the_single_index(built, data, clie
         np.testing.assert_array_equal(got.codes, q.codes)
         assert searcher.encode_query(x0, []).codes.shape == (0, 8)
         assert (searcher.search(Query(np.zeros(0, np.int64), np.zeros((0, 8), np.uint8)), 3).I == -1).all()
+
+
+# ------------------------------------------------------------------ crafted manifests
+@pytest.fixture(scope="module")
+def sharded_copy(built, tmp_path_factory):
+    """A private copy of the built index (its manifest is rewritten by the tests) and a valid
+    shard file outside it."""
+    out, manifest, _ = built
+    root = tmp_path_factory.mktemp("crafted") / "index"
+    shutil.copytree(out, root)
+    outside = root.parent / "outside"
+    outside.mkdir()
+    shutil.copy(out / manifest["shards"][0]["file"], outside / manifest["shards"][0]["file"])
+    (root / "escape.dscidx").symlink_to(outside / manifest["shards"][0]["file"])
+    (root / "loop.dscidx").symlink_to(root / "loop.dscidx")
+    return root, manifest
+
+
+def _shard(i, **kw):
+    return lambda m: m["shards"][i].update(kw)
+
+
+def _drop(*path):
+    def f(m):
+        node = m
+        for k in path[:-1]:
+            node = node[k]
+        del node[path[-1]]
+    return f
+
+
+SHARD_MANIFEST_DEFECTS = {
+    **{f"missing {k}": _drop(k) for k in ("format", "version", "n_labels", "M", "nbits", "d", "ntotal",
+                                            "n_shards", "owner", "shards")},
+    **{f"missing shards[1].{k}": _drop("shards", 1, k) for k in ("shard", "file", "partitions", "n_items",
+                                                               "bytes", "crc32")},
+    "version a string": lambda m: m.update(version="1"),
+    "n_labels a string": lambda m: m.update(n_labels="100"),
+    "n_labels bool": lambda m: m.update(n_labels=True),
+    "M a float": lambda m: m.update(M=8.0),
+    "nbits 17": lambda m: m.update(nbits=17),
+    "d not divisible by M": lambda m: m.update(d=250),
+    "d of another index": lambda m: m.update(d=128),
+    "ntotal off by one": lambda m: m.update(ntotal=m["ntotal"] + 1),
+    "n_shards 0": lambda m: m.update(n_shards=0),
+    "owner a dict": lambda m: m.update(owner={"0": 1}),
+    "owner with a string": lambda m: m["owner"].__setitem__(3, "1"),
+    "owner out of range": lambda m: m["owner"].__setitem__(3, 9),
+    "owner one short": lambda m: m["owner"].pop(),
+    "shards not a list": lambda m: m.update(shards={"0": m["shards"][0]}),
+    "shards[0] not an object": lambda m: m["shards"].__setitem__(0, [1]),
+    "shards[0].shard wrong": _shard(0, shard=2),
+    "partitions with a string": lambda m: m["shards"][0]["partitions"].__setitem__(0, "0"),
+    "partitions duplicated": lambda m: m["shards"][0]["partitions"].append(m["shards"][0]["partitions"][0]),
+    "n_items negative": _shard(0, n_items=-1),
+    "bytes a string": _shard(0, bytes="12"),
+    "crc32 >= 2**32": _shard(0, crc32=2**32),
+    "n_quantizers 0": _shard(0, n_quantizers=0),
+    "seconds a string": _shard(0, seconds="fast"),
+    "seed negative": lambda m: m.update(seed=-1),
+    "timings a list": lambda m: m.update(timings=[]),
+    "file an int": _shard(0, file=5),
+    "file empty": _shard(0, file=""),
+    "file '..'": _shard(0, file="../outside/shard_00000.dscidx"),
+    "file with a '..' component": _shard(0, file="sub/../shard_00000.dscidx"),
+    "file /etc/passwd": _shard(0, file="/etc/passwd"),
+    "file: symlink out of the directory": _shard(0, file="escape.dscidx"),
+    "file: symlink loop": _shard(0, file="loop.dscidx"),
+    "file: the directory itself": _shard(0, file="."),
+    "two shards, one file": lambda m: m["shards"][1].update(file=m["shards"][0]["file"]),
+    "sample_file '..'": lambda m: m.update(sample_file="../x.npy"),
+}
+
+
+@pytest.mark.parametrize("defect", list(SHARD_MANIFEST_DEFECTS))
+def test_crafted_sharded_manifest(sharded_copy, defect):
+    root, manifest = sharded_copy
+    m = json.loads(json.dumps(manifest))
+    SHARD_MANIFEST_DEFECTS[defect](m)
+    (root / MANIFEST_NAME).write_text(json.dumps(m))
+    with pytest.raises(IndexFormatError):
+        ShardedSearcher(root)
+
+
+def test_shard_path_absolute_even_inside_and_manifest_not_a_file(sharded_copy, tmp_path):
+    root, manifest = sharded_copy
+    m = json.loads(json.dumps(manifest))
+    m["shards"][0]["file"] = str(root / manifest["shards"][0]["file"])  # absolute: refused
+    (root / MANIFEST_NAME).write_text(json.dumps(m))
+    with pytest.raises(IndexFormatError, match="inside the index directory"):
+        ShardedSearcher(root)
+    (root / MANIFEST_NAME).write_text(json.dumps(manifest))
+    assert ShardedSearcher(root).ntotal == N  # the intact manifest still opens
+    (tmp_path / MANIFEST_NAME).mkdir()
+    with pytest.raises(IndexFormatError, match="not a regular file"):
+        ShardedSearcher(tmp_path)

@@ -21,9 +21,11 @@ import numpy as np
 
 from .._chunks import CHUNK_ROWS, gather_residuals, gather_rows
 from .._validate import as_float_matrix, as_float_vector, check_choice, check_int, check_k
+from ..errors import IndexFormatError
 from ..pq import ProductQuantizer
-from ._lifecycle import IndexLifecycle
 from ..query import Query, check_labels, check_query
+from . import _state
+from ._lifecycle import IndexLifecycle
 
 __all__ = ["Query", "SearchResult", "InvertedPQIndex"]
 
@@ -117,6 +119,42 @@ class InvertedPQIndex(IndexLifecycle):
         """Learn the model from validated rows ``x``; return :meth:`_prepare_rows` of ``x``."""
         raise NotImplementedError
 
+    def _check_state(self) -> None:
+        """Raise ValueError unless every attribute that search, encode_query and head index
+        with is consistent: types, dtypes, shapes, id / code / offset ranges, finiteness of the
+        per-list and per-item tables (:mod:`dscref.index._state`; O(n), vectorised, each array
+        read once). Subclasses extend it with ``super()._check_state()``. Called by
+        :func:`dscref.io.load_index` on every load; the codebooks are checked separately
+        (:meth:`_check_codebooks`)."""
+        M = _state.integer(self, "M", low=1)
+        nbits = _state.integer(self, "nbits", low=1, high=16)
+        _state.integer(self, "n_iter", low=1)
+        _state.flag(self, "keep_vectors")
+        d = _state.integer(self, "d_", low=1)
+        _state.need(d % M == 0, f"d_={d} is not divisible by M={M}")
+        n = _state.integer(self, "ntotal", low=0)
+        c = _state.array(self, "centroids_", np.float32, (None, d))
+        L = c.shape[0]
+        _state.need(L >= 1, "centroids_ has no rows (no lists)")
+        _state.finite(c, "centroids_")
+        n_pq = _state.quantizers(self, M, nbits, d)
+        ksub = 1 << nbits
+        _state.bounded(_state.array(self, "list_pq_", np.int64, (L,)), "list_pq_", 0, n_pq)
+        _state.offsets(_state.array(self, "offsets_", np.int64, (L + 1,)), "offsets_", n)
+        # ids: non-negative (-1 pads results); duplicates are allowed, as faiss's add_with_ids
+        _state.bounded(_state.array(self, "ids_", np.int64, (n,)), "ids_", 0)
+        codes = _state.array(self, "codes_", np.uint8 if nbits <= 8 else np.uint16, (n, M))
+        if nbits not in (8, 16):
+            _state.bounded(codes, "codes_", high=ksub)
+        _state.finite(_state.array(self, "cr_", np.float32, (L, M, ksub)), "cr_")
+        _state.finite(_state.array(self, "cnorm2_", np.float32, (L,)), "cnorm2_", low=0.0)
+        _state.finite(_state.array(self, "db_norm2_", np.float32, (n,)), "db_norm2_")
+        _state.robust_permutations(self, M, nbits, n_pq)
+
+    def _check_codebooks(self) -> None:
+        """Raise ValueError if a quantizer's codebooks hold NaN / inf (one pass over them all)."""
+        _state.check_codebooks(self)
+
     def _prepare_rows(self, x: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
         """``(lists, groups)``: the list of every row of ``x`` and its group (the list itself,
         or a finer key that orders rows inside a list, as IVF+G+P's sub-regions). Rows are
@@ -202,8 +240,12 @@ class InvertedPQIndex(IndexLifecycle):
         """
         cb = self.pqs_[p].codebooks_
         gram = np.matmul(cb, v[:, :, None])[:, :, 0]
-        sdc = v_norm2[:, None] + self.sub_norm2_[p] - 2.0 * gram
-        return np.maximum(sdc, 0.0).astype(np.float32), gram
+        sdc = np.maximum(v_norm2[:, None] + self.sub_norm2_[p] - 2.0 * gram, 0.0).astype(np.float32)
+        if not (np.isfinite(sdc).all() and np.isfinite(gram).all()):
+            # codebooks of a large memory-mapped index are not scanned at load (dscref.io)
+            raise IndexFormatError(f"quantizer pqs_[{p}] gives non-finite lookup tables: its codebooks "
+                                   f"hold NaN / inf or overflowing values (corrupt index?)")
+        return sdc, gram
 
     def _code_rows(self, p: int, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_query_rows` of the hard code ``e`` (M,) int64 under quantizer ``p``."""
@@ -279,6 +321,9 @@ class InvertedPQIndex(IndexLifecycle):
         x = as_float_matrix(x, "x", d=self.d_, finite=False)
         if x.shape[0] != self.ntotal:
             raise ValueError(f"x has {x.shape[0]} rows, the index holds ntotal={self.ntotal} items")
+        if self.ids_.size and self.ids_.max() >= x.shape[0]:
+            raise ValueError(f"the index holds id {int(self.ids_.max())}, which is not a row of x "
+                             f"({x.shape[0]} rows)")
         self._xb = x
         self.keep_vectors = True
         return self

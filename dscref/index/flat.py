@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import as_generator
+from . import _state
 from .base import InvertedPQIndex
 
 __all__ = ["FlatPQIndex"]
@@ -37,6 +38,14 @@ class FlatPQIndex(InvertedPQIndex):
     def _prepare_rows(self, x, labels):
         lists = np.zeros(x.shape[0], dtype=np.int64)
         return lists, lists
+
+    def _check_state(self) -> None:
+        """Base checks, then: one list with a zero centroid, one quantizer."""
+        super()._check_state()
+        _state.need(self.n_lists == 1 and not self.centroids_.any(),
+                    f"a FlatPQIndex has one list with a zero centroid, got centroids_ of shape "
+                    f"{self.centroids_.shape}")
+        _state.single_quantizer(self)
 
     def head(self, q, n_probe):
         return np.zeros(1, dtype=np.int64)

@@ -27,6 +27,7 @@ from .._validate import as_generator, check_choice, check_int
 from ..kmeans import KMeans
 from ..scoring import adc_cosine, adc_l2, topk
 from .._chunks import gather_rows
+from . import _state
 from .base import InvertedPQIndex, Query
 
 __all__ = ["GPIndex"]
@@ -289,6 +290,30 @@ class GPIndex(InvertedPQIndex):
                 dhat = self.centroids_[i] + gs + rd
                 db_norm2[s:e] = np.einsum("nd,nd->n", dhat, dhat)
         return out
+
+    def _check_state(self) -> None:
+        """Base checks, then the grouping: neighbour table, alphas, sub-region offsets nested
+        in the cells' offsets, per-item terms, pruning rule, one shared quantizer."""
+        super()._check_state()
+        K = _state.integer(self, "K", low=2)
+        L = _state.integer(self, "L", low=1, high=K - 1)
+        _state.need(K == self.n_lists, f"K={K} but centroids_ has {self.n_lists} rows")
+        _state.integer(self, "coarse_iter", low=1)
+        _state.choice(self, "alpha_mode", {"cell", "global"})
+        _state.choice(self, "residual", {"subcentroid", "centroid"})
+        _check_prune(_state.attr(self, "_prune"))
+        _state.single_quantizer(self)
+        _state.kmeans(self, "coarse_", K, self.d_)
+        nb = _state.array(self, "neighbors_", np.int64, (K, L))
+        _state.bounded(nb, "neighbors_", 0, K)
+        _state.need(not (nb == np.arange(K)[:, None]).any(), "neighbors_ names a cell as its own neighbour")
+        _state.finite(_state.array(self, "alpha_", np.float32, (K,)), "alpha_")
+        _state.real(self, "alpha_global_")
+        sub = _state.array(self, "sub_offsets_", np.int64, (K * L + 1,))
+        _state.offsets(sub, "sub_offsets_", self.ntotal)
+        _state.need(bool((sub[::L] == self.offsets_).all()),
+                    "sub_offsets_ do not split the lists of offsets_ (sub_offsets_[i*L] != offsets_[i])")
+        _state.finite(_state.array(self, "gr_", np.float32, (self.ntotal,)), "gr_")
 
     # ------------------------------------------------------------------ search
     def query_candidates(self, query: Query) -> np.ndarray:

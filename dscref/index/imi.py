@@ -20,6 +20,7 @@ import numpy as np
 from .._validate import as_generator, check_int
 from ..kmeans import KMeans
 from .._chunks import CHUNK_ROWS, gather_rows, release_pages
+from . import _state
 from .base import InvertedPQIndex
 
 __all__ = ["IMIIndex", "multi_sequence"]
@@ -189,6 +190,30 @@ class IMIIndex(InvertedPQIndex):
     def _store_groups(self, offsets, items):
         super()._store_groups(offsets, items)
         self.nonempty_ = np.diff(self.offsets_) > 0
+
+    def _check_state(self) -> None:
+        """Base checks, then: K^2 cells whose centroids are the pairs of the two half
+        codebooks, the occupancy mask, one shared quantizer."""
+        super()._check_state()
+        K = _state.integer(self, "K", low=1)
+        _state.integer(self, "coarse_iter", low=1)
+        _state.flag(self, "skip_empty")
+        _state.single_quantizer(self)
+        d = self.d_
+        _state.need(d % 2 == 0 and self.n_lists == K * K,
+                    f"an IMI with K={K} has K^2 = {K * K} cells of even dimension, got centroids_ of "
+                    f"shape {self.centroids_.shape}")
+        h = d // 2
+        cb1 = _state.array(self, "codebook1_", np.float32, (K, h))
+        cb2 = _state.array(self, "codebook2_", np.float32, (K, h))
+        _state.finite(cb1, "codebook1_")
+        _state.finite(cb2, "codebook2_")
+        cells = self.centroids_.reshape(K, K, d)  # cell i*K + j = [c^1_i, c^2_j]
+        _state.need(bool((cells[:, :, :h] == cb1[:, None]).all() and (cells[:, :, h:] == cb2[None]).all()),
+                    "centroids_ are not the pairs [codebook1_[i], codebook2_[j]] of the half codebooks")
+        mask = _state.array(self, "nonempty_", np.bool_, (K * K,))
+        _state.need(bool((mask == (self.offsets_[1:] > self.offsets_[:-1])).all()),
+                    "nonempty_ does not match the list sizes of offsets_")
 
     def _half_distances(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h = q.shape[0] // 2

@@ -12,6 +12,7 @@ import numpy as np
 from .._validate import as_generator, check_int
 from ..kmeans import KMeans
 from ..scoring import topk
+from . import _state
 from .base import InvertedPQIndex
 
 __all__ = ["IVFIndex"]
@@ -64,6 +65,15 @@ class IVFIndex(InvertedPQIndex):
     def _prepare_rows(self, x, labels):
         assign = self.coarse_.predict(x)
         return assign, assign
+
+    def _check_state(self) -> None:
+        """Base checks, then: K lists, one shared quantizer, the coarse quantizer."""
+        super()._check_state()
+        K = _state.integer(self, "K", low=1)
+        _state.need(K == self.n_lists, f"K={K} but centroids_ has {self.n_lists} rows")
+        _state.integer(self, "coarse_iter", low=1)
+        _state.single_quantizer(self)
+        _state.kmeans(self, "coarse_", K, self.d_)
 
     def head(self, q, n_probe):
         """The ``n_probe`` coarse centroids nearest to ``q`` (nearest first)."""

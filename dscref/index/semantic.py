@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .._chunks import release_pages
 from .._validate import as_generator, as_int_array, check_int
+from . import _state
 from .base import InvertedPQIndex
 
 __all__ = ["SemanticIndex"]
@@ -127,6 +128,18 @@ class SemanticIndex(InvertedPQIndex):
         """
         x, labels = self._check_add_input(x, labels)  # trained, same d, labels in range
         return self._encode_rows(x, np.arange(x.shape[0]), labels)
+
+    def _check_state(self) -> None:
+        """Base checks, then: one list per label (``K``) and the shared-quantizer partitions."""
+        super()._check_state()
+        K = _state.integer(self, "K", low=1)
+        _state.need(K == self.n_lists, f"K={K} but centroids_ has {self.n_lists} rows (one per label)")
+        _state.integer(self, "min_partition_size", low=1)
+        shared = _state.array(self, "shared_pq_lists_", np.int64, (None,))
+        _state.bounded(shared, "shared_pq_lists_", 0, K)
+        _state.need(bool((shared[1:] > shared[:-1]).all()), "shared_pq_lists_ must be strictly increasing")
+        _state.need(bool((self.list_pq_[shared] == 0).all()),
+                    "the partitions of shared_pq_lists_ must use the shared quantizer pqs_[0]")
 
     def head(self, q, n_probe):
         raise ValueError("the DSC head is the classifier's top labels (eq. 11): pass "
