@@ -36,12 +36,16 @@ def _chain(index, xq, heads, gnd, snrs, modem_name, seed, k, show):
     payloads = [encode_payload(index.encode_query(xq[i], top_labels=heads[i]), layout) for i in range(len(xq))]
     rng = np.random.default_rng(seed)
     modem = Modem(modem_name)
+    head_bits = 8 * layout.head_bytes
     out = {"payload_bytes": layout.nbytes, "head_bytes": layout.head_bytes, "snr": {}}
-    for snr in tqdm(snrs, desc=f"{modem_name.upper()} over AWGN", leave=False):
+    bar = tqdm(total=len(snrs) * len(xq), desc=f"{modem_name.upper()} over AWGN", unit="query", leave=False)
+    for snr in snrs:
+        bar.set_postfix_str(f"{float(snr):g} dB")
         I = np.full((len(xq), k), -1, np.int64)
         bit_errors, uses, dropped, cands, examples = 0, 0, 0, [], []
         for i, p in enumerate(payloads):
-            res = transmit_bits(bitpack.bytes_to_bits(p), modem, AWGN(float(snr)), rng)
+            sent_bits = bitpack.bytes_to_bits(p)
+            res = transmit_bits(sent_bits, modem, AWGN(float(snr)), rng)
             bit_errors += res.bit_errors
             uses += res.channel_uses
             q, rep = decode_payload(bitpack.bits_to_bytes(res.bits), layout)
@@ -53,13 +57,40 @@ def _chain(index, xq, heads, gnd, snrs, modem_name, seed, k, show):
             else:
                 cands.append(0)
             if i < show:
-                examples.append((i, res.bit_errors, rep.received_labels, q.labels.tolist(), I[i, :5].tolist()))
+                head_errs = int(np.count_nonzero(np.asarray(res.bits[:head_bits]) != sent_bits[:head_bits]))
+                examples.append({"query": i, "bit_errors": int(res.bit_errors), "head_bit_errors": head_errs,
+                                 "head_sent": [int(v) for v in heads[i]],
+                                 "head_received": [int(v) for v in rep.received_labels],
+                                 "dropped_slots": [int(v) for v in rep.dropped],
+                                 "searched": q.labels.tolist(), "top5": I[i, :5].tolist()})
+            bar.update(1)
         out["snr"][float(snr)] = {
             "mAP": float(compute_map(I, gnd)[0]), "bit_errors": bit_errors, "bits": 8 * layout.nbytes * len(xq),
             "channel_uses_per_query": uses / len(xq), "dropped_labels": dropped,
             "mean_candidates": float(np.mean(cands)), "examples": examples,
         }
+    bar.close()
     return out
+
+
+EXAMPLE_LEGEND = ("head sent -> head received: [n] = label changed by bit errors, x = dropped by the "
+                  "decoder (not a valid label, or a repeat); top-5 ids: * = ground-truth positive, j = junk")
+
+
+def format_example(ex: dict, ok=(), junk=(), name: str | None = None) -> str:
+    """One example query: bit errors, the head as sent and as received (changed labels in
+    brackets, dropped ones marked x), and its top-5 with ground-truth marks."""
+    received = []
+    for slot, rx in enumerate(ex["head_received"]):
+        sent = ex["head_sent"][slot] if slot < len(ex["head_sent"]) else None
+        cell = str(rx) if rx == sent else f"[{rx}]"
+        received.append(cell + ("x" if slot in ex["dropped_slots"] else ""))
+    ok, junk = set(ok), set(junk)
+    top = " ".join(f"{t}{'*' if t in ok else ('j' if t in junk else '')}" for t in ex["top5"] if t >= 0)
+    who = name if name is not None else f"q{ex['query']}"
+    return (f"{who}: {ex['bit_errors']} bit errors ({ex['head_bit_errors']} in the head); head sent "
+            f"{' '.join(map(str, ex['head_sent']))} -> received {' '.join(received)}; "
+            f"top-5: {top or '(nothing searched)'}")
 
 
 def run_demo(n_db: int = 20000, d: int = 2048, snrs=(0.0, 5.0, 10.0), modem: str = "qpsk",
@@ -74,13 +105,16 @@ def run_demo(n_db: int = 20000, d: int = 2048, snrs=(0.0, 5.0, 10.0), modem: str
 
     t0 = time.perf_counter()
     lines = []
-    with tqdm(total=3, desc="demo", leave=False) as bar:
+    with tqdm(total=4, desc="demo", unit="step", leave=False) as bar:
+        bar.set_postfix_str(f"generating {n_db} images")
         ds = make_semantic_dataset(n_db, d=d, seed=seed)
         bar.update(1)
         t_gen = time.perf_counter() - t0
+        bar.set_postfix_str("building the DSC index")
         index = SemanticIndex(n_labels=ds.params["n_classes"], seed=seed, n_iter=20, progress=False).build(ds.xb, ds.labels_b)
         bar.update(1)
         t_build = time.perf_counter() - t0 - t_gen
+        bar.set_postfix_str("error-free reference")
         # error-free reference: the same chain without a channel, and exact search on raw features
         layout = PayloadLayout.for_index(index, n_labels=5)
         I0 = np.vstack([index.search(decode_payload(encode_payload(
@@ -90,6 +124,8 @@ def run_demo(n_db: int = 20000, d: int = 2048, snrs=(0.0, 5.0, 10.0), modem: str
         sims = ds.xq @ np.asarray(ds.xb).T
         I_exact = np.argsort(-sims, axis=1, kind="stable")[:, :k]
         map_exact = compute_map(I_exact, ds.gnd)[0]
+        bar.update(1)
+        bar.set_postfix_str("sending the payloads")
         chain = _chain(index, ds.xq, ds.topk_q, ds.gnd, snrs, modem, seed, k, show)
         bar.update(1)
     st = ds.stats["classifier"]
@@ -110,13 +146,14 @@ def run_demo(n_db: int = 20000, d: int = 2048, snrs=(0.0, 5.0, 10.0), modem: str
         lines.append(f"  {snr:>8.1f} {r['bit_errors'] / r['bits']:>8.4f} {r['bit_errors']:>8d} "
                      f"{r['dropped_labels']:>8d} {r['mean_candidates']:>8.0f} {r['mAP']:>6.3f}")
     lines.append("")
+    if show:
+        lines.append(f"  examples ({EXAMPLE_LEGEND})")
     for snr, r in chain["snr"].items():
-        lines.append(f"  examples at {snr:.1f} dB (query: bit errors, received head -> labels searched, "
-                     "top-5 ids with * = ground-truth positive, j = junk)")
-        for qi, be, rx, used, top in r["examples"]:
-            ok, junk = set(ds.gnd[qi]["ok"].tolist()), set(ds.gnd[qi]["junk"].tolist())
-            marks = " ".join(f"{t}{'*' if t in ok else ('j' if t in junk else '')}" for t in top if t >= 0)
-            lines.append(f"    q{qi}: {be} errs, head {rx} -> {used}; top-5: {marks}")
+        if r["examples"]:
+            lines.append(f"  at {snr:.1f} dB:")
+        for ex in r["examples"]:
+            g = ds.gnd[ex["query"]]
+            lines.append("    " + format_example(ex, g["ok"].tolist(), g["junk"].tolist()))
     lines.append(f"  total {time.perf_counter() - t0:.1f} s")
     return DemoReport(lines=lines, results={"map_exact": map_exact, "map_clean": map_clean, **chain})
 
@@ -136,11 +173,13 @@ def _variants(img):
     return [crop, ImageOps.mirror(img), Image.open(buf).convert("RGB")]
 
 
-def run_image_demo(folder, extractor_path, classifier_path, snrs=(0.0, 5.0, 10.0), modem: str = "qpsk",
+def run_image_demo(folder, extractor, classifier, snrs=(0.0, 5.0, 10.0), modem: str = "qpsk",
                    seed: int = 0, show: int = 3, k: int = 20, size: int = 362) -> DemoReport:
     """The same chain on a folder of photos: each photo and two altered copies go in the
     database, a third alteration (an off-centre crop) is the query; its positives are the photo
-    and its copies. Features and labels come from the ONNX models."""
+    and its copies. Features and labels come from the ONNX models (``extractor`` /
+    ``classifier``: paths, or loaded :class:`~dscref.features.Extractor` /
+    :class:`~dscref.features.Classifier`)."""
     from .datasets import list_images
     from .features import Classifier, Extractor, load_image
     from .index.semantic import SemanticIndex
@@ -149,7 +188,8 @@ def run_image_demo(folder, extractor_path, classifier_path, snrs=(0.0, 5.0, 10.0
     paths = list_images(folder)
     if len(paths) < 2:
         raise ValueError(f"{folder}: the image demo needs at least 2 images, found {len(paths)}")
-    ext, clf = Extractor(extractor_path, size=size), Classifier(classifier_path)
+    ext = extractor if isinstance(extractor, Extractor) else Extractor(extractor, size=size)
+    clf = classifier if isinstance(classifier, Classifier) else Classifier(classifier)
     db, gnd, queries = [], [], []
     for p in tqdm(paths, desc="reading photos", leave=False):
         img = load_image(p)
@@ -168,16 +208,17 @@ def run_image_demo(folder, extractor_path, classifier_path, snrs=(0.0, 5.0, 10.0
     chain = _chain(index, xq, heads, gnd, snrs, modem, seed, min(k, len(db)), show)
     lines = [f"dscref image demo: {len(paths)} photos from {folder} -> database of {len(db)} images "
              f"(photo + crop + mirror), {len(queries)} queries (off-centre crops)",
-             f"  features {xb.shape[1]}-d from {extractor_path}; labels from {classifier_path}; "
+             f"  features {xb.shape[1]}-d from {ext.path}; labels from {clf.path}; "
              f"payload {chain['payload_bytes']} bytes"]
     lines.append(f"  {'Es/N0 dB':>8} {'bit errs':>8} {'dropped':>8} {'cands/q':>8} {'mAP':>6}")
     for snr, r in chain["snr"].items():
         lines.append(f"  {snr:>8.1f} {r['bit_errors']:>8d} {r['dropped_labels']:>8d} "
                      f"{r['mean_candidates']:>8.1f} {r['mAP']:>6.3f}")
+    if show:
+        lines.append(f"  examples ({EXAMPLE_LEGEND})")
     for snr, r in chain["snr"].items():
-        for qi, be, rx, used, top in r["examples"]:
-            ok = set(gnd[qi]["ok"].tolist())
-            lines.append(f"  {snr:.0f} dB {paths[qi].name}: {be} bit errors, head {used}, top-5 "
-                         + " ".join(f"{t}{'*' if t in ok else ''}" for t in top if t >= 0))
+        for ex in r["examples"]:
+            lines.append(f"  {snr:.0f} dB " + format_example(ex, gnd[ex["query"]]["ok"].tolist(),
+                                                            name=paths[ex["query"]].name))
     lines.append(f"  total {time.perf_counter() - t0:.1f} s")
     return DemoReport(lines=lines, results=chain)

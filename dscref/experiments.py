@@ -2,7 +2,7 @@
 
 Each experiment takes a :class:`RetrievalData` (the embedded synthetic benchmark by default, or
 real features), builds the indices it needs, and returns a JSON-serialisable dict of every
-number; :func:`write_results` stores it (atomically) with a PNG when matplotlib is available.
+number; :func:`write_results` stores it (atomically) with a PNG (matplotlib, imported lazily).
 The CLI (``dscref reproduce``) wraps these functions.
 
 Synthetic numbers are not the paper's numbers: the generator models stated properties of GeM
@@ -35,6 +35,7 @@ from .metrics import candidate_recall, compute_map, recall_at_k
 
 __all__ = [
     "RetrievalData", "synthetic_data", "features_data", "image_data", "load_data", "make_index",
+    "parse_scale", "min_synthetic_size",
     "evaluate", "fig2", "fig3", "table1", "robust", "write_results", "PAPER_TABLE1", "PAPER_FIG2",
 ]
 
@@ -106,16 +107,26 @@ class RetrievalData:
 
 
 def parse_scale(scale) -> int:
-    """'105k' -> 105000, '1m' -> 1000000, or an int / digit string."""
-    if isinstance(scale, int):
-        return check_int(scale, "scale", low=100)
-    s = str(scale).lower()
-    if s in SCALES:
-        return SCALES[s]
-    try:
-        return check_int(int(float(s)), "scale", low=100)
-    except ValueError:
-        raise ValueError(f"scale={scale!r} must be '105k', '1m' or a number of database items") from None
+    """Database size: '105k' -> 105000, '1m' / '1M' -> 1000000, '2.5k' -> 2500, or a whole
+    number (int or digit string). NaN, inf, fractions and sizes below 1 raise ValueError; the
+    generator needs at least the landmark images (:func:`min_synthetic_size`)."""
+    from ._userinput import parse_size
+
+    return parse_size(scale, "scale")
+
+
+def min_synthetic_size() -> int:
+    """Smallest synthetic database that holds the landmark images for every seed at the
+    generator's defaults: each landmark has at most ``positives_range[1]`` ok views plus their
+    junk views (smaller sizes work for seeds that draw fewer views; the generator's error names
+    the seed's exact bound)."""
+    import inspect
+
+    from .synthetic import make_semantic_dataset
+
+    defaults = {k: v.default for k, v in inspect.signature(make_semantic_dataset).parameters.items()}
+    hi, jf = defaults["positives_range"][1], defaults["junk_fraction"]
+    return int(defaults["n_instances"] * (hi + round(hi * jf / (1.0 - jf))))
 
 
 def synthetic_data(n_db: int, seed: int = 0, ranking_depth: int = 200, workdir=None, **kw) -> RetrievalData:
@@ -166,6 +177,7 @@ def image_data(spec: str, extractor, classifier, ranking_depth: int = 200, setti
     queries = ``qimlist`` cropped to their boxes, ground truth of ``setting``) or
     ``holidays:ROOT`` (every image in the database, the first of each group as query, itself
     junk). Database partitions are the classifier's top-1 labels; query heads its ranking.
+    ``extractor`` and ``classifier`` are ONNX paths or loaded ``Extractor`` / ``Classifier`` objects.
     """
     from .datasets import load_holidays, load_revisited
     from .features import Classifier, Extractor
@@ -184,14 +196,15 @@ def image_data(spec: str, extractor, classifier, ranking_depth: int = 200, setti
         db_images, q_images, gnd = ds.images, ds.queries, ds.gnd
     else:
         raise ValueError(f"data={spec!r}: expected revisited:ROOT:NAME or holidays:ROOT")
-    ext, clf = Extractor(extractor), Classifier(classifier)
+    ext = extractor if isinstance(extractor, Extractor) else Extractor(extractor)
+    clf = classifier if isinstance(classifier, Classifier) else Classifier(classifier)
     xb = ext.extract(db_images, progress=True)
     xq = ext.extract(q_images, progress=True)
     labels_b = clf.topk(db_images, k=1, progress=True)[0][:, 0]
     ranking = clf.topk(q_images, k=min(ranking_depth, clf.n_classes), progress=True)[0]
     return RetrievalData(name=spec, xb=xb, labels_b=labels_b.astype(np.int64), xq=xq,
                          ranking_q=ranking.astype(np.int64), gnd=gnd, n_labels=clf.n_classes,
-                         info={"extractor": str(extractor), "classifier": str(classifier), "setting": setting})
+                         info={"extractor": str(ext.path), "classifier": str(clf.path), "setting": setting})
 
 
 def load_data(spec: str = "synthetic", scale="105k", seed: int = 0, **kw) -> RetrievalData:
@@ -576,9 +589,15 @@ def write_results(out_dir, result: dict, data: RetrievalData, params: dict) -> P
     atomic_write_text(out / "results.json", json.dumps(_jsonable(doc), indent=2))
     try:
         plot_results(result, out)
-    except ImportError:
-        log.warning("matplotlib is not installed: %s has no PNG (pip install dscref[bench])", out)
+    except ImportError as exc:  # matplotlib is a dependency; only a broken install lands here
+        if not _NO_PLOT_WARNED:
+            log.warning("no PNG written (%s): matplotlib cannot be imported; reinstall dscref or "
+                        "`pip install matplotlib`", exc)
+            _NO_PLOT_WARNED.append(True)
     return out / "results.json"
+
+
+_NO_PLOT_WARNED: list = []
 
 
 def plot_results(result: dict, out: Path) -> Path | None:
