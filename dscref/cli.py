@@ -266,6 +266,39 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- features
+def _add_features(sub) -> None:
+    p = sub.add_parser(
+        "features",
+        help="dscref extract output (database + queries) + ground truth -> a features:PATH file",
+        description="The one step from `dscref extract` to `dscref reproduce --data features:OUT`: "
+        "reads features.npy, labels.npy and names.txt of the database folder and of the query "
+        "folder (each written by dscref extract with --extractor and --classifier) and the ground "
+        "truth, a JSON list (in the query folder's names.txt order) or object keyed by query "
+        "image name, each entry {\"ok\": [...], \"junk\": [...]} of database image names (or "
+        "rows); writes an .npz of plain arrays (see --data of reproduce).",
+    )
+    p.add_argument("database", help="dscref extract output folder of the database images")
+    p.add_argument("queries", help="dscref extract output folder of the query images")
+    p.add_argument("--gnd", required=True, help="ground truth JSON file")
+    p.add_argument("--out", required=True, help="features file to write (.npz)")
+    p.set_defaults(func=_cmd_features)
+
+
+def _cmd_features(args) -> int:
+    from ._userinput import input_dir, input_file, output_file
+    from .features_file import features_file_from_extract, load_features_file
+
+    out = output_file(args.out, "--out", suffixes=(".npz",))
+    path = features_file_from_extract(input_dir(args.database, "database folder"),
+                                      input_dir(args.queries, "query folder"),
+                                      input_file(args.gnd, "--gnd"), out)
+    f = load_features_file(path)  # what reproduce will read
+    print(f"{path}: {f['xb'].shape[0]} database items, {f['xq'].shape[0]} queries, d={f['xb'].shape[1]}; "
+          f"use: dscref reproduce table1 --data features:{path}")
+    return 0
+
+
 # --------------------------------------------------------------------------- reproduce
 _FIG3_SNRS = "-20,-15,-10,-5,-2.5,0,2.5,5,7.5,10"
 _ROBUST_SNRS = "-2,0,2,4,6,8,10,12"
@@ -285,7 +318,13 @@ def _add_reproduce(sub) -> None:
     p.add_argument("experiment", choices=["fig2", "fig3", "table1", "robust", "all"],
                    help="fig2 | fig3 | table1 | robust (beyond the paper: bit-error-robust coding) | all "
                    "(the paper's three)")
-    p.add_argument("--data", default="synthetic", help=_DATA_FORMS + " (default synthetic)")
+    p.add_argument("--data", default="synthetic",
+                   help=_DATA_FORMS + " (default synthetic). features:PATH is an .npz (or a folder of "
+                   ".npy files) of plain arrays, read without pickle: xb (n, d) database features, "
+                   "labels_b (n,) their top-1 labels, xq (nq, d) query features, ranking_q (nq, >=5) "
+                   "the queries' labels best first, and the ground truth gnd_ok / gnd_junk with "
+                   "gnd_ok_offsets / gnd_junk_offsets (nq + 1,) (query q's ids are "
+                   "gnd_ok[off[q]:off[q+1]]); `dscref features` makes one from dscref extract's output")
     p.add_argument("--scale", default="105k",
                    help=f"synthetic database size: 105k | 1m | any whole number, k/m suffixes allowed "
                    f"(20k, 2.5k, 1M). Every seed works from {_MIN_SYNTHETIC} (the landmark images must "
@@ -395,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more logging (-v info, -vv debug, with tracebacks of errors)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_demo, _add_reproduce, add_build, add_query, _add_extract, _add_selftest):
+    for add in (_add_demo, _add_reproduce, add_build, add_query, _add_extract, _add_features, _add_selftest):
         add(sub)
     return parser
 

@@ -18,6 +18,10 @@ gnd_junk          (n_junk,) int    junk images of every query, concatenated
 gnd_junk_offsets  (nq + 1,) int    likewise
 ================  ===============  ==========================================================
 
+From the output of ``dscref extract`` (``features.npy``, ``labels.npy``, ``names.txt``), one
+step makes a features file: :func:`features_file_from_extract` (command line: ``dscref features
+DB_DIR QUERY_DIR --gnd GND.json --out data.npz``), with the ground truth given by image names.
+
 In a folder, ``gnd.json`` (a list of ``{"ok": [...], "junk": [...]}``, one per query) may
 replace the four ``gnd_*`` arrays. Every member must be a plain numeric array: files are read
 with ``allow_pickle=False``, and a member that would need pickle (an object array, such as the
@@ -35,7 +39,7 @@ import numpy as np
 from ._files import atomic_open
 from .errors import UnsafeFileError
 
-__all__ = ["save_features_file", "load_features_file", "pack_gnd", "unpack_gnd"]
+__all__ = ["save_features_file", "load_features_file", "features_file_from_extract", "pack_gnd", "unpack_gnd"]
 
 _GND_ARRAYS = ("gnd_ok", "gnd_ok_offsets", "gnd_junk", "gnd_junk_offsets")
 
@@ -195,3 +199,92 @@ def load_features_file(path) -> dict:
         out.append(e)
     return {"xb": np.asarray(xb, dtype=np.float32), "labels_b": labels, "xq": np.asarray(xq, dtype=np.float32),
             "ranking_q": rank, "gnd": out}
+
+
+def _extract_dir(folder: Path, what: str) -> tuple[np.ndarray, np.ndarray, list]:
+    """features (n, d), labels (n, k) and names of one ``dscref extract`` output folder."""
+    folder = Path(folder)
+    arrays = {}
+    for name in ("features", "labels"):
+        f = folder / f"{name}.npy"
+        if not f.is_file():
+            raise FileNotFoundError(f"{what} {folder}: no {name}.npy (run dscref extract with "
+                                    f"--extractor and --classifier on the {what} images)")
+        try:
+            arrays[name] = np.load(f, allow_pickle=False)
+        except ValueError as exc:
+            raise ValueError(f"{f}: not a plain .npy array: {exc}") from None
+    x, lab = arrays["features"], arrays["labels"]
+    if x.ndim != 2 or lab.ndim != 2 or lab.shape[0] != x.shape[0] or lab.dtype.kind not in "iu":
+        raise ValueError(f"{what} {folder}: features.npy {x.shape} and labels.npy {lab.shape} {lab.dtype} "
+                         f"must be (n, d) and (n, k) integer with the same n")
+    names_file = folder / "names.txt"
+    names = names_file.read_text().splitlines() if names_file.is_file() else []
+    if len(names) != x.shape[0]:
+        raise ValueError(f"{what} {folder}: names.txt lists {len(names)} images for {x.shape[0]} feature rows")
+    return x, lab, names
+
+
+def features_file_from_extract(database_dir, query_dir, gnd, out) -> Path:
+    """Turn two ``dscref extract`` output folders and a ground truth into a features file.
+
+    Parameters
+    ----------
+    database_dir, query_dir : path
+        Folders written by ``dscref extract --extractor ... --classifier ...`` for the database
+        images and the query images (``features.npy``, ``labels.npy``, ``names.txt``). Each
+        database image's partition is its top-1 label; each query's head its label ranking.
+    gnd : path or list or dict
+        The relevant images of every query, by image name (as in ``names.txt``) or database row:
+        a JSON file or object that is either a list (query order of ``names.txt``) or a dict keyed
+        by query name, each entry ``{"ok": [...], "junk": [...]}`` (``"junk"`` optional).
+    out : path
+        The ``.npz`` to write (atomically).
+
+    Returns
+    -------
+    pathlib.Path : ``out``, ready for ``dscref reproduce --data features:OUT``.
+    """
+    xb, lab_b, names_b = _extract_dir(database_dir, "database")
+    xq, rank_q, names_q = _extract_dir(query_dir, "queries")
+    if xq.shape[1] != xb.shape[1]:
+        raise ValueError(f"query features have d={xq.shape[1]}, database features d={xb.shape[1]}")
+    where = "gnd"
+    if isinstance(gnd, (str, Path)):
+        where = str(gnd)
+        try:
+            gnd = json.loads(Path(gnd).read_text())
+        except ValueError as exc:
+            raise ValueError(f"{where}: not valid JSON: {exc}") from None
+    if isinstance(gnd, dict):
+        missing = [q for q in names_q if q not in gnd]
+        if missing:
+            raise ValueError(f"{where}: no ground truth for query {missing[0]!r} ({len(missing)} missing)")
+        gnd = [gnd[q] for q in names_q]
+    if not isinstance(gnd, list) or len(gnd) != len(names_q):
+        raise ValueError(f"{where}: needs one entry per query ({len(names_q)}), got "
+                         f"{len(gnd) if isinstance(gnd, list) else type(gnd).__name__}")
+    row = {n: i for i, n in enumerate(names_b)}
+
+    def ids(values, q, key):
+        if not isinstance(values, list):
+            raise ValueError(f"{where}: query {names_q[q]!r} {key!r} must be a list, got {type(values).__name__}")
+        out_ids = []
+        for v in values:
+            if isinstance(v, str):
+                if v not in row:
+                    raise ValueError(f"{where}: query {names_q[q]!r} {key!r} names {v!r}, not a database image")
+                out_ids.append(row[v])
+            elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(names_b):
+                out_ids.append(v)
+            else:
+                raise ValueError(f"{where}: query {names_q[q]!r} {key!r} holds {v!r}: expected an image "
+                                 f"name or a database row in [0, {len(names_b)})")
+        return out_ids
+
+    entries = []
+    for q, g in enumerate(gnd):
+        if not isinstance(g, dict) or "ok" not in g:
+            raise ValueError(f"{where}: the entry of query {names_q[q]!r} must be {{'ok': [...], 'junk': [...]}}")
+        entries.append({"ok": ids(g["ok"], q, "ok"), "junk": ids(g.get("junk", []), q, "junk")})
+    return save_features_file(out, xb, lab_b[:, 0], xq, rank_q, entries)

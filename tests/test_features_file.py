@@ -92,3 +92,43 @@ def test_npz_with_an_object_array_is_refused_and_runs_nothing(tmp_path):
     with pytest.raises(UnsafeFileError, match=r"raw\.npz.*pickle"):
         load_data(f"features:{tmp_path / 'raw.npz'}")
     assert not marker.exists()
+
+
+# ------------------------------------------------------------------ from dscref extract's output
+def _extract_folder(folder, x, labels, names):
+    folder.mkdir()
+    np.save(folder / "features.npy", x.astype(np.float32))
+    np.save(folder / "labels.npy", labels.astype(np.int64))
+    np.save(folder / "probs.npy", np.ones(labels.shape, np.float32) / labels.shape[1])
+    (folder / "names.txt").write_text("".join(n + "\n" for n in names))
+
+
+def test_dscref_features_turns_extract_output_into_a_features_file(tmp_path, capsys):
+    from dscref.cli import main
+
+    rng = np.random.default_rng(0)
+    xb, xq = rng.standard_normal((30, 16)), rng.standard_normal((3, 16))
+    lab_b, lab_q = rng.integers(0, 1000, (30, 5)), rng.integers(0, 1000, (3, 5))
+    names_b, names_q = [f"db/{i:03d}.jpg" for i in range(30)], ["q/a.jpg", "q/b.jpg", "q/c.jpg"]
+    _extract_folder(tmp_path / "db", xb, lab_b, names_b)
+    _extract_folder(tmp_path / "q", xq, lab_q, names_q)
+    gnd = {"q/b.jpg": {"ok": ["db/004.jpg", 7]}, "q/a.jpg": {"ok": ["db/001.jpg"], "junk": ["db/029.jpg"]},
+           "q/c.jpg": {"ok": []}}
+    (tmp_path / "gnd.json").write_text(json.dumps(gnd))
+    out = tmp_path / "data.npz"
+    assert main(["features", str(tmp_path / "db"), str(tmp_path / "q"), "--gnd", str(tmp_path / "gnd.json"),
+                 "--out", str(out)]) == 0
+    assert f"features:{out}" in capsys.readouterr().out
+    f = load_features_file(out)
+    np.testing.assert_array_equal(f["xb"], xb.astype(np.float32))
+    np.testing.assert_array_equal(f["labels_b"], lab_b[:, 0])  # partition = top-1 label
+    np.testing.assert_array_equal(f["ranking_q"], lab_q)
+    assert [g["ok"].tolist() for g in f["gnd"]] == [[1], [4, 7], []]
+    assert [g["junk"].tolist() for g in f["gnd"]] == [[29], [], []]
+    # a ground truth naming an image that is not in the database: one line, exit 2
+    gnd["q/c.jpg"] = {"ok": ["db/nope.jpg"]}
+    (tmp_path / "gnd.json").write_text(json.dumps(gnd))
+    assert main(["features", str(tmp_path / "db"), str(tmp_path / "q"), "--gnd", str(tmp_path / "gnd.json"),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "db/nope.jpg" in err[0] and "Traceback" not in err[0]
