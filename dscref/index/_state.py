@@ -22,6 +22,8 @@ import numbers
 
 import numpy as np
 
+from .._validate import max_feature_abs
+
 __all__ = ["need", "attr", "integer", "real", "flag", "choice", "array", "check_array", "finite",
            "bounded", "offsets", "single_quantizer", "kmeans", "quantizers", "check_codebooks",
            "robust_permutations"]
@@ -92,9 +94,9 @@ def array(obj, name: str, dtype, shape: tuple, where: str = "") -> np.ndarray:
     return check_array(attr(obj, name, where), where + name, dtype, shape)
 
 
-def finite(a: np.ndarray, name: str, low: float | None = None) -> None:
-    """No NaN / inf in float array ``a`` (and nothing below ``low``): one min and one max
-    reduction (both propagate NaN), no temporary array."""
+def finite(a: np.ndarray, name: str, low: float | None = None, max_abs: float | None = None) -> None:
+    """No NaN / inf in float array ``a`` (nothing below ``low``, no magnitude above ``max_abs``):
+    one min and one max reduction (both propagate NaN), no temporary array."""
     if a.size == 0:
         return
     lo, hi = a.min(), a.max()
@@ -102,6 +104,9 @@ def finite(a: np.ndarray, name: str, low: float | None = None) -> None:
         raise ValueError(f"{name} holds non-finite values (NaN or inf)")
     if low is not None and lo < low:
         raise ValueError(f"{name} holds {lo}, below {low}")
+    if max_abs is not None and max(-float(lo), float(hi)) > max_abs:
+        raise ValueError(f"{name} holds {lo if -lo > hi else hi:.3g}: magnitudes above {max_abs:.3g} "
+                         f"overflow float32 distances")
 
 
 def bounded(a: np.ndarray, name: str, low: int | None = None, high: int | None = None) -> None:
@@ -172,8 +177,9 @@ def quantizers(ix, M: int, nbits: int, d: int) -> int:
 def check_codebooks(ix) -> None:
     """No NaN / inf in any quantizer's codebooks: one pass over all of them (2 MiB per
     quantizer at d = 2048, nbits = 8)."""
+    bound = max_feature_abs(ix.d_)  # what a feature may hold: codewords live in the same space
     for p, pq in enumerate(ix.pqs_):
-        finite(pq.codebooks_, f"pqs_[{p}].codebooks_")
+        finite(pq.codebooks_, f"pqs_[{p}].codebooks_", max_abs=bound)
 
 
 def robust_permutations(ix, M: int, nbits: int, n_quantizers: int) -> None:

@@ -20,7 +20,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .._chunks import CHUNK_ROWS, gather_residuals, gather_rows
-from .._validate import as_float_matrix, as_float_vector, check_choice, check_int, check_k
+from .._validate import as_float_matrix, as_float_vector, check_choice, check_int, check_k, max_feature_abs
 from ..errors import IndexFormatError
 from ..pq import ProductQuantizer
 from ..query import Query, check_labels, check_query
@@ -136,7 +136,7 @@ class InvertedPQIndex(IndexLifecycle):
         c = _state.array(self, "centroids_", np.float32, (None, d))
         L = c.shape[0]
         _state.need(L >= 1, "centroids_ has no rows (no lists)")
-        _state.finite(c, "centroids_")
+        _state.finite(c, "centroids_", max_abs=max_feature_abs(d))  # as a feature may hold
         n_pq = _state.quantizers(self, M, nbits, d)
         ksub = 1 << nbits
         _state.bounded(_state.array(self, "list_pq_", np.int64, (L,)), "list_pq_", 0, n_pq)
