@@ -27,7 +27,7 @@ def query_record(name: str, payload_bytes: int, bit_errors, head_sent, head_rece
             break
         row = {"rank": rank, "id": int(i), "score": float(score)}
         if db_names is not None:
-            row["name"] = db_names[i]
+            row["name"] = db_names[i] if i < len(db_names) else None  # ids past the names: unnamed
         results.append(row)
     return {"query": name, "payload_bytes": int(payload_bytes),
             "bit_errors": None if bit_errors is None else int(bit_errors),

@@ -44,7 +44,7 @@ def max_feature_abs(d: int) -> float:
     by ``a`` have ``||x||^2 <= d a^2``; residuals and reconstructions are within a few ``a``, so
     every squared distance the library forms (at most ``(4 a)^2 d`` for a residual-codeword
     pair, plus centroid terms) stays below ``d (16 a)^2 = F32_MAX``: no distance becomes inf.
-    About 8.0e15 for d = 2048 and 1.2e18 for d = 1; real features are around 1.
+    About 2.5e16 for d = 2048 and 1.2e18 for d = 1; real features are around 1.
     """
     return math.sqrt(F32_MAX / max(int(d), 1)) / 16.0
 

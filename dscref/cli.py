@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -341,7 +342,8 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--labels", type=_count(2), default=1000, help="synthetic classifier labels K (default 1000)")
     p.add_argument("--extractor", help="ONNX descriptor model (image datasets)")
     p.add_argument("--classifier", help="ONNX classifier (image datasets)")
-    p.add_argument("--workdir", help="folder for the memory-mapped 1M-item features (default: a temp folder)")
+    p.add_argument("--workdir", help="folder for the memory-mapped features of sizes above 300k, kept there (default: an "
+                   "unnamed temporary file, freed when the command ends)")
     p.set_defaults(func=_cmd_reproduce)
 
 
@@ -479,6 +481,18 @@ def main(argv=None) -> int:
     try:
         with logging_redirect_tqdm():  # log lines above the progress bars, not through them
             return int(args.func(args) or 0)
+    except BrokenPipeError:  # `dscref query ... | head`: the reader left, nothing to report
+        _close_bars()
+        try:
+            sys.stdout = open(os.devnull, "w")  # no second error when Python flushes at exit
+        except OSError:  # pragma: no cover
+            pass
+        return 0
+    except MemoryError as exc:  # a size the user asked for (--lists, --dim, --n ...) does not fit
+        _close_bars()
+        print(f"dscref {args.command}: error: not enough memory for the sizes asked for "
+              f"({_one_line(exc) or 'MemoryError'}); use smaller sizes", file=sys.stderr)
+        return 2
     except _USER_ERRORS as exc:
         _close_bars()
         if args.verbose >= 2:

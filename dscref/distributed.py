@@ -383,7 +383,9 @@ def _search_one(index, subqueries, k: int, metric: str):
     """Search each single-partition sub-query on one shard: [(D, I, ncand)] in order."""
     if not subqueries:
         return []
-    res = index.search(subqueries, k, metric)
+    # a shard holds at most ntotal items: deeper columns would be padding, which the merge drops
+    # (and k up to the whole index's size may exceed what the shard's own search accepts)
+    res = index.search(subqueries, min(k, max(index.ntotal, 1)), metric)
     return [(res.D[i], res.I[i], int(res.n_candidates[i])) for i in range(len(subqueries))]
 
 

@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import platform
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -143,8 +144,15 @@ def synthetic_data(n_db: int, seed: int = 0, ranking_depth: int = 200, workdir=N
     if n_db > 300_000:
         wd = Path(workdir or tempfile.mkdtemp(prefix="dscref-"))
         wd.mkdir(parents=True, exist_ok=True)
+        need, free = n_db * d * 4, shutil.disk_usage(wd).free
+        if need > free:
+            raise ValueError(f"n_db={n_db} x d={d} float32 features need {need / 2**30:.1f} GiB in {str(wd)!r}, "
+                             f"which has {free / 2**30:.1f} GiB free: use a smaller size or another --workdir")
         path = wd / f"synthetic_xb_{n_db}_{seed}.f32"
         out = np.memmap(path, dtype=np.float32, mode="w+", shape=(n_db, d))
+        if workdir is None:  # the mapping keeps the data; the space is freed when the process ends
+            path.unlink()
+            wd.rmdir()
         log.info("generating %d x %d synthetic features into %s", n_db, d, path)
     ds = make_semantic_dataset(n_db, seed=seed, query_ranking_depth=ranking_depth, out=out, **kw)
     gen_s = time.perf_counter() - t0

@@ -31,7 +31,10 @@ log = logging.getLogger(__name__)
 # Memory cap for the per-chunk partial sums of the parallel update step.
 _PARTIAL_SUM_BYTES = 1 << 27
 # Row chunks of the parallel update step: a constant, not the thread count, so that the float64
-# summation order (hence the centroids, bit for bit) is the same on any number of threads.
+# summation order (hence the centroids, bit for bit, given the labels) is the same on any number
+# of threads. The labels come from BLAS GEMMs, whose last bits may differ between the threaded
+# and the serial assignment paths: an exact tie within an ulp could then flip (never seen in the
+# cross-thread tests, but not excluded).
 _UPDATE_CHUNKS = 16
 # Multiply-adds (n * d * k) below which the assignment stays on one thread: a parallel region
 # costs about a millisecond on a loaded machine, as much as ~10^7 multiply-adds.

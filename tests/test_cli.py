@@ -428,10 +428,30 @@ def test_demo_example_shows_head_sent_and_received():
 
 
 def test_matplotlib_is_a_dependency_imported_only_when_plotting():
-    import tomllib
-
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert any(d.startswith("matplotlib") for d in deps)
+    # the [project] dependencies list (tomllib is Python >= 3.11; dscref supports 3.10)
+    text = (ROOT / "pyproject.toml").read_text()
+    deps = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M).group(1)
+    assert re.search(r'^\s*"matplotlib[>=<]', deps, re.M)
     code = ("import sys, dscref.cli, dscref.experiments, dscref.demo; "
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported at import time'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_out_of_memory_and_a_closed_pipe_are_one_line_or_quiet(monkeypatch, capsys):
+    """A size that does not fit (--n 1e12 asks for terabytes) is one line, exit 2; a reader that
+    closes the pipe (`dscref query ... | head`) ends the command quietly."""
+    def too_big(args):
+        raise MemoryError("Unable to allocate 7.28 TiB for an array")
+
+    monkeypatch.setattr(cli, "_cmd_selftest", too_big)
+    assert main(["selftest"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not enough memory" in err[0] and "7.28 TiB" in err[0]
+
+    def reader_left(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_cmd_selftest", reader_left)
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # main replaces it with /dev/null
+    assert main(["selftest"]) == 0
+    assert capsys.readouterr().err == ""

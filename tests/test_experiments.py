@@ -187,3 +187,24 @@ def test_cli_build_and_query(tmp_path, tiny, capsys):
                  "--snr", "3"]) == 0
     assert "bit errors" in capsys.readouterr().out
     assert main(["build", str(tmp_path / "xb.npy"), "--out", str(tmp_path / "x")]) == 2  # dsc needs labels
+
+
+def test_large_synthetic_data_leaves_no_temp_file_and_checks_free_space(tmp_path, monkeypatch):
+    """Above 300k items the features go to a memory map: without --workdir it is an unnamed
+    temporary file (nothing left behind); a size that does not fit on the disk is refused."""
+    import shutil
+    import tempfile
+
+    from dscref.experiments import synthetic_data
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    kw = dict(d=8, n_classes=200, n_superclasses=20, calibration_samples=5000, stats_pairs=50)
+    data = synthetic_data(300_001, seed=1, **kw)
+    assert data.xb.shape == (300_001, 8) and np.isfinite(data.xb[-5:]).all()
+    assert list(tmp_path.iterdir()) == []
+    kept = tmp_path / "work"
+    synthetic_data(300_001, seed=1, workdir=kept, **kw)
+    assert [p.name for p in kept.iterdir()] == ["synthetic_xb_300001_1.f32"]
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(ValueError, match="GiB free"):
+        synthetic_data(10**7, seed=1, **kw)

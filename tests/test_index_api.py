@@ -21,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dscref.index as dindex
+from dscref.errors import ReadOnlyIndexError
 from dscref.index import FlatPQIndex, GPIndex, IMIIndex, IVFIndex, SemanticIndex
 from dscref.index._lifecycle import merge_groups
 from dscref.io import load_index, save_index, verify_index
@@ -246,7 +247,7 @@ def test_memory_mapped_index_appends_in_memory_and_refuses_train(kind, data, bui
     save_index(_new(kind).build(x[:a], labels[:a]), path)
     ix = load_index(path, mmap=True)
     assert repr(ix).endswith("trained, memory-mapped)")
-    with pytest.raises(ValueError, match="memory-mapped"):
+    with pytest.raises(ReadOnlyIndexError, match="memory-mapped"):
         ix.train(x, labels)
     with pytest.raises(ValueError, match="memory-mapped"):
         ix.build(x, labels)

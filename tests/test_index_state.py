@@ -65,7 +65,9 @@ def fast():
     on a loaded machine; results do not depend on the thread count) and no fsync."""
     import numba
 
-    before = numba.get_num_threads()
+    from dscref._threads import num_threads
+
+    before = num_threads()  # dscref's layer choice first: numba.get_num_threads() would load the default
     numba.set_num_threads(1)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(os, "fsync", lambda fd: None)  # thousands of saves; durability is not under test

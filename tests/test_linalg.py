@@ -48,7 +48,9 @@ def test_orthonormal_rows_equals_its_twin_and_spans_the_input(seed, k, extra):
     g = np.random.default_rng(seed).standard_normal((k, k + extra))
     q = orthonormal_rows(g)
     np.testing.assert_array_equal(q, orthonormalise_rows_ref(g))
-    np.testing.assert_allclose(q @ q.T, np.eye(k), atol=1e-10)
+    # Gram-Schmidt loses orthogonality in proportion to the condition number (backward stability
+    # of the factorisation below does not depend on it)
+    np.testing.assert_allclose(q @ q.T, np.eye(k), atol=1e-13 * max(1e3, np.linalg.cond(g)))
     # same span, and row i spans rows 0..i of g (a QR factor, up to signs)
     r = g @ q.T
     np.testing.assert_allclose(r @ q, g, atol=1e-9)

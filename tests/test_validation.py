@@ -352,3 +352,22 @@ def test_pair_tables_above_12_bits_are_refused_not_allocated(indexes, data):
     for call in (pq.sdc_table, lambda: robust_permutation(pq, 0.01)):
         with pytest.raises(ValueError, match="nbits=12|supported 12"):  # used to be a 16-32 GiB MemoryError
             call()
+
+
+def test_k_above_the_padding_cap_but_within_ntotal_searches(tmp_path):
+    """k may be anything up to ntotal: a query with fewer candidates pads, it never raises
+    (the candidate-level selection used to re-check k against the candidates)."""
+    from dscref._validate import MAX_PADDED_K
+    from dscref.index import IVFIndex
+
+    rng = np.random.default_rng(3)
+    n = MAX_PADDED_K + 500
+    x = rng.standard_normal((n, 8)).astype(np.float32)
+    index = IVFIndex(n_lists=4, M=2, nbits=4, n_iter=2, seed=0).build(x)
+    q = index.encode_query(x[0], n_probe=1)
+    k = MAX_PADDED_K + 100
+    res = index.search(q, k=k)
+    got = int(res.n_candidates[0])
+    assert got < k and res.I.shape == (1, k)
+    assert (res.I[0, :got] >= 0).all() and (res.I[0, got:] == -1).all() and np.isinf(res.D[0, got:]).all()
+    assert np.array_equal(res.I[0, :10], index.search(q, k=10).I[0])

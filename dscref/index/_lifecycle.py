@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ReadOnlyIndexError
+
 from .._validate import as_float_matrix
 
 __all__ = ["IndexLifecycle", "merge_groups"]
@@ -101,7 +103,7 @@ class IndexLifecycle:
     def _check_trainable(self, items: bool = True) -> None:
         name = type(self).__name__
         if self._read_only():
-            raise ValueError(f"this {name} is memory-mapped (load_index(..., mmap=True)), its model is "
+            raise ReadOnlyIndexError(f"this {name} is memory-mapped (load_index(..., mmap=True)), its model is "
                              f"read-only: train or build a new index, or load it with mmap=False")
         n = getattr(self, "ntotal", 0)
         if items and n:

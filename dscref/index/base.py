@@ -148,7 +148,7 @@ class InvertedPQIndex(IndexLifecycle):
             _state.bounded(codes, "codes_", high=ksub)
         _state.finite(_state.array(self, "cr_", np.float32, (L, M, ksub)), "cr_")
         _state.finite(_state.array(self, "cnorm2_", np.float32, (L,)), "cnorm2_", low=0.0)
-        _state.finite(_state.array(self, "db_norm2_", np.float32, (n,)), "db_norm2_")
+        _state.finite(_state.array(self, "db_norm2_", np.float32, (n,)), "db_norm2_", low=0.0)
         _state.robust_permutations(self, M, nbits, n_pq)
 
     def _check_codebooks(self) -> None:
@@ -454,8 +454,9 @@ class InvertedPQIndex(IndexLifecycle):
             if s.size == 0:
                 continue
             ncand[r] = s.size
-            Dr, pos = topk(s, k, largest=largest)
-            D[r], I[r] = Dr, np.where(pos >= 0, idv[np.maximum(pos, 0)], -1)
+            kk = min(k, s.size)  # the columns past the candidates stay padding
+            Dr, pos = topk(s, kk, largest=largest)
+            D[r, :kk], I[r, :kk] = Dr, np.where(pos >= 0, idv[np.maximum(pos, 0)], -1)
         return SearchResult(D, I, ncand)
 
     # ------------------------------------------------------------------ helpers for builders

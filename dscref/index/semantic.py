@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .._chunks import release_pages
 from .._validate import as_generator, as_int_array, check_int
@@ -91,6 +90,8 @@ class SemanticIndex(InvertedPQIndex):
         a sample of the database (:mod:`dscref.distributed` trains on one); :meth:`add` then
         encodes every item with these.
         """
+        from tqdm.auto import tqdm
+
         rng = as_generator(self.seed)
         n, d = x.shape
         counts = np.bincount(labels, minlength=self.K)
