@@ -32,6 +32,7 @@ import importlib
 import inspect
 import json
 import logging
+import os
 import platform
 import sys
 import time
@@ -989,6 +990,8 @@ def main(argv=None) -> int:
     targets = a.only.split(",") if a.only else None
     report = run(a.calls, a.seed, ctx, targets)
     report["seconds"] = round(time.perf_counter() - t0, 1)
+    report["load_average_1_5_15"] = list(os.getloadavg())
+    report["cpus"] = os.cpu_count()
     report["python"] = platform.python_version()
     report["numpy"] = np.__version__
     a.out.parent.mkdir(parents=True, exist_ok=True)
