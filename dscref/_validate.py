@@ -26,10 +26,13 @@ __all__ = [
     "check_k",
     "max_feature_abs",
     "MAX_PADDED_K",
+    "F32_MAX",
+    "INT64_MIN",
+    "INT64_MAX",
 ]
 
 F32_MAX = float(np.finfo(np.float32).max)
-_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 # ``k`` may exceed the number of results a search can return (rows are padded with -1 / inf,
 # as faiss does), but only up to this many columns: a result is (nq, k) and a k of 10^12 would
@@ -174,7 +177,7 @@ def check_int(value, name: str, *, low: int | None = None, high: int | None = No
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
     value = int(value)
-    if not _INT64_MIN <= value <= _INT64_MAX:
+    if not INT64_MIN <= value <= INT64_MAX:
         raise ValueError(f"{name}={value} is outside the int64 range")
     if low is not None and value < low:
         raise ValueError(f"{name}={value} must be >= {low}")

@@ -66,7 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import as_float_matrix, as_generator, check_choice, check_int
+from ._validate import F32_MAX, as_float_matrix, as_generator, check_choice, check_int
 
 __all__ = [
     "SNR_DB_RANGE",
@@ -94,7 +94,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _SQRT_HALF = math.sqrt(0.5)
-_F32_MAX = float(np.finfo(np.float32).max)
 
 
 # --------------------------------------------------------------------------- SNR helpers
@@ -437,9 +436,9 @@ def transmit_analog(x, channel, rng=None, complex_baseband: bool = False) -> Ana
     else:
         z = _through_real(s, channel, rng)
     peak = np.abs(z).max(axis=1) * g
-    if not (peak <= _F32_MAX).all():  # a deep fixed fade at low SNR: not representable as float32
-        r = int(np.flatnonzero(~(peak <= _F32_MAX))[0])
-        raise ValueError(f"the received row {r} reaches {peak[r]:.3g}, beyond float32 ({_F32_MAX:.3g}): "
+    if not (peak <= F32_MAX).all():  # a deep fixed fade at low SNR: not representable as float32
+        r = int(np.flatnonzero(~(peak <= F32_MAX))[0])
+        raise ValueError(f"the received row {r} reaches {peak[r]:.3g}, beyond float32 ({F32_MAX:.3g}): "
                          f"noise over {channel!r} overwhelms the signal; raise snr_db or the gains")
     out = np.empty((n, d), dtype=np.float32)
     kern.denormalise_rows(z, g, out)

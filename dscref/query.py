@@ -28,11 +28,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ._validate import as_float_vector, check_int
+from ._validate import INT64_MAX, as_float_vector, check_int
 
 __all__ = ["Query", "check_labels", "check_codes", "check_query"]
 
-_INT64_MAX = np.iinfo(np.int64).max
 
 
 def _as_label_array(labels, name: str) -> np.ndarray:
@@ -45,7 +44,7 @@ def _as_label_array(labels, name: str) -> np.ndarray:
                         "labels are never rounded: convert whole numbers with .astype(np.int64)")
     if arr.ndim > 1:
         raise ValueError(f"{name} must be 1-D (h,), got shape {arr.shape}")
-    if arr.dtype == np.uint64 and arr.size and int(arr.max()) > _INT64_MAX:
+    if arr.dtype == np.uint64 and arr.size and int(arr.max()) > INT64_MAX:
         raise ValueError(f"{name} holds {int(arr.max())}, beyond the int64 range of list ids")
     return np.ascontiguousarray(arr, dtype=np.int64).reshape(-1)
 
