@@ -153,3 +153,27 @@ def _after_fork_in_child() -> None:
 
 os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
                     after_in_child=_after_fork_in_child)
+
+
+_blas_controller = None
+
+
+def blas_threads_pinned_to_one():
+    """Context manager pinning BLAS (numpy's and scipy's OpenBLAS) to one thread, or None.
+
+    Numba kernels that call ``np.dot`` inside ``prange`` need it: every Numba thread would
+    otherwise start its own BLAS team (oversubscription). Needs threadpoolctl; without it the
+    callers keep the serial kernels, whose single GEMMs may use every BLAS thread.
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            import scipy.linalg.cython_blas  # noqa: F401 - the BLAS Numba's np.dot calls
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl is optional
+            _blas_controller = False
+        else:
+            _blas_controller = ThreadpoolController()
+    if _blas_controller is False:
+        return None
+    return _blas_controller.limit(limits=1, user_api="blas")

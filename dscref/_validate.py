@@ -21,6 +21,7 @@ __all__ = [
     "check_int",
     "check_choice",
     "as_generator",
+    "as_bits",
     "check_finite",
     "check_float",
     "check_k",
@@ -239,3 +240,20 @@ def as_generator(seed) -> np.random.Generator:
             raise ValueError(f"seed={seed} must be a non-negative int")
         return np.random.default_rng(seed)
     raise TypeError(f"seed must be None, an int or a numpy.random.Generator, got {seed!r}")
+
+
+def as_bits(bits, name: str = "bits", *, ndim: int | None = 1) -> np.ndarray:
+    """A 0/1 bit array (integer or bool dtype) as C-contiguous uint8; ``ndim=None`` allows any
+    rank >= 1. The one check behind every function that takes bits (bitpack, channel, fec)."""
+    arr = bits if isinstance(bits, np.ndarray) else np.asarray(bits)
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer (or bool) array of 0/1, got dtype {arr.dtype}")
+    if (ndim is not None and arr.ndim != ndim) or arr.ndim == 0:
+        raise ValueError(f"{name} must be {ndim or 'at least 1'}-D, got shape {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() > 1):
+        flat = arr.ravel()
+        at = int(np.flatnonzero((flat < 0) | (flat > 1))[0])
+        raise ValueError(f"{name} must hold only 0 and 1, found {int(flat[at])} at index {at}")
+    return np.ascontiguousarray(arr, dtype=np.uint8)

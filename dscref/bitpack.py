@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_int_array, check_int
+from ._validate import as_bits, as_int_array, check_int
 
 __all__ = ["packed_nbytes", "pack", "unpack", "bytes_to_bits", "bits_to_bytes"]
 
@@ -135,14 +135,7 @@ def bits_to_bytes(bits) -> np.ndarray:
     ValueError
         If an entry is not 0 or 1, or the length is not a multiple of 8.
     """
-    arr = np.asarray(bits)
-    if arr.dtype == np.bool_:
-        arr = arr.astype(np.uint8)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"bits must be an integer array of 0/1, got dtype {arr.dtype}")
-    if arr.size and (arr.min() < 0 or arr.max() > 1):
-        bad = arr[(arr < 0) | (arr > 1)].ravel()[0]
-        raise ValueError(f"bits must hold only 0 and 1, found {int(bad)}")
+    arr = as_bits(bits, "bits", ndim=None) if np.ndim(bits) else np.asarray(bits)
     if arr.ndim == 0 or arr.shape[-1] % 8:
         raise ValueError(f"bit count {arr.shape[-1] if arr.ndim else 0} is not a multiple of 8; pad explicitly")
-    return np.packbits(arr.astype(np.uint8), axis=-1)
+    return np.packbits(arr, axis=-1)

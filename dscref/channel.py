@@ -66,7 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import F32_MAX, as_float_matrix, as_generator, check_choice, check_int
+from ._validate import F32_MAX, as_bits, as_float_matrix, as_generator, check_choice, check_int
 
 __all__ = [
     "SNR_DB_RANGE",
@@ -595,17 +595,7 @@ def _as_modem(modem) -> Modem:
 
 
 def _as_bits(bits) -> np.ndarray:
-    arr = bits if isinstance(bits, np.ndarray) else np.asarray(bits)
-    if arr.dtype == np.bool_:
-        arr = arr.astype(np.uint8)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"bits must be an integer (or bool) array of 0/1, got dtype {arr.dtype}")
-    if arr.ndim != 1:
-        raise ValueError(f"bits must be 1-D, got shape {arr.shape}")
-    if arr.size and (arr.min() < 0 or arr.max() > 1):
-        bad = arr[(arr < 0) | (arr > 1)][0]
-        raise ValueError(f"bits must hold only 0 and 1, found {int(bad)} at index {int(np.flatnonzero(arr == bad)[0])}")
-    return np.ascontiguousarray(arr, dtype=np.uint8)
+    return as_bits(bits, "bits")
 
 
 def _as_symbols(symbols, max_abs: float = _RECEIVED_SYMBOL_MAX) -> np.ndarray:

@@ -21,7 +21,7 @@ import logging
 import numpy as np
 
 from ._chunks import CHUNK_ROWS, gather_rows, release_pages
-from ._threads import num_threads
+from ._threads import blas_threads_pinned_to_one, num_threads
 from ._validate import as_float_matrix, as_generator, check_choice, check_float, check_int
 
 __all__ = ["KMeans", "relocate_empty_clusters"]
@@ -40,30 +40,6 @@ _UPDATE_CHUNKS = 16
 # costs about a millisecond on a loaded machine, as much as ~10^7 multiply-adds.
 _PARALLEL_MACS = 1 << 24
 
-_blas_controller = None
-
-
-def _blas_threads_pinned_to_one():
-    """Context manager pinning BLAS (numpy's and scipy's OpenBLAS) to one thread, or None.
-
-    Numba kernels that call ``np.dot`` inside ``prange`` need it: every Numba thread would
-    otherwise start its own BLAS team (oversubscription). Needs threadpoolctl; without it the
-    callers keep the serial kernels, whose single GEMMs may use every BLAS thread.
-    """
-    global _blas_controller
-    if _blas_controller is None:
-        try:
-            import scipy.linalg.cython_blas  # noqa: F401 - the BLAS Numba's np.dot calls
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - threadpoolctl is optional
-            _blas_controller = False
-        else:
-            _blas_controller = ThreadpoolController()
-    if _blas_controller is False:
-        return None
-    return _blas_controller.limit(limits=1, user_api="blas")
-
-
 def use_parallel_assign(n: int, d: int, k: int) -> bool:
     """Whether the threaded GEMM+argmin kernel pays off for an (n, d) x (k, d) assignment."""
     return n * d * k >= _PARALLEL_MACS and n > 1024 and num_threads() > 1
@@ -72,7 +48,7 @@ def use_parallel_assign(n: int, d: int, k: int) -> bool:
 @contextlib.contextmanager
 def assignment_threads(n: int, d: int, k: int):
     """Yield True (threaded assignment, BLAS pinned to one thread meanwhile) or False (serial)."""
-    ctx = _blas_threads_pinned_to_one() if use_parallel_assign(n, d, k) else None
+    ctx = blas_threads_pinned_to_one() if use_parallel_assign(n, d, k) else None
     if ctx is None:
         yield False
         return

@@ -43,7 +43,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import bitpack
-from ._validate import as_generator, as_int_array, check_choice, check_float, check_int
+from ._validate import as_bits, as_generator, as_int_array, check_choice, check_float, check_int
 from .errors import ReadOnlyIndexError
 from .index.base import InvertedPQIndex, Query, SearchResult
 from .pq import MAX_TABLE_NBITS, ProductQuantizer
@@ -682,14 +682,7 @@ def protected_head_bits(n_bits: int, scheme: str) -> int:
 
 
 def _as_bit_vector(bits, name: str) -> np.ndarray:
-    b = np.asarray(bits)
-    if b.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {b.shape}")
-    if b.dtype.kind not in "biu":
-        raise TypeError(f"{name} must be integer 0/1 bits, got dtype {b.dtype}")
-    if b.size and (b.min() < 0 or b.max() > 1):
-        raise ValueError(f"{name} must hold only 0 and 1, got range [{b.min()}, {b.max()}]")
-    return b.astype(np.uint8)
+    return as_bits(bits, name)
 
 
 def encode_head_bits(bits, scheme: str) -> np.ndarray:
