@@ -46,7 +46,7 @@ def cmd_build(args) -> int:
 
     from ._files import atomic_write
     from ._userinput import input_file, load_features, load_labels, output_file, read_names
-    from .experiments import make_index
+    from .index.factory import make_index
     from .io import save_index
 
     out = output_file(args.out, "--out")

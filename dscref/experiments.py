@@ -28,9 +28,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
-from ._validate import as_generator, check_choice, check_int
+from ._validate import as_generator, check_int
 from ._chunks import release_pages
 from ._files import atomic_open, atomic_write_text
+from .index.factory import INDEX_NAMES, make_index
 from .codec import PayloadLayout, decode_head, decode_payload, encode_payload
 from .metrics import candidate_recall, compute_map, recall_at_k
 
@@ -74,7 +75,6 @@ TABLE1_ROWS = [  # (label, index kind, raw feature?)
     ("DUC+PQ", "flat", False), ("DUC-IVF+PQ", "ivf", False), ("DUC-IMI+PQ", "imi", False),
     ("DSC+PQ", "dsc", False),
 ]
-INDEX_NAMES = {"dsc": "DSC", "ivf": "DUC-IVF", "imi": "DUC-IMI", "gp": "DUC-G+P", "flat": "DUC+PQ"}
 SCALES = {"105k": 105_000, "1m": 1_000_000}
 
 
@@ -227,33 +227,6 @@ def load_data(spec: str = "synthetic", scale="105k", seed: int = 0, **kw) -> Ret
 
 
 # --------------------------------------------------------------------------- indices
-def make_index(kind: str, n_lists: int, *, M: int = 8, nbits: int = 8, seed: int = 0,
-               keep_vectors: bool = True, n_iter: int = 25):
-    """An unbuilt index of ``kind`` in {"dsc", "ivf", "imi", "gp", "flat"} sized like the paper's:
-    K lists for DSC / IVF / G+P, sqrt(K) centroids per half for the multi-index (K cells)."""
-    check_choice(kind, "kind", set(INDEX_NAMES))
-    common = dict(M=M, nbits=nbits, seed=seed, keep_vectors=keep_vectors, n_iter=n_iter)
-    if kind == "dsc":
-        from .index.semantic import SemanticIndex
-
-        return SemanticIndex(n_labels=n_lists, progress=False, **common)
-    if kind == "ivf":
-        from .index.ivf import IVFIndex
-
-        return IVFIndex(n_lists=n_lists, **common)
-    if kind == "imi":
-        from .index.imi import IMIIndex
-
-        return IMIIndex(n_centroids_per_half=int(math.ceil(math.sqrt(n_lists))), **common)
-    if kind == "gp":
-        from .index.gp import GPIndex
-
-        return GPIndex(n_lists=n_lists, **common)
-    from .index.flat import FlatPQIndex
-
-    return FlatPQIndex(**common)
-
-
 def build_index(kind: str, data: RetrievalData, **kw):
     """Build ``make_index(kind, ...)`` on ``data``; returns (index, seconds)."""
     n_lists = kw.pop("n_lists", data.n_labels)

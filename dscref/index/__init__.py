@@ -6,6 +6,7 @@ All share :class:`dscref.index.base.InvertedPQIndex` and its faiss-style API: ``
 """
 
 from .base import InvertedPQIndex, Query, SearchResult
+from .factory import INDEX_KINDS, INDEX_NAMES, make_index
 from .flat import FlatPQIndex
 from .gp import GPIndex
 from .imi import IMIIndex
@@ -13,4 +14,4 @@ from .ivf import IVFIndex
 from .semantic import SemanticIndex
 
 __all__ = ["InvertedPQIndex", "Query", "SearchResult", "SemanticIndex", "IVFIndex", "IMIIndex", "GPIndex",
-           "FlatPQIndex"]
+           "FlatPQIndex", "make_index", "INDEX_KINDS", "INDEX_NAMES"]
