@@ -1,0 +1,266 @@
+"""The device -> channel -> server journey of a query, written once.
+
+The device encodes each :class:`~dscref.query.Query` into payload bits (eq. 12: the code head
+of eq. 11, then one PQ code per head label), a modem maps them to symbols, the channel (eq. 7)
+adds noise, and the server demodulates and decodes what arrives back into a searchable query.
+Every chain of the library goes through :class:`Link`: the demo, the experiments (Table I's
+error-free codec pass, Fig. 3's digital curves, the robust-coding experiment) and
+``dscref query``. The analog baseline of Fig. 3 has its own :class:`AnalogLink`.
+
+A link carries bytes and bits, never an index: searching the received queries is the caller's
+step (``index.search(result.queries)``), so the same link serves every index kind.
+
+>>> from dscref.link import Link
+>>> link = Link(layout, "qpsk", AWGN(5.0))                       # doctest: +SKIP
+>>> sent = link.send(queries, rng)                               # doctest: +SKIP
+>>> index.search(sent.queries, k=100)                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import bitpack
+from ._validate import as_generator, check_choice
+from .codec import POLICIES, DecodeReport, PayloadLayout, decode_head, decode_payload, encode_payload
+from .query import Query
+
+__all__ = ["Link", "LinkResult", "Received", "AnalogLink"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Received:
+    """One query as the server decoded it.
+
+    Attributes
+    ----------
+    query : Query
+        Searchable; its head may be shorter than the one sent (labels dropped by the decoder's
+        policy) or empty (nothing to search: the caller leaves the result row empty).
+    report : DecodeReport
+        What the head decoder found (received labels, invalid, repeated, dropped slots).
+    bit_errors : int
+        Payload bits flipped by the channel (0 without a channel).
+    head_bit_errors : int
+        Of those, the bits of the head region.
+    labels : ndarray of int64
+        The decoded head (``query.labels``; for :meth:`Link.send_heads`, the only result).
+    """
+
+    query: Query | None
+    report: DecodeReport
+    bit_errors: int = 0
+    head_bit_errors: int = 0
+    labels: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.labels is None and self.query is not None:
+            self.labels = self.query.labels
+
+
+@dataclass
+class LinkResult:
+    """The outcome of :meth:`Link.send` for a batch of queries."""
+
+    received: list = field(default_factory=list)
+    payload_bits: int = 0       # bits of one payload (without modem padding)
+    channel_uses: int = 0       # complex channel uses of the whole batch
+    bits: int = 0               # payload bits sent in the batch
+    bit_errors: int = 0
+
+    @property
+    def queries(self) -> list:
+        """The received queries, in the order sent."""
+        return [r.query for r in self.received]
+
+    @property
+    def ber(self) -> float:
+        return self.bit_errors / self.bits if self.bits else 0.0
+
+    @property
+    def dropped_labels(self) -> int:
+        return sum(len(r.report.dropped) for r in self.received)
+
+
+def _is_protected(layout) -> bool:
+    from .robust import RobustLayout
+
+    return isinstance(layout, RobustLayout)
+
+
+class Link:
+    """Send queries' payloads over a digital channel and decode them at the server.
+
+    Parameters
+    ----------
+    layout : PayloadLayout or RobustLayout
+        The payload of eq. (12) (:class:`dscref.codec.PayloadLayout`), or the same with a
+        channel-coded head (:class:`dscref.robust.RobustLayout`).
+    modem : Modem or {"bpsk", "qpsk", "16qam"}
+    channel : AWGN, RayleighBlock or None
+        None: an error-free link (encode -> bytes -> decode), e.g. for Table I.
+    head, codes : {"hard", "soft"}
+        Decoding of a protected layout (:func:`dscref.robust.decode_robust_payload`); a plain
+        layout decodes hard.
+    policy : {"drop", "nearest_valid"}
+        What the decoder does with an invalid or repeated head label
+        (:func:`dscref.codec.decode_payload`).
+    label_order : LabelOrder, optional
+        A robust label order applied before sending and undone after decoding (protected
+        layouts only).
+    burst : bool
+        False (default): every query is its own transmission. True: the batch's payloads are sent
+        back to back as one transmission (one noise draw, and on a fading channel blocks that
+        run across payload boundaries), as Fig. 3 does.
+    """
+
+    def __init__(self, layout, modem="qpsk", channel=None, *, head: str = "hard", codes: str = "hard",
+                 policy: str = "drop", label_order=None, burst: bool = False):
+        self.protected = _is_protected(layout)
+        if not self.protected and not isinstance(layout, PayloadLayout):
+            raise TypeError(f"layout must be a PayloadLayout or RobustLayout, got {type(layout).__name__}")
+        check_choice(head, "head", {"hard", "soft"})
+        check_choice(codes, "codes", {"hard", "soft"})
+        check_choice(policy, "policy", POLICIES)
+        if not self.protected and (head, codes) != ("hard", "hard"):
+            raise ValueError("soft head or code decoding needs a protected layout (RobustLayout)")
+        if label_order is not None and not self.protected:
+            raise ValueError("label_order needs a protected layout (RobustLayout)")
+        if channel is not None:
+            from .channel import _as_modem, _check_channel
+
+            modem, channel = _as_modem(modem), _check_channel(channel)
+        self.layout, self.modem, self.channel = layout, modem, channel
+        self.head, self.codes, self.policy = head, codes, policy
+        self.label_order, self.burst = label_order, bool(burst)
+
+    def __repr__(self) -> str:
+        return (f"Link({self.layout!r}, {getattr(self.modem, 'name', self.modem)!r}, {self.channel!r}, "
+                f"head={self.head!r}, codes={self.codes!r}, policy={self.policy!r}, burst={self.burst})")
+
+    @property
+    def payload_bits(self) -> int:
+        """Bits of one payload as sent."""
+        return self.layout.n_bits if self.protected else 8 * self.layout.nbytes
+
+    @property
+    def head_region_bits(self) -> int:
+        return self.layout.head_region_bits if self.protected else 8 * self.layout.head_bytes
+
+    def encode(self, query: Query) -> np.ndarray:
+        """The device's side: a query -> its payload bits (uint8 0/1)."""
+        if self.protected:
+            from .robust import encode_robust_payload
+
+            return encode_robust_payload(query, self.layout, label_order=self.label_order)
+        return bitpack.bytes_to_bits(encode_payload(query, self.layout))
+
+    def decode(self, received) -> tuple:
+        """The server's side: received bits (or LLRs for a protected layout) -> (Query, DecodeReport)."""
+        if self.protected:
+            from .robust import decode_robust_payload
+
+            return decode_robust_payload(received, self.layout, head=self.head, codes=self.codes,
+                                         policy=self.policy, label_order=self.label_order)
+        return decode_payload(bitpack.bits_to_bytes(received), self.layout, policy=self.policy)
+
+    def _transmit(self, bits: np.ndarray, rng):
+        """bits -> (what the decoder reads: hard bits or LLRs, hard decisions, result)."""
+        from .channel import transmit_bits
+
+        res = transmit_bits(bits, self.modem, self.channel, rng, soft=self.protected)
+        return (res.llr if self.protected else res.bits), res.bits, res
+
+    def _through(self, sent: list, rng) -> tuple:
+        """Each bit array through the channel (one transmission each, or one burst).
+
+        Returns ([(what the decoder reads, hard decisions)], channel uses)."""
+        from .channel import transmit_bits
+
+        if self.channel is None:  # error-free: certain bits (LLR +-inf) where LLRs are read
+            reads = [np.where(b == 0, np.inf, -np.inf) if self.protected and self._wants_llr() else b
+                     for b in sent]
+            return list(zip(reads, sent)), 0
+        rng = as_generator(rng)
+        soft = self.protected
+        if self.burst and sent:
+            res = transmit_bits(np.concatenate(sent), self.modem, self.channel, rng, soft=soft)
+            x = res.llr if soft else res.bits
+            bounds = np.cumsum([0] + [b.size for b in sent])
+            return [(x[a:b], res.bits[a:b]) for a, b in zip(bounds[:-1], bounds[1:])], res.channel_uses
+        pieces, uses = [], 0
+        for b in sent:
+            res = transmit_bits(b, self.modem, self.channel, rng, soft=soft)
+            pieces.append((res.llr if soft else res.bits, res.bits))
+            uses += res.channel_uses
+        return pieces, uses
+
+    def _wants_llr(self) -> bool:
+        return self.head == "soft" or self.codes == "soft"
+
+    def send(self, queries, rng=None) -> LinkResult:
+        """Encode, transmit and decode every query; returns a :class:`LinkResult`.
+
+        ``rng`` (Generator, int or None) draws the channel; without a channel it is unused.
+        """
+        qs = [queries] if isinstance(queries, Query) else list(queries)
+        sent = [self.encode(q) for q in qs]
+        pieces, uses = self._through(sent, rng)
+        out = LinkResult(payload_bits=self.payload_bits, channel_uses=uses, bits=sum(b.size for b in sent))
+        hb = self.head_region_bits
+        for b, (x, hard) in zip(sent, pieces):
+            q, report = self.decode(x)
+            errors = int(np.count_nonzero(hard != b))
+            out.received.append(Received(q, report, errors, int(np.count_nonzero(hard[:hb] != b[:hb]))))
+            out.bit_errors += errors
+        log.debug("link: %d queries, %d bits, %d errors, %d uses", len(qs), out.bits, out.bit_errors,
+                  out.channel_uses)
+        return out
+
+    def send_heads(self, queries, rng=None) -> LinkResult:
+        """Send only the code heads (the first ``head_bytes`` of each payload) and decode them.
+
+        For Fig. 3's "analog + DSC head", where the head travels digitally beside an analog
+        feature; a plain layout only. Each :class:`Received` has ``query=None`` and the decoded
+        head in ``labels`` (valid, distinct; possibly fewer than sent).
+        """
+        if self.protected:
+            raise ValueError("send_heads needs a plain PayloadLayout")
+        qs = [queries] if isinstance(queries, Query) else list(queries)
+        hb = 8 * self.layout.head_bytes
+        sent = [self.encode(q)[:hb] for q in qs]
+        pieces, uses = self._through(sent, rng)
+        out = LinkResult(payload_bits=hb, channel_uses=uses, bits=hb * len(sent))
+        for b, (x, hard) in zip(sent, pieces):
+            labels, report = decode_head(bitpack.bits_to_bytes(x), self.layout, policy=self.policy)
+            errors = int(np.count_nonzero(hard != b))
+            out.received.append(Received(None, report, errors, errors, labels=labels))
+            out.bit_errors += errors
+        return out
+
+
+class AnalogLink:
+    """The analog baseline: the feature itself, power-normalised, over the channel (Fig. 3).
+
+    ``send(features, rng)`` returns the received (noisy, equalised) features, float32, one row
+    per query; ``complex_baseband`` packs two reals per complex channel use (``d / 2`` uses).
+    """
+
+    def __init__(self, channel, *, complex_baseband: bool = True):
+        from .channel import _check_channel
+
+        self.channel = _check_channel(channel)
+        self.complex_baseband = bool(complex_baseband)
+
+    def __repr__(self) -> str:
+        return f"AnalogLink({self.channel!r}, complex_baseband={self.complex_baseband})"
+
+    def send(self, features, rng=None) -> np.ndarray:
+        from .channel import transmit_analog
+
+        return transmit_analog(features, self.channel, rng, complex_baseband=self.complex_baseband).received
