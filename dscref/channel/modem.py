@@ -102,7 +102,7 @@ class Modem:
         ------
         ValueError
             If a bit is not 0/1 or the length is not a multiple of ``bits_per_symbol``
-            (:func:`transmit_bits` pads for you).
+            (:func:`~dscref.channel.transmit.transmit_bits` pads for you).
         """
         from .._kernels import channel as kern
 

@@ -240,7 +240,7 @@ def transmit_bits(bits, modem, channel, rng=None, soft: bool = False, exact: boo
         E.g. ``dscref.bitpack.bytes_to_bits(payload)``.
     modem : Modem or {"bpsk", "qpsk", "16qam"}
     channel : AWGN or RayleighBlock
-        ``channel.snr_db`` is Es/N0 (use :func:`ebn0_to_esn0` to start from Eb/N0).
+        ``channel.snr_db`` is Es/N0 (use :func:`~dscref.channel.models.ebn0_to_esn0` to start from Eb/N0).
     rng : numpy.random.Generator, int or None
     soft : bool
         Also return LLRs; ``bits`` are then their signs (bitwise MAP with exact LLRs, which for
