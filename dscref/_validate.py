@@ -22,6 +22,8 @@ __all__ = [
     "check_choice",
     "as_generator",
     "as_bits",
+    "as_symbols",
+    "as_db",
     "check_finite",
     "check_float",
     "check_k",
@@ -257,3 +259,36 @@ def as_bits(bits, name: str = "bits", *, ndim: int | None = 1) -> np.ndarray:
         at = int(np.flatnonzero((flat < 0) | (flat > 1))[0])
         raise ValueError(f"{name} must hold only 0 and 1, found {int(flat[at])} at index {at}")
     return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def as_symbols(symbols, max_abs: float) -> np.ndarray:
+    """Complex channel symbols as a 1-D C-contiguous complex128 array, finite, ``|z| <= max_abs``.
+
+    The one symbol check of the channel (symbols sent by ``transmit_symbols``, symbols received
+    by ``Modem.demodulate``); ``max_abs`` keeps squared distances to the constellation finite.
+    """
+    arr = symbols if isinstance(symbols, np.ndarray) else np.asarray(symbols)
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iufc":
+        raise TypeError(f"symbols must be complex or real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"symbols must be 1-D, got shape {arr.shape}")
+    z = np.ascontiguousarray(arr, dtype=np.complex128)
+    if z.size and not np.isfinite(z).all():
+        i = int(np.flatnonzero(~np.isfinite(z))[0])
+        raise ValueError(f"symbols hold a non-finite value {z[i]!r} at index {i}")
+    if z.size and np.abs(z).max() > max_abs:
+        i = int(np.argmax(np.abs(z)))
+        raise ValueError(f"symbols hold {z[i]!r} at index {i}; magnitudes above {max_abs:g} are not "
+                         "supported (squared distances to the constellation would overflow)")
+    return z
+
+
+def as_db(x, name: str) -> np.ndarray:
+    """Real dB value(s) as float64 (+-inf allowed, NaN refused): SNR conversions and BER theory."""
+    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be real numbers in dB, got {x!r} (dtype {arr.dtype})")
+    arr = arr.astype(np.float64)
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} holds NaN: {x!r}")
+    return arr

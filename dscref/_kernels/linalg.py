@@ -5,7 +5,7 @@ float32 results move by an ulp with the thread count. The synthetic generator mu
 bits in a Dask worker (1 BLAS thread) and in the caller (all cores), so its products run here:
 every output entry is the float64 sum over k = 0, 1, ..., K-1 in that order of exact float64
 products, rounded once to float32. Rows are independent, so ``prange`` over row blocks changes
-nothing but speed. Arguments are marked IN / OUT; the wrappers in :mod:`dscref._linalg` validate.
+nothing but speed. Arguments are marked IN / OUT; the wrappers in :mod:`dscref.synthetic._linalg` validate.
 """
 
 import numba as nb

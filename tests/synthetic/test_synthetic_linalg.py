@@ -1,7 +1,6 @@
 """The generator's fixed-order products: kernel == NumPy twin bit for bit, close to BLAS, and the
 generator's output independent of BLAS / Numba thread counts and of the BLAS CPU kernel."""
 
-import hashlib
 import os
 import platform
 import subprocess
@@ -13,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dscref._linalg import matmul, matvec, orthonormal_rows
+from dscref.synthetic._linalg import matmul, matvec, orthonormal_rows
 from dscref._reference.linalg import matmul_ref, matvec_ref, orthonormalise_rows_ref
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 seeds = st.integers(0, 2**31 - 1)
 
 
