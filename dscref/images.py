@@ -5,6 +5,8 @@ its tunable limits keep working when set here, as error messages suggest:
 ``dscref.images.MAX_IMAGE_PIXELS = ...`` changes the limit :func:`load_image` applies.
 """
 
+from __future__ import annotations
+
 import sys
 
 from .features import image
