@@ -79,7 +79,7 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         rng = np.random.default_rng(0)
         build_semantic_index_dask(rng.standard_normal((4000, 64)).astype(np.float32), rng.integers(0, 8, 4000),
-                                  args.out + "_warmup", n_labels=8, M=8, n_iter=2, sample_size=2000,
+                                  args.out + "_warmup", n_lists=8, M=8, n_iter=2, sample_size=2000,
                                   n_shards=args.workers, client=client)
         shutil.rmtree(args.out + "_warmup")
         res["warmup_s"] = time.perf_counter() - t0

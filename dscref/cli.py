@@ -288,7 +288,7 @@ def _add_features(sub) -> None:
 
 def _cmd_features(args) -> int:
     from ._userinput import input_dir, input_file, output_file
-    from .features_file import features_file_from_extract, load_features_file
+    from .features.file import features_file_from_extract, load_features_file
 
     out = output_file(args.out, "--out", suffixes=(".npz",))
     path = features_file_from_extract(input_dir(args.database, "database folder"),

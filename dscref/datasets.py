@@ -10,8 +10,8 @@
   group (``NNNN00.jpg``), the other images of the group are its positives.
 * :func:`list_images` — a plain folder of images.
 * :func:`extract_images` / :func:`cached_features` — run a :class:`~dscref.features.Extractor`
-  or :class:`~dscref.features.Classifier` over many images (defined in :mod:`dscref.extraction`,
-  importable from here).
+  or :class:`~dscref.features.Classifier` over many images (defined in
+  :mod:`dscref.features.extraction`, importable from here).
 
 Ground truth follows ``metrics.compute_map``'s convention: one ``{"ok": ids, "junk": ids}`` dict
 per query with int64 database ids.
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ._safe_pickle import safe_load
-from .extraction import cached_features, extract_images  # noqa: F401  (public here too)
+from .features.extraction import cached_features, extract_images  # noqa: F401  (public here too)
 from .synthetic import SemanticDataset, make_semantic_dataset  # noqa: F401  (re-exported)
 
 __all__ = [
@@ -122,7 +122,7 @@ class RevisitedDataset:
         The crop uses Pillow's ``Image.crop`` on the box as stored (Pillow rounds the
         coordinates), as revisitop's and cnnimageretrieval's loaders do.
         """
-        from .features import load_image
+        from .features.image import load_image
 
         if not 0 <= i < len(self.queries):
             raise IndexError(f"query index {i} out of range [0, {len(self.queries)})")

@@ -1,4 +1,4 @@
-"""dscref.features_file: the features:PATH format loads without pickle; crafted files never run code."""
+"""dscref.features.file: the features:PATH format loads without pickle; crafted files never run code."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import pytest
 
 from dscref.errors import UnsafeFileError
 from dscref.experiments import load_data
-from dscref.features_file import load_features_file, pack_gnd, save_features_file, unpack_gnd
+from dscref.features.file import load_features_file, pack_gnd, save_features_file, unpack_gnd
 
 
 class _RunsCode:

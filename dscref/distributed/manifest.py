@@ -11,6 +11,10 @@ Shard files (and ``sample_file``) must be relative names that resolve inside the
 directory: absolute paths, ``..`` components and symbolic links leading out of the directory
 are refused, so a manifest cannot make the searcher open an arbitrary file. Informational
 fields (``seed``, ``sampling``, ``timings``, ...) are optional, but typed when present.
+
+Versions: 2 names the number of lists ``n_lists``; version 1 (written before the number of lists
+got one name everywhere) called it ``n_labels``. Both are read; a version-1 manifest is returned
+with the field under its new name, so readers see ``n_lists`` only.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexFormatError
+from ..errors import IndexFormatError
 
-__all__ = ["MANIFEST_NAME", "FORMAT", "VERSION", "read_manifest", "check_manifest", "check_shard_files",
-           "file_crc32"]
+__all__ = ["MANIFEST_NAME", "FORMAT", "VERSION", "READ_VERSIONS", "read_manifest", "check_manifest",
+           "check_shard_files", "file_crc32"]
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "dscref-sharded-dsc"
-VERSION = 1
+#: The version written.
+VERSION = 2
+#: The versions read, and the name each gives the number of lists.
+READ_VERSIONS = {1: "n_labels", 2: "n_lists"}
 
 _MISSING = object()
 
@@ -67,7 +74,7 @@ def read_manifest(path) -> tuple[dict, Path, list[Path]]:
 
 def check_manifest(m, where: str, root: Path) -> list[Path]:
     """Validate a parsed manifest ``m`` of the index directory ``root``; returns the resolved
-    shard file paths."""
+    shard file paths. A valid version-1 manifest's ``n_labels`` is renamed ``n_lists`` in ``m``."""
     def bad(msg):
         return IndexFormatError(f"sharded index manifest {where!r}: {msg}")
 
@@ -90,10 +97,11 @@ def check_manifest(m, where: str, root: Path) -> list[Path]:
             raise bad(f"field {at}{key!r} = {str(d[key])[:40]} must be {what}")
 
     if not isinstance(m, dict) or m.get("format") != FORMAT or type(m.get("version")) is not int \
-            or m["version"] != VERSION:
+            or m["version"] not in READ_VERSIONS:
         raise IndexFormatError(f"{where!r} is not a dscref sharded index manifest (format {FORMAT!r} "
-                               f"version {VERSION})")
-    K = integer(m, "n_labels", 1)
+                               f"version {' or '.join(map(str, READ_VERSIONS))})")
+    lists_key = READ_VERSIONS[m["version"]]  # checked under the name the file uses
+    n_lists = integer(m, lists_key, 1)
     M = integer(m, "M", 1)
     integer(m, "nbits", 1, 16)
     d = integer(m, "d", 1)
@@ -102,9 +110,9 @@ def check_manifest(m, where: str, root: Path) -> list[Path]:
     ntotal = integer(m, "ntotal", 0)
     n_shards = integer(m, "n_shards", 1)
     owner = field(m, "owner")
-    if not (isinstance(owner, list) and len(owner) == K
+    if not (isinstance(owner, list) and len(owner) == n_lists
             and all(type(o) is int and 0 <= o < n_shards for o in owner)):
-        raise bad(f"field 'owner' must list the owner shard in [0, {n_shards}) of each of the {K} partitions "
+        raise bad(f"field 'owner' must list the owner shard in [0, {n_shards}) of each of the {n_lists} partitions "
                   f"(inconsistent owner / shards)")
     owner = np.asarray(owner, dtype=np.int64)
     shards = field(m, "shards")
@@ -138,6 +146,8 @@ def check_manifest(m, where: str, root: Path) -> list[Path]:
     typed(m, "timings", dict, "a JSON object")
     if "sample_file" in m:
         _inside(root, m["sample_file"], "sample_file", bad)
+    if lists_key != "n_lists":  # a version-1 file: its n_labels under today's name
+        m["n_lists"] = m.pop(lists_key)
     return files
 
 

@@ -17,7 +17,7 @@ from dscref.features import Classifier, Extractor, preprocess
 
 pytestmark = pytest.mark.realmodel
 
-BUILD = Path(__file__).resolve().parents[1] / "models" / "build"
+BUILD = Path(__file__).resolve().parents[2] / "models" / "build"
 CLF, GEM, MANIFEST = BUILD / "effnet-lite0-classifier.onnx", BUILD / "effnet-lite0-gem.onnx", BUILD / "manifest.json"
 if not (CLF.is_file() and GEM.is_file() and MANIFEST.is_file()):
     pytest.skip(f"real models absent: run `python models/export.py offline` to build {CLF.name} and "

@@ -1,4 +1,4 @@
-"""dscref.images on hostile images: size bounds checked from the header before decoding or
+"""dscref.features.image on hostile images: size bounds checked from the header before decoding or
 resizing, malformed EXIF / TIFF tags refused (issue 17, Features)."""
 
 import io
@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-import dscref.images as images
-from dscref.datasets import extract_images
 from dscref.errors import ImageError
-from dscref.features import Classifier
-from dscref.images import load_image, preprocess
+from dscref.features import image as images
+from dscref.features.classifier import Classifier
+from dscref.features.extraction import extract_images
+from dscref.features.image import load_image, preprocess
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models"))
 import make_tiny  # noqa: E402
 
 _resize = Image.Image.resize

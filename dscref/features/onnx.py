@@ -1,7 +1,8 @@
 """ONNX model files and onnxruntime sessions: checksums, manifests, input validation, batched runs.
 
-Shared by :class:`~dscref.features.Extractor` and :class:`~dscref.features.Classifier`.
-onnxruntime is imported lazily, when a model is opened.
+Shared by :class:`~dscref.features.extractor.Extractor` and
+:class:`~dscref.features.classifier.Classifier` (:class:`OnnxModel`, :class:`ModelUser`).
+onnxruntime is imported lazily, when a model is opened: ``import dscref.features`` never needs it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_int
-from .errors import ModelError
-from .images import IMAGENET_MEAN, IMAGENET_STD, MAX_RESIZE_PIXELS, _resize_exact, preprocess
+from .._validate import check_int
+from ..errors import ModelError
+from .image import IMAGENET_MEAN, IMAGENET_STD, MAX_RESIZE_PIXELS, preprocess, resize_exact
 
-__all__ = ["sha256_file"]
+__all__ = ["sha256_file", "ort_errors", "onnx_dim", "FLOAT_TYPES", "OnnxModel", "ModelUser"]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def _expected_from_manifest(manifest, model_path: Path) -> str | None:
     raise ModelError(f"manifest {str(mpath)!r} has no entry for model file {model_path.name!r}")
 
 
-_FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
+FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
                 "tensor(double)": np.float64}
 
 
@@ -73,12 +74,12 @@ def ort_errors() -> tuple:
     return (*found, RuntimeError)
 
 
-def _dim(d):
+def onnx_dim(d):
     """An ONNX dim as an int, or None when symbolic/unknown."""
     return d if isinstance(d, int) and d > 0 else None
 
 
-class _OnnxModel:
+class OnnxModel:
     """An onnxruntime session with its single image input validated (shared by both classes)."""
 
     def __init__(self, onnx_path, *, kind="model", threads=None, providers=None,
@@ -128,18 +129,18 @@ class _OnnxModel:
         if len(inp.shape) != 4:
             raise self._fail(f"the rank of input {inp.name!r}", f"{len(inp.shape)} (shape {inp.shape})",
                              "4 (n, 3, H, W)")
-        if inp.type not in _FLOAT_TYPES:
+        if inp.type not in FLOAT_TYPES:
             raise self._fail(f"the dtype of input {inp.name!r}", inp.type,
                              "a float tensor (tensor(float))")
-        if _dim(inp.shape[1]) not in (None, 3):
+        if onnx_dim(inp.shape[1]) not in (None, 3):
             raise self._fail(f"the channel count of input {inp.name!r}", inp.shape[1], 3)
         self.input_name = inp.name
-        self.input_dtype = _FLOAT_TYPES[inp.type]
-        self.fixed_batch = _dim(inp.shape[0])
+        self.input_dtype = FLOAT_TYPES[inp.type]
+        self.fixed_batch = onnx_dim(inp.shape[0])
         if self.fixed_batch not in (None, 1):
             raise self._fail(f"the batch dimension of input {inp.name!r}", inp.shape[0],
                              "dynamic or 1")
-        h, w = _dim(inp.shape[2]), _dim(inp.shape[3])
+        h, w = onnx_dim(inp.shape[2]), onnx_dim(inp.shape[3])
         self.fixed_hw = (h, w) if h and w else None
         if self.fixed_hw and h * w > MAX_RESIZE_PIXELS:
             raise self._fail(f"the fixed input size of {inp.name!r}", f"{h}x{w}",
@@ -150,7 +151,7 @@ class _OnnxModel:
     # ----------------------------------------------------------------------------------- run
     def _prepare(self, image, size: int, mode: str) -> np.ndarray:
         if self.fixed_hw:
-            return _resize_exact(image, self.fixed_hw, IMAGENET_MEAN, IMAGENET_STD)
+            return resize_exact(image, self.fixed_hw, IMAGENET_MEAN, IMAGENET_STD)
         return preprocess(image, size, mode=mode)
 
     def _run_batches(self, arrays: list[np.ndarray], batch_size: int,
@@ -197,3 +198,18 @@ def _listed(names: list[str], rows, shown: int = 5) -> str:
     rows = list(rows)
     text = ", ".join(f"row {i} {names[i]!r}" for i in rows[:shown])
     return text + (f" and {len(rows) - shown} more" if len(rows) > shown else "")
+
+
+class ModelUser:
+    """What Extractor and Classifier share about their validated ONNX model (``self._model``)."""
+
+    _model: OnnxModel
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the model file."""
+        return self._model.sha256
+
+    @property
+    def path(self) -> Path:
+        return self._model.path

@@ -12,10 +12,11 @@ import pytest
 from PIL import Image
 
 from dscref.cli import main
-from dscref.datasets import cached_features, list_images
-from dscref.features import Extractor
+from dscref.datasets import list_images
+from dscref.features.extraction import cached_features
+from dscref.features.extractor import Extractor
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models"))
 import make_tiny  # noqa: E402
 
 

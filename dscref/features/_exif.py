@@ -16,7 +16,7 @@ import numbers
 import os
 import struct
 
-from .errors import ImageError
+from ..errors import ImageError
 
 __all__ = ["check_exif", "check_tiff_file", "check_orientation"]
 
