@@ -799,7 +799,7 @@ def _(rng, c, t=None):
         {"per_slot": small_int(rng, 1, 3)}
 
 
-@driver("robust.RobustLayout")
+@driver("robust.RobustLayout", "codec.ProtectedLayout")
 def _(rng, c, t=None):
     from dscref import robust
     return robust.RobustLayout, (c.layout if rng.random() < 0.8 else hostile(rng),
@@ -813,7 +813,7 @@ def _rlayout(rng, c):
     return robust.RobustLayout(hostile(rng) if rng.random() < 0.5 else c.layout, hostile(rng))
 
 
-@driver("robust.encode_robust_payload")
+@driver("robust.encode_robust_payload", "codec.encode_protected_payload")
 def _(rng, c, t=None):
     from dscref import robust
     lo = None if rng.random() < 0.5 else _label_order(rng, c)
@@ -821,7 +821,7 @@ def _(rng, c, t=None):
         {"label_order": lo}
 
 
-@driver("robust.decode_robust_payload")
+@driver("robust.decode_robust_payload", "codec.decode_protected_payload")
 def _(rng, c, t=None):
     from dscref import robust
     rl = _rlayout(rng, c)
@@ -896,8 +896,8 @@ def public_targets() -> list:
 # Constructors of result containers and label mappers hold whatever they are given: a NaN
 # passed in is not produced by them, so their results are not checked for NaN.
 NAN_PASSTHROUGH = {"channel.AnalogResult", "channel.SymbolResult", "channel.BitResult", "codec.DecodeReport",
-                   "robust.LabelOrder", "robust.RobustLayout", "robust.LabelOrder.encode_query",
-                   "robust.LabelOrder.decode_query"}
+                   "codec.ProtectedLayout", "robust.LabelOrder", "robust.RobustLayout",
+                   "robust.LabelOrder.encode_query", "robust.LabelOrder.decode_query"}
 
 
 def _nan_in(result, depth: int = 0) -> bool:

@@ -7,8 +7,10 @@ error names the offending value and what was expected; nothing here uses ``asser
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -24,6 +26,9 @@ __all__ = [
     "as_bits",
     "as_symbols",
     "as_db",
+    "as_llr",
+    "as_codes",
+    "renamed_keyword",
     "check_finite",
     "check_float",
     "check_k",
@@ -292,3 +297,55 @@ def as_db(x, name: str) -> np.ndarray:
     if np.isnan(arr).any():
         raise ValueError(f"{name} holds NaN: {x!r}")
     return arr
+
+
+def as_llr(llr, name: str, n: int | None = None, ndim: int = 1) -> np.ndarray:
+    """Bit LLRs (``log P(0)/P(1)``) as a C-contiguous float64 array of ``ndim`` dimensions whose
+    last axis has ``n`` entries; real dtypes only, NaN refused (+-inf is a certain bit). The one
+    LLR check of the soft-decision tables, the head codes and the protected payload."""
+    a = np.asarray(llr)
+    if a.dtype.kind not in "fiu" or a.dtype == np.bool_:
+        raise TypeError(f"{name} must be real LLRs, got dtype {a.dtype}")
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if a.ndim != ndim or (n is not None and a.shape[-1] != n):
+        want = f"(..., {n})" if n is not None else f"{ndim}-D"
+        raise ValueError(f"{name} must have shape {want} with ndim={ndim}, got {a.shape}")
+    if np.isnan(a).any():
+        raise ValueError(f"{name} holds NaN")
+    return a
+
+
+def as_codes(codes, ksub: int | None = None, *, of: str = "table") -> np.ndarray:
+    """Stored PQ codes: a 2-D (n, M) uint8 / uint16 array (no other dtype is converted), with
+    every value below ``ksub`` when given (``of`` names what ``ksub`` counts in the message);
+    returned C-contiguous. The one check of the code arrays the ADC kernels and
+    :func:`dscref.assignment.permute_codes` take (a query's codes: :func:`dscref.query.check_codes`)."""
+    codes = np.asarray(codes)
+    if codes.ndim != 2:
+        raise ValueError(f"codes must be 2-D (n, M), got shape {codes.shape}")
+    if codes.dtype not in (np.uint8, np.uint16):
+        raise TypeError(f"codes must be uint8 or uint16, got dtype {codes.dtype}")
+    if ksub is not None and codes.size and ksub < (256 if codes.dtype == np.uint8 else 65536) \
+            and codes.max() >= ksub:
+        raise ValueError(f"codes hold {int(codes.max())}, outside the {of}'s {ksub} entries")
+    return np.ascontiguousarray(codes)
+
+
+def renamed_keyword(old: str, new: str):
+    """Decorator: accept the keyword ``old`` as a deprecated alias of the parameter ``new``.
+
+    ``f(old=v)`` warns (``DeprecationWarning``, pointing at the caller) and calls ``f(new=v)``;
+    passing both is a ``TypeError``.
+    """
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if old in kwargs:
+                if new in kwargs:
+                    raise TypeError(f"{fn.__qualname__}() got both {new}= and its deprecated alias {old}=")
+                warnings.warn(f"{fn.__qualname__}(): {old}= is deprecated, use {new}=", DeprecationWarning,
+                              stacklevel=2)
+                kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+        return wrapper
+    return deco

@@ -5,7 +5,7 @@ residual PQ code per head entry, or the raw feature (Table I's "M = 2048" rows),
 with the received bit LLRs of the codes (soft-decision ADC). :func:`check_query` is the single
 check of a query against an index's sizes; :class:`~dscref.index.base.InvertedPQIndex` (and
 every subclass), :class:`~dscref.distributed.ShardedSearcher`,
-:func:`~dscref.robust.soft_search` and :func:`~dscref.codec.encode_payload` all call it, so a
+:func:`~dscref.index.robust.soft_search` and :func:`~dscref.codec.encode_payload` all call it, so a
 query is accepted or refused the same way everywhere. :func:`check_labels` is the part that
 applies to a head alone (``encode_query``'s ``top_labels``).
 
@@ -81,8 +81,8 @@ class Query:
         Free-form annotations (never read by the search).
     code_llr : ndarray (h, M * nbits) float64, or None
         Received bit LLRs (``log P(0)/P(1)``, payload order, MSB first) of each code. When
-        present the index scores with *soft-decision ADC* (:func:`dscref.robust.soft_lut_l2`):
-        the table row of the hard code is replaced by its posterior expectation. ``codes`` must
+        present the index scores with *soft-decision ADC* (:mod:`dscref.soft`): every table
+        row of the hard code is replaced by its posterior expectation. ``codes`` must
         still hold the hard decisions. None (default): the plain hard-decision search.
 
     The constructor checks only dtypes; sizes and ranges depend on the index and are checked

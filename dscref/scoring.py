@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from ._threads import num_threads
-from ._validate import F32_MAX, check_finite, check_float, check_k
+from ._validate import F32_MAX, as_codes, check_finite, check_float, check_k
 
 __all__ = ["adc_l2", "adc_l2_topk", "adc_cosine", "topk"]
 
@@ -49,17 +49,6 @@ def _check_luts(lut):
     return luts, single
 
 
-def _check_codes(codes, ksub: int) -> np.ndarray:
-    codes = np.asarray(codes)
-    if codes.ndim != 2:
-        raise ValueError(f"codes must be 2-D (n, M), got shape {codes.shape}")
-    if codes.dtype not in (np.uint8, np.uint16):
-        raise TypeError(f"codes must be uint8 or uint16, got dtype {codes.dtype}")
-    if codes.size and ksub < (256 if codes.dtype == np.uint8 else 65536) and codes.max() >= ksub:
-        raise ValueError(f"codes hold {int(codes.max())}, outside the table's {ksub} entries")
-    return np.ascontiguousarray(codes)
-
-
 def adc_l2(lut, codes) -> np.ndarray:
     """ADC distances of codes to one query or a batch of queries.
 
@@ -81,7 +70,7 @@ def adc_l2(lut, codes) -> np.ndarray:
     from ._kernels import scoring as kern
 
     luts, single = _check_luts(lut)
-    codes = _check_codes(codes, luts.shape[2])
+    codes = as_codes(codes, luts.shape[2])
     if codes.shape[1] != luts.shape[1]:
         raise ValueError(f"codes have M={codes.shape[1]} columns but the table has M={luts.shape[1]}")
     out = np.empty((luts.shape[0], codes.shape[0]), dtype=np.float32)
@@ -116,7 +105,7 @@ def adc_l2_topk(lut, codes, k: int):
     from ._kernels import scoring as kern
 
     luts, single = _check_luts(lut)
-    codes = _check_codes(codes, luts.shape[2])
+    codes = as_codes(codes, luts.shape[2])
     if codes.shape[1] != luts.shape[1]:
         raise ValueError(f"codes have M={codes.shape[1]} columns but the table has M={luts.shape[1]}")
     nq, n = luts.shape[0], codes.shape[0]
@@ -173,7 +162,7 @@ def adc_cosine(lut, codes, bias: float, q_norm2: float, db_norm2) -> np.ndarray:
     M = lut.shape[0]
     _check_lut_values(lut, M, extra=1)
     lut = np.ascontiguousarray(lut, dtype=np.float32)
-    codes = _check_codes(codes, lut.shape[1])
+    codes = as_codes(codes, lut.shape[1])
     if codes.shape[1] != M:
         raise ValueError(f"codes have M={codes.shape[1]} columns but the table has M={M}")
     bound = F32_MAX / (M + 2)

@@ -1,5 +1,7 @@
 import os
 
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Bounded example counts keep the suite fast; deadline=None because the first call of a Numba
@@ -11,3 +13,27 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile("dscref")
+
+
+# --------------------------------------------------------------------------- shared fixtures
+ROBUST_K = 20  # lists of the small DSC index of ``robust_built``
+
+
+@pytest.fixture(scope="session")
+def robust_built():
+    """``(x, labels, index, robust)``: a small DSC index (K=20 lists, M=4, nbits=6) and its
+    robust index assignment (p=0.02, order 2). Used by the soft-decision, head-code, codec and
+    robust-index tests; never modified by them (copies are deep)."""
+    from dscref.index.robust import make_index_robust
+    from dscref.index.semantic import SemanticIndex
+
+    rng = np.random.default_rng(0)
+    n, d = 2500, 16
+    C = rng.standard_normal((ROBUST_K, d)).astype(np.float32)
+    labels = rng.integers(0, ROBUST_K, n)
+    x = C[labels] + 0.6 * rng.standard_normal((n, d)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x, labels = x.astype(np.float32), labels.astype(np.int64)
+    index = SemanticIndex(ROBUST_K, M=4, nbits=6, n_iter=6, seed=0, progress=False,
+                          min_partition_size=100).build(x, labels)
+    return x, labels, index, make_index_robust(index, p=0.02, order=2)

@@ -56,9 +56,9 @@ def _layouts(indices):
 def _check_decoded(index, layout, q):
     lab = q.labels
     assert lab.dtype == np.int64 and lab.ndim == 1
-    if layout.n_labels:
+    if layout.head_size:
         assert np.unique(lab).size == lab.size and (lab.size == 0 or (lab.min() >= 0 and lab.max() < index.n_lists))
-    assert q.codes.shape == (max(lab.size, 0) if layout.n_labels else 1, layout.M)
+    assert q.codes.shape == (max(lab.size, 0) if layout.head_size else 1, layout.M)
     assert q.codes.size == 0 or int(q.codes.max()) < (1 << layout.nbits)
     for metric in ("l2", "cosine"):
         D, I, nc = index.search(q, k=7, metric=metric)  # must not raise
@@ -93,8 +93,8 @@ def test_decode_valid_payload_with_bit_errors(indices, seed, which, log_ber, pol
     _, x = indices
     rng = np.random.default_rng(seed)
     q = x[rng.integers(len(x))]
-    if layout.n_labels:
-        labels = rng.choice(index.n_lists, layout.n_labels, replace=False)
+    if layout.head_size:
+        labels = rng.choice(index.n_lists, layout.head_size, replace=False)
         query = index.encode_query(q, top_labels=labels)
     else:
         query = index.encode_query(q)

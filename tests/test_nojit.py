@@ -40,8 +40,9 @@ assert np.array_equal(pq.decode(codes), decode_ref(codes, pq.codebooks_))
 lut = pq.lut_l2(x[0])
 assert np.array_equal(adc_l2(lut, codes), adc_l2_ref(lut, codes))
 from dscref import robust
-from dscref._kernels import robust as rk
-from dscref._reference import robust as rr
+from dscref._kernels import assignment as rk
+from dscref._reference import assignment as rr
+from dscref._reference import soft as rs
 perm = robust.robust_permutation(pq, 0.05, order=1, n_iter=20)
 S = ((pq.codebooks_[0][:, None].astype(float) - pq.codebooks_[0][None]) ** 2).sum(-1)
 w = np.full(16, 1 / 16)
@@ -50,7 +51,11 @@ inv = np.argsort(perm[0])
 assert abs(rk.assignment_cost(S, w, inv, pats, probs) - rr.assignment_cost_ref(S, w, inv, pats, probs)) < 1e-12
 assert abs(rk.swap_delta(S, w, inv, pats, probs, 1, 5) - rr.swap_delta_ref(S, w, inv, pats, probs, 1, 5)) < 1e-12
 llr = rng.standard_normal(8)
-assert np.allclose(robust.posteriors(llr, 2, 4), rr.posteriors_ref(llr, 2, 4), rtol=1e-12)
+assert np.allclose(robust.posteriors(llr, 2, 4), rs.posteriors_ref(llr, 2, 4), rtol=1e-12)
+from dscref._kernels import soft as sk
+post, tab, out = robust.posteriors(llr, 2, 4), rng.random((2, 16, 3)), np.empty((2, 3))
+sk.expected_rows(post, tab, out)
+assert np.array_equal(out, rs.expected_rows_ref(post, tab))
 print("nojit ok")
 """
 

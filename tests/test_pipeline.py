@@ -38,7 +38,7 @@ def exact_map(data):
 def test_index_against_exact_search(data, exact_map, kind):
     index, _ = E.build_index(kind, data, seed=0, n_lists=100, n_iter=10,
                              **({"M": 64, "nbits": 5} if kind == "flat" else {}))
-    layout = PayloadLayout.for_index(index, n_labels=5)
+    layout = PayloadLayout.for_index(index, head_size=5)
     if kind in ("dsc", "ivf", "gp"):  # K=100 labels: 7-bit entries, 35 bits -> 5 head bytes
         assert (layout.label_bits, layout.head_bytes, layout.nbytes) == (7, 5, 5 + 5 * 8)
     elif kind == "imi":  # 10 x 10 = 100 cells: the same 7-bit entries

@@ -52,7 +52,7 @@ def parallel_pq():
 
 
 def search_results(index, queries):
-    layout = PayloadLayout.for_index(index, n_labels=3)
+    layout = PayloadLayout.for_index(index, head_size=3)
     payloads = [encode_payload(q, layout) for q in queries]
     decoded = [decode_payload(p, layout)[0] for p in payloads]
     return (index.search(queries, 10, "l2"), index.search(queries, 10, "cosine"),

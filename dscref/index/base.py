@@ -399,23 +399,24 @@ class InvertedPQIndex(IndexLifecycle):
         distance, exact), and the cosine numerator's terms are replaced by their expectations
         (exact); the query norm by ``sqrt(E ||c + r^q||^2)`` (an approximation:
         ``E[num / ||q||] ~ E[num] / sqrt(E ||q||^2)``). With certain bits the posterior mean is
-        the codeword itself and both reduce bit-exactly to the hard-decision tables.
+        the codeword itself and both reduce bit-exactly to the hard-decision tables. Every
+        expectation is :func:`dscref.soft.expected_rows` (one fixed-order kernel, independent
+        of BLAS threads).
         """
-        from ..robust import posteriors
         from ..scoring import adc_cosine, adc_l2
+        from ..soft import expected_rows, posteriors
 
         a, b = self.offsets_[lab], self.offsets_[lab + 1]
         post = posteriors(llr, self.M, self.nbits)
-        cb = self.pqs_[p].codebooks_
-        mean = np.matmul(post[:, None, :], cb.astype(np.float64))[:, 0, :].astype(np.float32)
+        mean = expected_rows(post, self.pqs_[p].codebooks_).astype(np.float32)  # E r^q_m (M, dsub)
         n2 = self.sub_norm2_[p]
-        sdc, gram = self._query_rows(p, mean, (post * n2).sum(1))
+        sdc, gram = self._query_rows(p, mean, expected_rows(post, n2))
         if metric == "l2":
             return adc_l2(sdc, self.codes_[a:b])
         lut = self.cr_[lab] + gram
-        ecr = (post * self.cr_[lab]).sum(1).astype(np.float32)
+        ecr = expected_rows(post, self.cr_[lab]).astype(np.float32)
         bias = float(self.cnorm2_[lab] + ecr.sum())
-        q_norm2 = float(self.cnorm2_[lab]) + float((post * (2.0 * self.cr_[lab] + n2)).sum())
+        q_norm2 = float(self.cnorm2_[lab]) + float(expected_rows(post, 2.0 * self.cr_[lab] + n2).sum())
         return adc_cosine(lut.astype(np.float32), self.codes_[a:b], bias, max(q_norm2, 0.0),
                           self.db_norm2_[a:b])
 

@@ -76,7 +76,7 @@ def run_plain(cases: int, seed: int, max_case_seconds: float) -> dict:
     for i in range(64):  # a pool of valid payloads to corrupt
         from dscref.codec import encode_payload
 
-        head = rng.choice(index.n_lists, layout.n_labels, replace=False)
+        head = rng.choice(index.n_lists, layout.head_size, replace=False)
         valid.append(np.frombuffer(encode_payload(index.encode_query(x[i], top_labels=head), layout), np.uint8))
     check_one(valid[0], index, layout, "drop")  # compile the kernels before timing
     for c in range(cases):

@@ -1,4 +1,4 @@
-"""The payload ``x = [h, e_1, ..., e_5]`` of eq. (12): a query to bytes and back.
+"""The plain payload ``x = [h, e_1, ..., e_5]`` of eq. (12): a query to bytes and back.
 
 Layout (defaults: K = 1000 labels, 5 head entries, M = 8, nbits = 8)::
 
@@ -7,6 +7,7 @@ Layout (defaults: K = 1000 labels, 5 head entries, M = 8, nbits = 8)::
     total 7 + 5 * 8 = 47 bytes
 
 Every size derives from the index (:meth:`PayloadLayout.for_index`), never from constants.
+The head size (5) is ``PayloadLayout.head_size`` (``n_labels`` is its deprecated alias).
 The decoder never trusts its input: a payload of the wrong length raises :class:`PayloadError`;
 head labels made invalid by bit errors (>= K, or repeated) are handled by an explicit policy
 and reported, so a decoded query can always be searched without indexing out of range.
@@ -14,29 +15,30 @@ and reported, so a decoded query can always be searched without indexing out of 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import bitpack
-from ._validate import check_choice, check_int
-from .errors import PayloadError
-from .index.base import Query
-from .query import check_codes, check_query
+from .. import bitpack
+from .._validate import check_choice, check_int, renamed_keyword
+from ..errors import PayloadError
+from ..query import Query, check_codes, check_query
 
 __all__ = ["PayloadLayout", "DecodeReport", "encode_payload", "decode_payload", "decode_head", "POLICIES"]
 
 POLICIES = {"drop", "nearest_valid"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class PayloadLayout:
     """Sizes of one payload.
 
     Parameters
     ----------
-    n_labels : int
-        Head entries (5 in the paper; 0 for plain PQ without a head).
+    head_size : int
+        Head entries (5 in the paper; 0 for plain PQ without a head). ``n_labels=`` is a
+        deprecated alias (keyword and attribute; ``DeprecationWarning``).
     label_bits : int
         Bits per head entry, ``ceil(log2 n_lists)`` (10 for K = 1000).
     M, nbits : int
@@ -46,35 +48,48 @@ class PayloadLayout:
         invalid.
     """
 
-    n_labels: int = 5
+    head_size: int = 5
     label_bits: int = 10
     M: int = 8
     nbits: int = 8
     n_lists: int | None = None
 
-    def __post_init__(self):
-        check_int(self.n_labels, "n_labels", low=0)
-        check_int(self.label_bits, "label_bits", low=0 if self.n_labels == 0 else 1, high=16)
+    @renamed_keyword("n_labels", "head_size")
+    def __init__(self, head_size: int = 5, label_bits: int = 10, M: int = 8, nbits: int = 8,
+                 n_lists: int | None = None):
+        for name, value in (("head_size", head_size), ("label_bits", label_bits), ("M", M),
+                            ("nbits", nbits), ("n_lists", n_lists)):
+            object.__setattr__(self, name, value)  # frozen
+        check_int(self.head_size, "head_size", low=0)
+        check_int(self.label_bits, "label_bits", low=0 if self.head_size == 0 else 1, high=16)
         check_int(self.M, "M", low=1)
         check_int(self.nbits, "nbits", low=1, high=16)
         if self.n_lists is not None:
             check_int(self.n_lists, "n_lists", low=1)
-            if self.n_labels and self.n_lists > (1 << self.label_bits):
+            if self.head_size and self.n_lists > (1 << self.label_bits):
                 raise ValueError(f"n_lists={self.n_lists} does not fit in label_bits={self.label_bits}")
 
+    @property
+    def n_labels(self) -> int:
+        """Deprecated alias of :attr:`head_size`."""
+        warnings.warn("PayloadLayout.n_labels is deprecated, use PayloadLayout.head_size", DeprecationWarning,
+                      stacklevel=2)
+        return self.head_size
+
     @classmethod
-    def for_index(cls, index, n_labels: int = 5) -> "PayloadLayout":
-        """The layout of queries for ``index`` with ``n_labels`` head entries (0 if it has no head)."""
+    @renamed_keyword("n_labels", "head_size")
+    def for_index(cls, index, head_size: int = 5) -> "PayloadLayout":
+        """The layout of queries for ``index`` with ``head_size`` head entries (0 if it has no head)."""
         try:  # any object with the index's sizes will do (M, nbits, n_lists, label_bits)
             bits, M, nbits = getattr(index, "label_bits", 0), index.M, index.nbits
             bits = check_int(bits, "label_bits", low=0, high=16)
-            n_lists = index.n_lists if bits and n_labels else None
+            n_lists = index.n_lists if bits and head_size else None
         except AttributeError:
             raise TypeError(f"expected a built dscref index (with M, nbits, n_lists), got "
                             f"{type(index).__name__}") from None
         if bits == 0:
-            n_labels = 0
-        return cls(n_labels=n_labels, label_bits=bits, M=M, nbits=nbits, n_lists=n_lists)
+            head_size = 0
+        return cls(head_size=head_size, label_bits=bits, M=M, nbits=nbits, n_lists=n_lists)
 
     @property
     def valid_labels(self) -> int:
@@ -83,11 +98,11 @@ class PayloadLayout:
     @property
     def n_codes(self) -> int:
         """PQ codes carried: one per head entry, or one when there is no head."""
-        return self.n_labels if self.n_labels else 1
+        return self.head_size if self.head_size else 1
 
     @property
     def head_bytes(self) -> int:
-        return bitpack.packed_nbytes(self.n_labels, max(self.label_bits, 1)) if self.n_labels else 0
+        return bitpack.packed_nbytes(self.head_size, max(self.label_bits, 1)) if self.head_size else 0
 
     @property
     def code_bytes(self) -> int:
@@ -158,9 +173,9 @@ def encode_payload(query: Query, layout: PayloadLayout) -> bytes:
     if query.codes is None:
         raise ValueError("a raw-feature query (codes=None) has no digital payload")
     parts = []
-    if layout.n_labels:
-        if query.labels.size != layout.n_labels:
-            raise ValueError(f"query has {query.labels.size} head labels, layout expects {layout.n_labels}")
+    if layout.head_size:
+        if query.labels.size != layout.head_size:
+            raise ValueError(f"query has {query.labels.size} head labels, layout expects {layout.head_size}")
         # the searchers' own check: distinct labels < K, integer codes below 2**nbits
         q = check_query(query, layout.valid_labels, layout.M, layout.nbits)
         parts.append(bitpack.pack(q.labels, layout.label_bits))
@@ -213,9 +228,9 @@ def decode_payload(buf, layout: PayloadLayout, policy: str = "drop"):
     hb, cb = layout.head_bytes, layout.code_bytes
     codes = bitpack.unpack(b[hb:].reshape(layout.n_codes, cb), layout.nbits, layout.M)
     code_dtype = np.uint8 if layout.nbits <= 8 else np.uint16
-    if not layout.n_labels:
+    if not layout.head_size:
         return Query(labels=np.zeros(1, np.int64), codes=codes.astype(code_dtype)), DecodeReport()
-    keep_labels, keep_rows, report = _check_head(bitpack.unpack(b[:hb], layout.label_bits, layout.n_labels),
+    keep_labels, keep_rows, report = _check_head(bitpack.unpack(b[:hb], layout.label_bits, layout.head_size),
                                                  layout, policy)
     q = Query(labels=np.array(keep_labels, dtype=np.int64),
               codes=codes[keep_rows].astype(code_dtype).reshape(len(keep_rows), layout.M))
@@ -233,9 +248,9 @@ def decode_head(buf, layout: PayloadLayout, policy: str = "drop"):
     b = _as_payload_bytes(buf)
     if b.size != layout.head_bytes:
         raise PayloadError(f"head has {b.size} bytes, layout expects {layout.head_bytes}")
-    if not layout.n_labels:
+    if not layout.head_size:
         return np.zeros(0, np.int64), DecodeReport()
-    labels, _, report = _check_head(bitpack.unpack(b, layout.label_bits, layout.n_labels), layout, policy)
+    labels, _, report = _check_head(bitpack.unpack(b, layout.label_bits, layout.head_size), layout, policy)
     return np.array(labels, dtype=np.int64), report
 
 

@@ -1,8 +1,8 @@
-"""Numba kernels for bit-error-robust codes: index-assignment cost, swap deltas, the binary
-switching algorithm, bit posteriors and expected-distance (soft-decision) tables.
+"""Numba kernels of the robust index assignment: assignment cost, swap deltas and the binary
+switching algorithm.
 
-Arguments are marked IN / OUT; no validation (see :mod:`dscref.robust`). All reductions are in
-float64 and in a fixed order (no fastmath), so they match :mod:`dscref._reference.robust`.
+Arguments are marked IN / OUT; no validation (see :mod:`dscref.assignment`). All reductions are
+in float64 and in a fixed order (no fastmath), so they match :mod:`dscref._reference.assignment`.
 
 Notation shared by the index-assignment kernels: ``S`` (n, n) float64 symmetric distances
 between the n items (centroids), ``w`` (n,) float64 item weights, ``inv`` (n,) int64 the item
@@ -129,69 +129,3 @@ def binary_switching(S, w, inv, pats, probs, n_free, max_swaps, tol):
         if not improved:
             break
     return n_swaps
-
-
-@nb.njit(cache=True)
-def _log_sigmoid(x):
-    """log(1 / (1 + exp(-x))), stable for any x including +-inf."""
-    if x >= 0:
-        return -np.log1p(np.exp(-x))
-    return x - np.log1p(np.exp(x))
-
-
-@nb.njit(cache=True)
-def posteriors(llr, nbits, out):
-    """Posterior of every sub-code from its bit LLRs, normalised in the log domain.
-
-    ``log P_m(k) = sum_t log sigma(+-llr[m*nbits + t]) - logsumexp``, sign + when bit t (MSB
-    first, i.e. bit nbits-1-t of k) is 0. Bits are independent given the channel output.
-
-    IN  llr (M * nbits,) float64 (LLR = log P(0)/P(1)), nbits int
-    OUT out (M, 2**nbits) float64, rows summing to 1
-    """
-    M, ksub = out.shape
-    l0 = np.empty(nbits, dtype=np.float64)
-    l1 = np.empty(nbits, dtype=np.float64)
-    for m in range(M):
-        for t in range(nbits):
-            v = llr[m * nbits + t]
-            l0[t] = _log_sigmoid(v)
-            l1[t] = _log_sigmoid(-v)
-        mx = -np.inf
-        for k in range(ksub):
-            s = 0.0
-            for t in range(nbits):
-                if (k >> (nbits - 1 - t)) & 1:
-                    s += l1[t]
-                else:
-                    s += l0[t]
-            out[m, k] = s
-            if s > mx:
-                mx = s
-        z = 0.0
-        for k in range(ksub):
-            out[m, k] = np.exp(out[m, k] - mx)
-            z += out[m, k]
-        for k in range(ksub):
-            out[m, k] /= z
-
-
-@nb.njit(cache=True)
-def expected_rows(post, table, out):
-    """``out[m, j] = sum_k post[m, k] * table[m, k, j]`` accumulated in float64, k ascending.
-
-    With one-hot posteriors this is exactly the table row of the certain code.
-
-    IN  post (M, ksub) float64, table (M, ksub, ksub) float32
-    OUT out (M, ksub) float64
-    """
-    M, ksub = post.shape
-    for m in range(M):
-        for j in range(ksub):
-            out[m, j] = 0.0
-        for k in range(ksub):
-            p = post[m, k]
-            if p == 0.0:
-                continue
-            for j in range(ksub):
-                out[m, j] += p * table[m, k, j]

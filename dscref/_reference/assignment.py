@@ -1,4 +1,4 @@
-"""NumPy twins of the bit-error-robust kernels (see :mod:`dscref._kernels.robust`)."""
+"""NumPy twins of the index-assignment kernels (see :mod:`dscref._kernels.assignment`)."""
 
 from __future__ import annotations
 
@@ -42,27 +42,3 @@ def swap_delta_ref(S, w, inv, pats, probs, i, j) -> float:
     after = inv.copy()
     after[i], after[j] = inv[j], inv[i]
     return assignment_cost_ref(S, w, after, pats, probs) - assignment_cost_ref(S, w, inv, pats, probs)
-
-
-def posteriors_ref(llr, M, nbits) -> np.ndarray:
-    """P_m(k) proportional to prod_t P(bit_t(k) | llr), P(0 | L) = 1 / (1 + e^-L); log domain."""
-    ksub = 1 << nbits
-    L = np.asarray(llr, dtype=np.float64).reshape(M, nbits)
-    with np.errstate(over="ignore"):
-        l0 = -np.logaddexp(0.0, -L)  # log sigmoid(L)
-        l1 = -np.logaddexp(0.0, L)   # log sigmoid(-L)
-    k = np.arange(ksub)
-    bits = (k[:, None] >> (nbits - 1 - np.arange(nbits))[None, :]) & 1  # (ksub, nbits), MSB first
-    logp = np.where(bits[None] == 1, l1[:, None, :], l0[:, None, :]).sum(-1)  # (M, ksub)
-    logp -= logp.max(1, keepdims=True)
-    p = np.exp(logp)
-    return p / p.sum(1, keepdims=True)
-
-
-def expected_rows_ref(post, table) -> np.ndarray:
-    """out[m, j] = sum_k post[m, k] table[m, k, j], float64, summed over k in ascending order."""
-    M, ksub = post.shape
-    out = np.zeros((M, ksub), dtype=np.float64)
-    for k in range(ksub):
-        out += post[:, k:k + 1] * table[:, k, :].astype(np.float64)
-    return out

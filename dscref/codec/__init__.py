@@ -1,0 +1,19 @@
+"""The payload ``x = [h, e_1, ..., e_5]`` of eq. (12): a query to bytes / bits and back.
+
+* :mod:`dscref.codec.plain` -- the paper's payload in bytes (:class:`PayloadLayout`,
+  :func:`encode_payload`, :func:`decode_payload`, :func:`decode_head`);
+* :mod:`dscref.codec.protected` -- the same payload in bits with a channel-coded head
+  (:class:`ProtectedLayout`, :func:`encode_protected_payload`, :func:`decode_protected_payload`;
+  old names ``RobustLayout``, ``encode_robust_payload``, ``decode_robust_payload``).
+
+The codec carries bytes and bits, never an index: a layout is built from an index's sizes
+(:meth:`PayloadLayout.for_index`) and decoded queries are searched by the caller.
+"""
+
+from __future__ import annotations
+
+from .plain import POLICIES, DecodeReport, PayloadLayout, decode_head, decode_payload, encode_payload
+from .protected import ProtectedLayout, decode_protected_payload, encode_protected_payload
+
+__all__ = ["PayloadLayout", "DecodeReport", "encode_payload", "decode_payload", "decode_head", "POLICIES",
+           "ProtectedLayout", "encode_protected_payload", "decode_protected_payload"]
