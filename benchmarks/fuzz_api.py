@@ -471,6 +471,19 @@ def _(rng, c, t=None):
     return ch.RayleighBlock, (_snr(rng), arg(rng, int(rng.integers(1, 9)))), {"gains": gains}
 
 
+@driver("channel.as_modem")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    m = _modem(rng) if rng.random() < 0.7 else arg(rng, ch.Modem("qpsk"))
+    return ch.as_modem, (m,), {}
+
+
+@driver("channel.check_channel")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    return ch.check_channel, (arg(rng, ch.AWGN(0.0)) if rng.random() < 0.5 else arg(rng, "awgn"),), {}
+
+
 @driver("channel.Modem")
 def _(rng, c, t=None):
     from dscref import channel as ch

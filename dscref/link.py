@@ -25,7 +25,8 @@ import numpy as np
 
 from . import bitpack
 from ._validate import as_generator, check_choice
-from .codec import POLICIES, DecodeReport, PayloadLayout, decode_head, decode_payload, encode_payload
+from .codec import (POLICIES, DecodeReport, PayloadLayout, ProtectedLayout, decode_head, decode_payload,
+                    decode_protected_payload, encode_payload, encode_protected_payload)
 from .query import Query
 
 __all__ = ["Link", "LinkResult", "Received", "AnalogLink"]
@@ -87,25 +88,19 @@ class LinkResult:
         return sum(len(r.report.dropped) for r in self.received)
 
 
-def _is_protected(layout) -> bool:
-    from .robust import RobustLayout
-
-    return isinstance(layout, RobustLayout)
-
-
 class Link:
     """Send queries' payloads over a digital channel and decode them at the server.
 
     Parameters
     ----------
-    layout : PayloadLayout or RobustLayout
+    layout : PayloadLayout or ProtectedLayout
         The payload of eq. (12) (:class:`dscref.codec.PayloadLayout`), or the same with a
-        channel-coded head (:class:`dscref.robust.RobustLayout`).
+        channel-coded head (:class:`dscref.codec.ProtectedLayout`).
     modem : Modem or {"bpsk", "qpsk", "16qam"}
     channel : AWGN, RayleighBlock or None
         None: an error-free link (encode -> bytes -> decode), e.g. for Table I.
     head, codes : {"hard", "soft"}
-        Decoding of a protected layout (:func:`dscref.robust.decode_robust_payload`); a plain
+        Decoding of a protected layout (:func:`dscref.codec.decode_protected_payload`); a plain
         layout decodes hard.
     policy : {"drop", "nearest_valid"}
         What the decoder does with an invalid or repeated head label
@@ -121,20 +116,20 @@ class Link:
 
     def __init__(self, layout, modem="qpsk", channel=None, *, head: str = "hard", codes: str = "hard",
                  policy: str = "drop", label_order=None, burst: bool = False):
-        self.protected = _is_protected(layout)
+        self.protected = isinstance(layout, ProtectedLayout)
         if not self.protected and not isinstance(layout, PayloadLayout):
-            raise TypeError(f"layout must be a PayloadLayout or RobustLayout, got {type(layout).__name__}")
+            raise TypeError(f"layout must be a PayloadLayout or ProtectedLayout, got {type(layout).__name__}")
         check_choice(head, "head", {"hard", "soft"})
         check_choice(codes, "codes", {"hard", "soft"})
         check_choice(policy, "policy", POLICIES)
         if not self.protected and (head, codes) != ("hard", "hard"):
-            raise ValueError("soft head or code decoding needs a protected layout (RobustLayout)")
+            raise ValueError("soft head or code decoding needs a protected layout (ProtectedLayout)")
         if label_order is not None and not self.protected:
-            raise ValueError("label_order needs a protected layout (RobustLayout)")
+            raise ValueError("label_order needs a protected layout (ProtectedLayout)")
         if channel is not None:
-            from .channel import _as_modem, _check_channel
+            from .channel import as_modem, check_channel
 
-            modem, channel = _as_modem(modem), _check_channel(channel)
+            modem, channel = as_modem(modem), check_channel(channel)
         self.layout, self.modem, self.channel = layout, modem, channel
         self.head, self.codes, self.policy = head, codes, policy
         self.label_order, self.burst = label_order, bool(burst)
@@ -155,17 +150,13 @@ class Link:
     def encode(self, query: Query) -> np.ndarray:
         """The device's side: a query -> its payload bits (uint8 0/1)."""
         if self.protected:
-            from .robust import encode_robust_payload
-
-            return encode_robust_payload(query, self.layout, label_order=self.label_order)
+            return encode_protected_payload(query, self.layout, label_order=self.label_order)
         return bitpack.bytes_to_bits(encode_payload(query, self.layout))
 
     def decode(self, received) -> tuple:
         """The server's side: received bits (or LLRs for a protected layout) -> (Query, DecodeReport)."""
         if self.protected:
-            from .robust import decode_robust_payload
-
-            return decode_robust_payload(received, self.layout, head=self.head, codes=self.codes,
+            return decode_protected_payload(received, self.layout, head=self.head, codes=self.codes,
                                          policy=self.policy, label_order=self.label_order)
         return decode_payload(bitpack.bits_to_bytes(received), self.layout, policy=self.policy)
 
@@ -252,9 +243,9 @@ class AnalogLink:
     """
 
     def __init__(self, channel, *, complex_baseband: bool = True):
-        from .channel import _check_channel
+        from .channel import check_channel
 
-        self.channel = _check_channel(channel)
+        self.channel = check_channel(channel)
         self.complex_baseband = bool(complex_baseband)
 
     def __repr__(self) -> str:

@@ -14,7 +14,8 @@ from dscref.channel import AWGN, Modem, RayleighBlock, transmit_analog, transmit
 from dscref.codec import PayloadLayout, decode_head, decode_payload, encode_payload
 from dscref.index import SemanticIndex
 from dscref.link import AnalogLink, Link
-from dscref.robust import RobustLayout, decode_robust_payload, encode_robust_payload, robust_label_order
+from dscref.codec import ProtectedLayout, decode_protected_payload, encode_protected_payload
+from dscref.index.robust import robust_label_order
 
 
 @pytest.fixture(scope="module")
@@ -103,15 +104,15 @@ def test_send_heads_matches_decode_head_of_the_head_bytes(setup):
 @pytest.mark.parametrize("head,codes", [("hard", "hard"), ("soft", "hard"), ("hard", "soft"), ("soft", "soft")])
 def test_protected_link_matches_the_robust_chain(setup, head, codes):
     _, index, layout, queries = setup
-    rl = RobustLayout(layout, "hamming84")
+    rl = ProtectedLayout(layout, "hamming84")
     order = robust_label_order(index, 0.01)
     ch = AWGN(1.0)
     out = Link(rl, "qpsk", ch, head=head, codes=codes, label_order=order).send(queries, np.random.default_rng(11))
     rng = np.random.default_rng(11)
     for q, r in zip(queries, out.received):
-        b = encode_robust_payload(q, rl, label_order=order)
+        b = encode_protected_payload(q, rl, label_order=order)
         res = transmit_bits(b, Modem("qpsk"), ch, rng, soft=True)
-        want, rep = decode_robust_payload(res.llr, rl, head=head, codes=codes, label_order=order)
+        want, rep = decode_protected_payload(res.llr, rl, head=head, codes=codes, label_order=order)
         _same_query(r.query, want)
         assert r.bit_errors == res.bit_errors
     assert out.payload_bits == rl.n_bits
@@ -119,7 +120,7 @@ def test_protected_link_matches_the_robust_chain(setup, head, codes):
 
 def test_error_free_protected_link_with_soft_decoding_returns_the_queries(setup):
     _, _, layout, queries = setup
-    out = Link(RobustLayout(layout, "rep3"), head="soft", codes="soft").send(queries)
+    out = Link(ProtectedLayout(layout, "rep3"), head="soft", codes="soft").send(queries)
     for q, r in zip(queries, out.received):
         np.testing.assert_array_equal(r.query.labels, q.labels)
         np.testing.assert_array_equal(r.query.codes, q.codes)
@@ -147,4 +148,4 @@ def test_bad_link_settings_are_refused(setup):
     with pytest.raises(ValueError):
         Link(layout, "8psk", AWGN(1.0))
     with pytest.raises(ValueError, match="plain"):
-        Link(RobustLayout(layout, "rep3")).send_heads([])
+        Link(ProtectedLayout(layout, "rep3")).send_heads([])

@@ -43,8 +43,8 @@ from __future__ import annotations
 from .models import GAIN_RANGE, SNR_DB_RANGE, AWGN, RayleighBlock, ebn0_to_esn0, esn0_to_ebn0, snr_to_noise_var
 from .modem import MODEM_NAMES, Modem
 from .theory import ber_16qam, ber_bpsk, ber_bpsk_rayleigh, ber_qpsk
-from .transmit import (AnalogResult, BitResult, SymbolResult, bandwidth_table, channel_uses, transmit_analog,
-                       transmit_bits, transmit_symbols)
+from .transmit import (AnalogResult, BitResult, SymbolResult, as_modem, bandwidth_table, channel_uses,
+                       check_channel, transmit_analog, transmit_bits, transmit_symbols)
 
 __all__ = [
     "SNR_DB_RANGE",
@@ -53,6 +53,8 @@ __all__ = [
     "RayleighBlock",
     "Modem",
     "MODEM_NAMES",
+    "as_modem",
+    "check_channel",
     "AnalogResult",
     "SymbolResult",
     "BitResult",

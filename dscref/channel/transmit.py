@@ -29,7 +29,7 @@ from .modem import MODEM_NAMES, Modem
 from .models import AWGN, _through_complex, _through_real
 
 __all__ = ["AnalogResult", "SymbolResult", "BitResult", "transmit_analog", "transmit_symbols",
-           "transmit_bits", "channel_uses", "bandwidth_table"]
+           "transmit_bits", "channel_uses", "bandwidth_table", "check_channel", "as_modem"]
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,15 @@ log = logging.getLogger(__name__)
 _SEND_SYMBOL_MAX = 1e100
 
 
-def _check_channel(channel):
+def check_channel(channel):
+    """``channel`` if it is an :class:`AWGN` or :class:`RayleighBlock`, else a ``TypeError``."""
     if not isinstance(channel, AWGN):
         raise TypeError(f"channel must be an AWGN or RayleighBlock instance, got {channel!r}")
     return channel
 
 
-def _as_modem(modem) -> Modem:
+def as_modem(modem) -> Modem:
+    """A :class:`Modem` from a Modem or its name ("bpsk", "qpsk", "16qam")."""
     if isinstance(modem, Modem):
         return modem
     if isinstance(modem, str):
@@ -115,7 +117,7 @@ def transmit_analog(x, channel, rng=None, complex_baseband: bool = False) -> Ana
     """
     from .._kernels import channel as kern
 
-    channel = _check_channel(channel)
+    channel = check_channel(channel)
     if not isinstance(complex_baseband, (bool, np.bool_)):
         raise TypeError(f"complex_baseband must be a bool, got {complex_baseband!r}")
     rng = as_generator(rng)
@@ -193,7 +195,7 @@ def transmit_symbols(symbols, channel, rng=None) -> SymbolResult:
     ``y = h s + n``, ``n ~ CN(0, N0)``, ``N0 = 10^(-Es/N0_dB / 10)``, h = 1 for AWGN; the receiver
     returns ``z = y / h``.
     """
-    channel = _check_channel(channel)
+    channel = check_channel(channel)
     rng = as_generator(rng)
     s = as_symbols(symbols, _SEND_SYMBOL_MAX)
     zr, zi, nvar = _through_complex(np.ascontiguousarray(s.real)[None, :],
@@ -260,8 +262,8 @@ def transmit_bits(bits, modem, channel, rng=None, soft: bool = False, exact: boo
     ``pad_bits`` and stripped from ``bits`` / ``llr``. Uses ``ceil(n_bits / k)`` channel uses.
     """
     b = as_bits(bits, "bits")
-    modem = _as_modem(modem)
-    channel = _check_channel(channel)
+    modem = as_modem(modem)
+    channel = check_channel(channel)
     rng = as_generator(rng)
     k = modem.bits_per_symbol
     pad = (-b.size) % k
@@ -316,7 +318,7 @@ def channel_uses(*, dim=None, nbytes=None, nbits=None, modem=None, complex_baseb
         return (d + 1) // 2 if complex_baseband else d
     if modem is None:
         raise ValueError("a digital payload needs modem= ('bpsk', 'qpsk' or '16qam')")
-    k = _as_modem(modem).bits_per_symbol
+    k = as_modem(modem).bits_per_symbol
     n = 8 * check_int(nbytes, "nbytes", low=0) if nbytes is not None else check_int(nbits, "nbits", low=0)
     return -(-n // k)
 
