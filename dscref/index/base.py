@@ -9,7 +9,7 @@ multi-index cells, ...). Every list ``i`` has a centroid ``c^i`` and a residual 
 by eq. (14) (L2) or eq. (15) (cosine), using lookup tables only (:mod:`dscref.index.tables`).
 
 Subclasses decide how vectors are assigned to lists and how a query's head is chosen
-(:meth:`_assign_lists`, :meth:`head`), and which quantizer each list uses. The life cycle
+(:meth:`_prepare_rows`, :meth:`head`), and which quantizer each list uses. The life cycle
 (train / add / reset / build) is :mod:`dscref.index._lifecycle`, the invariant checks of a
 loaded index :mod:`dscref.index._state`.
 """

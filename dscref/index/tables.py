@@ -20,6 +20,11 @@ IVF+G+P (:mod:`dscref.index.gp`) stores item ``d`` of sub-region ``l`` relative 
 sub-centroid ``c^i + g_l``; its terms (:func:`subregion_item_terms`, :func:`subregion_l2_scores`,
 :func:`subregion_cosine_bias`) add the ``g_l`` parts to the same tables. The ADC sums themselves
 run in the kernels behind :mod:`dscref.scoring`.
+
+These are the index classes' own helpers, not a public API (``dscref.index`` does not export
+them): they trust their inputs -- shapes, dtypes and ranges were checked when the index was
+built or loaded (``_check_state``) and the query by :func:`dscref.query.check_query` -- except
+that a non-finite table (a corrupt codebook not scanned at load) raises IndexFormatError.
 """
 
 from __future__ import annotations
