@@ -349,7 +349,6 @@ class InvertedPQIndex(IndexLifecycle):
         return adc_cosine(lut.astype(np.float32), self.codes_[a:b], bias, max(q_norm2, 0.0),
                           self.db_norm2_[a:b])
 
-
     def search(self, queries, k: int = 100, metric: str = "l2") -> SearchResult:
         """Rank the candidates of the lists named by each query's head.
 
