@@ -90,11 +90,15 @@ class IndexLifecycle:
         return isinstance(c, np.ndarray) and not c.flags.writeable
 
     def __repr__(self) -> str:
-        lists = self.n_lists
+        lists = self.n_lists if "centroids_" in vars(self) else self._planned_lists()
         state = f"d={self.d}, ntotal={getattr(self, 'ntotal', 0)}, trained" if self.is_trained \
             else "ntotal=0, not trained"
         mapped = ", memory-mapped" if self._read_only() else ""
         return f"{type(self).__name__}(n_lists={lists}, M={self.M}, nbits={self.nbits}, {state}{mapped})"
+
+    def _planned_lists(self) -> int:
+        """The list count of the constructor (the lists exist only after training)."""
+        return vars(self).get("_n_lists", 1)
 
     def _check_trained(self) -> None:
         if not self.is_trained:

@@ -159,8 +159,8 @@ def inverted_lists(ix) -> None:
 
 
 def list_count(ix, low: int = 1, what: str = "") -> int:
-    """``_n_lists`` (the list count :attr:`n_lists` reads): an int >= ``low`` equal to the rows
-    of ``centroids_`` (checked by :func:`inverted_lists` first)."""
+    """``_n_lists`` (the constructor's list count): an int >= ``low`` equal to the rows of
+    ``centroids_`` (checked by :func:`inverted_lists` first)."""
     n = integer(ix, "_n_lists", low=low)
     rows = ix.centroids_.shape[0]
     need(n == rows, lambda: f"n_lists={n} but centroids_ has {rows} rows{what}")

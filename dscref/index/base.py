@@ -78,7 +78,8 @@ class InvertedPQIndex(IndexLifecycle):
     ------------------------------------------------------------------------
     ntotal : int, number of stored items (0 before :meth:`add`)
     d_ : int, vector dimension (also :attr:`d`)
-    n_lists : int, number of lists (the paper's K), known from construction on
+    n_lists : int, number of lists (the rows of ``centroids_``; the constructor's count is
+        stored as ``_n_lists``, IMI: ``n_centroids_per_half``)
     centroids_ : ndarray (n_lists, d) float32
     pqs_ : list of ProductQuantizer
     list_pq_ : ndarray (n_lists,) int64, which quantizer of ``pqs_`` each list uses
@@ -104,15 +105,17 @@ class InvertedPQIndex(IndexLifecycle):
     # ------------------------------------------------------------------ to be provided
     @property
     def n_lists(self) -> int:
-        """Number of inverted lists (stored as ``_n_lists``; IMI and flat derive it)."""
-        return self._n_lists
+        """Number of lists of the trained index (AttributeError before :meth:`train`, so that
+        nothing is sized from an index without lists)."""
+        return self.centroids_.shape[0]
 
     @property
     def K(self) -> int:
-        """The paper's K: an alias of :attr:`n_lists` kept for code written before the name
-        was unified (:class:`~dscref.index.imi.IMIIndex`: ``n_centroids_per_half``). Setting it
-        sets the list count of an unbuilt index (as a copy of another index's parameters does)."""
-        return self.n_lists
+        """The paper's K, the list count the index was constructed with (``_n_lists``): an alias
+        kept for code written before the name was unified (:class:`~dscref.index.imi.IMIIndex`:
+        ``n_centroids_per_half``). Setting it sets that count (as a copy of another index's
+        parameters does, :mod:`dscref.distributed`)."""
+        return self._n_lists
 
     @K.setter
     def K(self, value) -> None:

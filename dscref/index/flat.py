@@ -24,11 +24,6 @@ class FlatPQIndex(InvertedPQIndex):
     label_bits = 0
 
     @property
-    def n_lists(self) -> int:
-        """One list."""
-        return 1
-
-    @property
     def default_head_size(self) -> int:
         return 1
 
@@ -47,7 +42,7 @@ class FlatPQIndex(InvertedPQIndex):
     def _check_state(self) -> None:
         """Base checks, then: one list with a zero centroid, one quantizer."""
         super()._check_state()
-        _state.need(self.centroids_.shape[0] == 1 and not self.centroids_.any(),
+        _state.need(self.n_lists == 1 and not self.centroids_.any(),
                     f"a FlatPQIndex has one list with a zero centroid, got centroids_ of shape "
                     f"{self.centroids_.shape}")
         _state.single_quantizer(self)

@@ -121,8 +121,8 @@ class GPIndex(IVFIndex):
         super().__init__(n_lists=n_lists, M=M, nbits=nbits, n_iter=n_iter, seed=seed, keep_vectors=keep_vectors,
                          coarse_iter=coarse_iter)
         self.L = check_int(n_neighbors, "n_neighbors", low=1)
-        if self.L >= self.n_lists:
-            raise ValueError(f"n_neighbors={self.L} must be < n_lists={self.n_lists}")
+        if self.L >= self._n_lists:
+            raise ValueError(f"n_neighbors={self.L} must be < n_lists={self._n_lists}")
         self.alpha_mode = check_choice(alpha, "alpha", {"cell", "global"})
         self.residual = check_choice(residual, "residual", {"subcentroid", "centroid"})
         self.prune = prune

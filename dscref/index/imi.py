@@ -125,11 +125,6 @@ class IMIIndex(InvertedPQIndex):
         self.skip_empty = bool(skip_empty)
 
     @property
-    def n_lists(self) -> int:
-        """Number of cells: ``n_centroids_per_half ** 2``."""
-        return self.n_centroids_per_half ** 2
-
-    @property
     def K(self) -> int:
         """Alias of :attr:`n_centroids_per_half` (the multi-index papers' K), kept for code
         written before the names were unified."""
@@ -142,7 +137,10 @@ class IMIIndex(InvertedPQIndex):
     @property
     def label_bits(self) -> int:
         """Bits of one head entry: ``ceil(log2 K²)``."""
-        return max(1, int(np.ceil(np.log2(self.n_lists))))
+        return max(1, int(np.ceil(np.log2(self.n_centroids_per_half ** 2))))
+
+    def _planned_lists(self) -> int:
+        return self.n_centroids_per_half ** 2
 
     def _check_fit_input(self, x, labels):
         x, _ = super()._check_fit_input(x, labels)
@@ -215,7 +213,7 @@ class IMIIndex(InvertedPQIndex):
         _state.flag(self, "skip_empty")
         _state.single_quantizer(self)
         d = self.d_
-        _state.need(d % 2 == 0 and self.centroids_.shape[0] == K * K,
+        _state.need(d % 2 == 0 and self.n_lists == K * K,
                     f"an IMI with K={K} has K^2 = {K * K} cells of even dimension, got centroids_ of "
                     f"shape {self.centroids_.shape}")
         h = d // 2

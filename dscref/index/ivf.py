@@ -51,12 +51,12 @@ class IVFIndex(InvertedPQIndex):
 
     @property
     def label_bits(self) -> int:
-        return max(1, int(np.ceil(np.log2(self.n_lists))))
+        return max(1, int(np.ceil(np.log2(self._n_lists))))
 
     def _check_fit_input(self, x, labels):
         x, _ = super()._check_fit_input(x, labels)
-        if x.shape[0] < self.n_lists:
-            raise ValueError(f"n_lists={self.n_lists} must be <= n_samples={x.shape[0]}")
+        if x.shape[0] < self._n_lists:
+            raise ValueError(f"n_lists={self._n_lists} must be <= n_samples={x.shape[0]}")
         return x, None
 
     def _fit(self, x, labels):
@@ -64,7 +64,7 @@ class IVFIndex(InvertedPQIndex):
         the residuals. ``labels`` is ignored (DUC is unsupervised); it is accepted so every
         index trains and builds with the same call."""
         rng = as_generator(self.seed)
-        self.coarse_ = KMeans(self.n_lists, n_iter=self.coarse_iter, init="random", seed=rng).fit(x)
+        self.coarse_ = KMeans(self._n_lists, n_iter=self.coarse_iter, init="random", seed=rng).fit(x)
         self.centroids_ = self.coarse_.centroids_
         assign = self.coarse_.predict(x)
         sample = rng.choice(x.shape[0], min(x.shape[0], 256 * (1 << self.nbits)), replace=False)

@@ -71,7 +71,7 @@ class SemanticIndex(InvertedPQIndex):
     @property
     def label_bits(self) -> int:
         """Bits of one head entry: ``ceil(log2 K)``."""
-        return max(1, int(np.ceil(np.log2(self.n_lists))))
+        return max(1, int(np.ceil(np.log2(self._n_lists))))
 
     def _check_xl(self, x, labels):
         x = self._check_build_input(x)
@@ -80,7 +80,7 @@ class SemanticIndex(InvertedPQIndex):
     def _check_row_labels(self, labels, n: int) -> np.ndarray:
         if labels is None:
             raise TypeError("SemanticIndex needs labels: the partition (classifier top-1 label) of every row of x")
-        labels = as_int_array(labels, "labels", ndim=1, low=0, high=self.n_lists)
+        labels = as_int_array(labels, "labels", ndim=1, low=0, high=self._n_lists)
         if labels.shape[0] != n:
             raise ValueError(f"labels has {labels.shape[0]} entries but x has {n} rows")
         return labels
@@ -108,7 +108,7 @@ class SemanticIndex(InvertedPQIndex):
 
         rng = as_generator(self.seed)
         n, d = x.shape
-        K = self.n_lists
+        K = self._n_lists
         counts = np.bincount(labels, minlength=K)
         # eq. (3): c^i = mean of partition i (zeros for an empty partition, never searched)
         sums = np.zeros((K, d), dtype=np.float64)

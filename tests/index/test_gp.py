@@ -92,4 +92,4 @@ def test_gp_stores_no_temporary_attribute(x):
     ix = GPIndex(n_lists=8, n_neighbors=2, M=4, nbits=4, n_iter=2, coarse_iter=2, seed=0).train(x)
     ix.add(x[:700]).add(x[700:])
     assert "_sub" not in vars(ix)
-    assert ix.n_lists == ix.K == 8 and "K" not in vars(ix)
+    assert ix.n_lists == ix.K == 8 and "K" not in vars(ix) and vars(ix)["_n_lists"] == 8

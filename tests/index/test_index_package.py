@@ -37,4 +37,5 @@ def test_make_index_sizes_every_kind_by_n_lists(kind, lists):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no deprecated keyword on the way
         ix = dindex.make_index(kind, 12, M=4, nbits=4, seed=0)
-    assert ix.n_lists == lists and ix.kind == kind and not ix.is_trained
+    assert ix.kind == kind and not ix.is_trained
+    assert repr(ix).startswith(f"{type(ix).__name__}(n_lists={lists}, M=4, nbits=4,")
