@@ -329,7 +329,7 @@ def bench_dsc_search(n, seed, rep, nq=100, K=1000, d=128, n_iter=6, heads=5):
                     "pq_iters": n_iter, "note": "synthetic: labels = class of 1000 centres; DSC head = "
                     "the 5 partitions with the nearest means (a stand-in for the classifier)"}}
     t0 = time.perf_counter()
-    idx = SemanticIndex(n_labels=K, M=8, nbits=8, n_iter=n_iter, seed=seed, progress=False).build(x, labels)
+    idx = SemanticIndex(n_lists=K, M=8, nbits=8, n_iter=n_iter, seed=seed, progress=False).build(x, labels)
     e["dscref_build_s"] = time.perf_counter() - t0
     dq = (xq ** 2).sum(1)[:, None] - 2 * xq @ idx.centroids_.T + (idx.centroids_ ** 2).sum(1)[None]
     top = np.argsort(dq, 1)[:, :heads]

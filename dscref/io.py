@@ -4,7 +4,7 @@ File layout (all integers little-endian)::
 
     offset 0   header, 64 bytes
                magic        8 bytes   b"DSCREFIX"
-               version      uint32    FORMAT_VERSION (2)
+               version      uint32    FORMAT_VERSION (3; version 2 is read too)
                flags        uint32    0 (reserved)
                manifest_off uint64    where the manifest starts
                manifest_len uint64    its length in bytes
@@ -39,7 +39,8 @@ Any other type is refused at save time with a :class:`TypeError` naming the attr
 index subclass round-trips without new code as long as its state is made of these types. The
 index class is rebuilt by name from a registry of every :class:`InvertedPQIndex` subclass
 defined in the modules of :mod:`dscref.index` (found with :mod:`pkgutil`, so new modules are
-picked up automatically); ``__init__`` is not called, the saved state is restored as is.
+picked up automatically); ``__init__`` is not called, the saved state is restored as is. The
+state tree is :mod:`dscref._statetree`, the array section :mod:`dscref._container`.
 
 Decisions
 ---------
@@ -73,6 +74,11 @@ Decisions
   either the old file or the new one at ``path``, never a mixture. The file gets mode
   ``0o666 & ~umask``; the temporary file a killed save leaves (``.<name>.<host>.<pid>.*.tmp``)
   is removed by the next save to ``path`` once its writer is gone.
+* **Older files.** Version 3 (issue 19) renamed one attribute: the list count, stored as ``K``
+  in version 2, is ``_n_lists`` (:attr:`n_lists`; the IMI's ``K`` is ``n_centroids_per_half``).
+  A version-2 file loads: each class maps the old names in its ``_upgrade_state`` (a table,
+  ``_v2_renames``) before the state is restored and checked; saving it again writes version 3.
+  Version 1 is refused with an IndexFormatError naming the version.
 * **The raw database is not stored.** ``_xb`` (the reference kept by ``keep_vectors=True`` for
   the raw-feature mode of Table I) is restored as None; call ``index.attach_vectors(x)`` after
   loading to use raw-feature queries again.
@@ -83,8 +89,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import math
-import mmap as _mmap
 import os
 import pkgutil
 import stat
@@ -94,24 +98,25 @@ from pathlib import Path
 
 import numpy as np
 
+from ._container import ALIGN, HEADER_SIZE, MAX_NDIM, check_padding, open_arrays, pad
 from ._files import atomic_open
-from ._rng_state import generator_from_state
+from ._statetree import StateDecoder, StateEncoder
 from .errors import IndexFormatError
 
-__all__ = ["save_index", "load_index", "verify_index", "FORMAT_VERSION", "MAGIC", "VERIFY_AUTO_BYTES"]
+__all__ = ["save_index", "load_index", "verify_index", "FORMAT_VERSION", "READ_VERSIONS", "MAGIC",
+           "VERIFY_AUTO_BYTES", "ALIGN", "HEADER_SIZE", "MAX_NDIM"]
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"DSCREFIX"
-FORMAT_VERSION = 2
-ALIGN = 64
+FORMAT_VERSION = 3
+# 2: the list count stored as ``K`` (IMI: the centroids per half), upgraded at load by each
+#    class's ``_upgrade_state``; 3: ``_n_lists`` (IMI: ``n_centroids_per_half``). Version 1
+#    stored the codeword-pair tables and is refused.
+READ_VERSIONS = (2, 3)
 _HEADER = struct.Struct("<8sIIQQI")  # magic, version, flags, manifest_off, manifest_len, manifest_crc
-HEADER_SIZE = 64
 VERIFY_AUTO_BYTES = 64 << 20
 MAX_MANIFEST_BYTES = 256 << 20
-MAX_NDIM = 32  # rank limit of a stored array (index arrays have at most 3 dimensions)
-_ARRAY_KINDS = "biuf"
-_NOT_SAVED = {"_xb"}  # the raw database: a reference to the caller's data, never copied
 
 
 # ---------------------------------------------------------------------------- registries
@@ -132,135 +137,7 @@ def _index_classes() -> dict:
     return found
 
 
-def _object_classes() -> dict:
-    from .kmeans import KMeans
-    from .pq import ProductQuantizer
-
-    return {"ProductQuantizer": ProductQuantizer, "KMeans": KMeans}
-
-
-# ---------------------------------------------------------------------------- encoding
-class _Encoder:
-    """Turns an object's state into a JSON tree plus a table of arrays (deduplicated by identity)."""
-
-    def __init__(self):
-        self.arrays: dict[str, np.ndarray] = {}
-        self._by_id: dict[int, str] = {}
-        self._objects = _object_classes()
-
-    def encode(self, value, where: str):
-        if value is None or isinstance(value, (bool, str)):
-            return value
-        if isinstance(value, (np.bool_,)):
-            return bool(value)
-        if isinstance(value, (int, np.integer)):
-            return int(value)
-        if isinstance(value, (float, np.floating)):
-            v = float(value)
-            return v if math.isfinite(v) else {"__float__": repr(v)}
-        if isinstance(value, np.ndarray):
-            return {"__ndarray__": self._add_array(value, where)}
-        if isinstance(value, list):
-            return [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
-        if isinstance(value, tuple):
-            return {"__tuple__": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value)]}
-        if isinstance(value, dict):
-            bad = [k for k in value if not isinstance(k, str)]
-            if bad:
-                raise TypeError(f"cannot save {where}: dict keys must be str, got {bad[0]!r}")
-            return {"__dict__": {k: self.encode(v, f"{where}.{k}") for k, v in value.items()}}
-        if isinstance(value, np.random.Generator):
-            bg = value.bit_generator
-            return {"__generator__": type(bg).__name__, "state": self.encode(bg.state, f"{where}.state")}
-        name = type(value).__name__
-        if self._objects.get(name) is type(value):
-            return {"__object__": name, "state": self.encode_state(value, where)}
-        raise TypeError(f"cannot save {where}: values of type {type(value).__module__}.{name} are not "
-                        f"supported (supported: None, bool, int, float, str, numpy scalars and "
-                        f"bool/int/float arrays, list, tuple, dict, numpy Generator, "
-                        f"{', '.join(sorted(self._objects))})")
-
-    def encode_state(self, obj, where: str) -> dict:
-        return {k: (None if k in _NOT_SAVED else self.encode(v, f"{where}.{k}" if where else k))
-                for k, v in vars(obj).items()}
-
-    def _add_array(self, a: np.ndarray, where: str) -> str:
-        key = self._by_id.get(id(a))
-        if key is not None:
-            return key
-        if a.dtype.kind not in _ARRAY_KINDS or a.dtype.fields is not None:
-            raise TypeError(f"cannot save {where}: arrays of dtype {a.dtype} are not supported "
-                            f"(bool, int, uint and float only)")
-        self._by_id[id(a)] = where
-        self.arrays[where] = a
-        return where
-
-
-class _Decoder:
-    """Inverse of :class:`_Encoder`; every malformed value raises IndexFormatError."""
-
-    def __init__(self, arrays: dict, where: str):
-        self.arrays = arrays
-        self.where = where
-        self._objects = _object_classes()
-
-    def fail(self, msg: str) -> IndexFormatError:
-        return IndexFormatError(f"index file {self.where!r}: {msg}")
-
-    _TAGS = ({"__ndarray__"}, {"__float__"}, {"__tuple__"}, {"__dict__"}, {"__generator__", "state"},
-             {"__object__", "state"})
-
-    def decode(self, v, at: str):
-        if v is None or isinstance(v, (bool, int, float, str)):
-            return v
-        if isinstance(v, list):
-            return [self.decode(x, f"{at}[{i}]") for i, x in enumerate(v)]
-        if not isinstance(v, dict) or set(v) not in self._TAGS:
-            raise self.fail(f"malformed value at {at}: {str(v)[:80]}")
-        if "__ndarray__" in v:
-            key = v["__ndarray__"]
-            if not isinstance(key, str) or key not in self.arrays:
-                raise self.fail(f"{at} names an array {str(key)[:80]!r} missing from the array table")
-            return self.arrays[key]
-        if "__float__" in v:
-            if v["__float__"] not in ("nan", "inf", "-inf"):
-                raise self.fail(f"malformed float at {at}: {v['__float__']!r}")
-            return float(v["__float__"])
-        if "__tuple__" in v and isinstance(v["__tuple__"], list):
-            return tuple(self.decode(x, f"{at}[{i}]") for i, x in enumerate(v["__tuple__"]))
-        if "__dict__" in v and isinstance(v["__dict__"], dict):
-            return {k: self.decode(x, f"{at}.{k}") for k, x in v["__dict__"].items()}
-        if "__generator__" in v:
-            try:
-                return generator_from_state(v["__generator__"], self.decode(v["state"], f"{at}.state"))
-            except IndexFormatError:
-                raise
-            except (TypeError, ValueError, KeyError, OverflowError) as exc:
-                raise self.fail(f"invalid generator at {at}: {exc}") from exc
-        if "__object__" in v:
-            cls = self._objects.get(v["__object__"]) if isinstance(v["__object__"], str) else None
-            if cls is None:
-                raise self.fail(f"unknown object type {str(v['__object__'])[:80]!r} at {at}")
-            return self.restore(cls, v["state"], at)
-        raise self.fail(f"malformed value at {at}: {str(v)[:80]}")
-
-    def restore(self, cls, state, at: str):
-        if not isinstance(state, dict):
-            raise self.fail(f"state of {at} is not a JSON object")
-        for k in state:
-            # any class attribute: methods, properties, and plain ones such as ``kind``
-            if k.startswith("__") or hasattr(cls, k):
-                raise self.fail(f"state of {at} sets {k[:80]!r}, which would shadow a class attribute")
-        obj = cls.__new__(cls)
-        obj.__dict__.update({k: self.decode(x, f"{at}.{k}") for k, x in state.items()})
-        return obj
-
-
 # ---------------------------------------------------------------------------- saving
-def _pad(n: int) -> int:
-    return -n % ALIGN
-
-
 def save_index(index, path) -> Path:
     """Write ``index`` to the single file ``path``, atomically (see the module docstring).
 
@@ -292,7 +169,7 @@ def save_index(index, path) -> Path:
         raise TypeError(f"save_index needs an index class defined in dscref.index "
                         f"({', '.join(sorted(classes))}), got {cls.__module__}.{cls.__name__}")
     index._check_built()
-    enc = _Encoder()
+    enc = StateEncoder()
     state = enc.encode_state(index, "")
     path = Path(path)
     table, pos = {}, HEADER_SIZE
@@ -304,7 +181,7 @@ def save_index(index, path) -> Path:
         arrays[key] = a
         table[key] = {"offset": pos, "nbytes": int(a.nbytes), "dtype": a.dtype.str,
                       "shape": list(a.shape), "crc32": None}
-        pos += a.nbytes + _pad(a.nbytes)
+        pos += a.nbytes + pad(a.nbytes)
     manifest = {"magic": MAGIC.decode(), "format_version": FORMAT_VERSION, "class": cls.__name__,
                 "module": cls.__module__, "checksum": "crc32", "state": state, "arrays": table}
 
@@ -314,7 +191,7 @@ def save_index(index, path) -> Path:
             buf = memoryview(a.reshape(-1)).cast("B") if a.size else b""
             table[key]["crc32"] = zlib.crc32(buf)
             f.write(buf)
-            f.write(b"\0" * _pad(a.nbytes))
+            f.write(b"\0" * pad(a.nbytes))
         manifest_off = f.tell()
         manifest["file_size"] = 0
         # file_size depends on the manifest's own length: fix the point with a padded field
@@ -339,9 +216,9 @@ def _read_manifest(f, where: str, size: int) -> dict:
     if magic != MAGIC:
         raise IndexFormatError(f"index file {where!r} has magic {magic!r}, expected {MAGIC!r} "
                                f"(not a dscref index, or a write that never finished)")
-    if version != FORMAT_VERSION:
+    if version not in READ_VERSIONS:
         raise IndexFormatError(f"index file {where!r} has format version {version}, this dscref "
-                               f"reads version {FORMAT_VERSION}")
+                               f"reads versions {READ_VERSIONS[0]} to {FORMAT_VERSION}")
     if flags != 0 or any(head[_HEADER.size:]):
         raise IndexFormatError(f"index file {where!r}: reserved header bytes are not zero (corrupt header)")
     if moff < HEADER_SIZE or mlen > MAX_MANIFEST_BYTES or moff + mlen > size:
@@ -358,8 +235,8 @@ def _read_manifest(f, where: str, size: int) -> dict:
         raise IndexFormatError(f"index file {where!r}: manifest is not valid JSON: {exc}") from exc
     if not isinstance(manifest, dict):
         raise IndexFormatError(f"index file {where!r}: manifest is not a JSON object")
-    version = manifest.get("format_version")
-    if manifest.get("magic") != MAGIC.decode() or type(version) is not int or version != FORMAT_VERSION:
+    header_version, version = version, manifest.get("format_version")
+    if manifest.get("magic") != MAGIC.decode() or type(version) is not int or version != header_version:
         raise IndexFormatError(f"index file {where!r}: manifest magic/version "
                                f"{str(manifest.get('magic'))[:40]!r}/{str(version)[:40]!r} do not "
                                f"match the header")
@@ -375,80 +252,6 @@ def _read_manifest(f, where: str, size: int) -> dict:
                                    f"expected {'a string' if want is None else repr(want)}")
     manifest["_data_end"] = moff
     return manifest
-
-
-def _array_spec(key, spec, where: str, data_end: int):
-    """Validate one entry of the array table: returns (dtype, shape, offset, nbytes, crc)."""
-    def bad(msg):
-        return IndexFormatError(f"index file {where!r}: array {str(key)[:80]!r}: {msg}")
-
-    if not isinstance(spec, dict):
-        raise bad("entry is not a JSON object")
-    try:
-        if not isinstance(spec.get("dtype"), str):
-            raise TypeError("not a string")
-        dtype = np.dtype(spec["dtype"])
-    except (TypeError, ValueError) as exc:
-        raise bad(f"invalid dtype {str(spec.get('dtype'))[:40]!r}") from exc
-    if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None or dtype.byteorder == ">":
-        raise bad(f"unsupported dtype {dtype.str!r}")
-    shape, off, nbytes, crc = spec.get("shape"), spec.get("offset"), spec.get("nbytes"), spec.get("crc32")
-    if not (isinstance(shape, list) and len(shape) <= MAX_NDIM and all(type(s) is int and s >= 0 for s in shape)):
-        raise bad(f"invalid shape {str(shape)[:80]} (at most {MAX_NDIM} non-negative int dimensions)")
-    # numpy refuses an array, even an empty one, whose non-zero dimensions overflow its size
-    if math.prod(max(s, 1) for s in shape) * dtype.itemsize >= 1 << 62:
-        raise bad(f"absurd shape {str(shape)[:80]}")
-    for name, v in (("offset", off), ("nbytes", nbytes), ("crc32", crc)):
-        if type(v) is not int or v < 0 or (name == "crc32" and v >= 1 << 32):
-            raise bad(f"invalid {name} {str(v)[:40]!r}")
-    count = math.prod(shape)
-    if count * dtype.itemsize != nbytes:
-        raise bad(f"shape {shape} x dtype {dtype.str} needs {count * dtype.itemsize} bytes, "
-                  f"the table says {nbytes}")
-    if off < HEADER_SIZE or off % ALIGN or off + nbytes > data_end:
-        raise bad(f"bytes [{off}, {off + nbytes}) lie outside the data section [{HEADER_SIZE}, {data_end}) "
-                  f"(truncated or corrupt file)")
-    return dtype, tuple(shape), off, nbytes, crc
-
-
-def _open_arrays(f, manifest: dict, where: str, use_mmap: bool, verify: bool) -> dict:
-    specs = {key: _array_spec(key, spec, where, manifest["_data_end"])
-             for key, spec in manifest["arrays"].items()}
-    arrays = {}
-    mm = None
-    if use_mmap and specs:
-        mm = _mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_READ)
-    for key, (dtype, shape, off, nbytes, crc) in specs.items():
-        if mm is not None:
-            a = np.frombuffer(mm, dtype=dtype, count=nbytes // dtype.itemsize, offset=off).reshape(shape)
-        else:
-            a = np.empty(shape, dtype=dtype)
-            f.seek(off)
-            got = f.readinto(memoryview(a.reshape(-1)).cast("B")) if nbytes else 0
-            if got != nbytes:
-                raise IndexFormatError(f"index file {where!r}: array {key!r} is truncated "
-                                       f"({got} of {nbytes} bytes)")
-        if verify:
-            got = zlib.crc32(memoryview(a.reshape(-1)).cast("B")) if nbytes else 0
-            if got != crc:
-                raise IndexFormatError(f"index file {where!r}: array {key!r} checksum mismatch "
-                                       f"(crc32 {got:#010x}, manifest says {crc:#010x})")
-        arrays[key] = a
-    manifest["_specs"] = specs
-    return arrays
-
-
-def _check_padding(f, manifest: dict, where: str) -> None:
-    """The bytes between arrays must be zero, so verify=True vouches for every byte of the file."""
-    pos = HEADER_SIZE
-    extents = sorted((off, nbytes) for _, _, off, nbytes, _ in manifest["_specs"].values())
-    for off, nbytes in extents + [(manifest["_data_end"], 0)]:
-        if off > pos:
-            f.seek(pos)
-            if any(f.read(off - pos)):
-                raise IndexFormatError(f"index file {where!r}: bytes [{pos}, {off}) between arrays are "
-                                       f"not zero padding (corrupt file)")
-        pos = max(pos, off + nbytes)
 
 
 _STATE_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, RecursionError)
@@ -522,10 +325,12 @@ def _load(path, use_mmap: bool, verify):
         in_memory = (not use_mmap) or total <= VERIFY_AUTO_BYTES  # the data is read anyway / small
         if verify is None:
             verify = in_memory
-        arrays = _open_arrays(f, manifest, where, use_mmap, bool(verify))
-        dec = _Decoder(arrays, where)
+        arrays = open_arrays(f, manifest, where, use_mmap, bool(verify))
+        dec = StateDecoder(arrays, where)
         try:
-            index = dec.restore(cls, manifest["state"], cls.__name__)
+            # a version-2 state under today's attribute names (the class's own table)
+            state = cls._upgrade_state(manifest["state"], manifest["format_version"])
+            index = dec.restore(cls, state, cls.__name__)
             index._xb = None
         except IndexFormatError:
             raise
@@ -538,7 +343,7 @@ def _load(path, use_mmap: bool, verify):
         except _STATE_ERRORS as exc:
             raise IndexFormatError(f"index file {where!r} is inconsistent: {exc}") from exc
         if verify:
-            _check_padding(f, manifest, where)
+            check_padding(f, manifest, where)
     for k in ("_data_end", "_specs"):
         manifest.pop(k, None)
     log.info("loaded %s with %d items from %s (mmap=%s, verify=%s)", cls.__name__, index.ntotal, where,

@@ -4,8 +4,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dscref._kernels import kmeans as kern
-from dscref._reference.kmeans import assign_ref, kmeanspp_ref, lloyd_ref, update_ref
-from dscref.kmeans import KMeans
+from dscref._reference.kmeans import assign_ref, kmeanspp_ref, lloyd_ref, relocate_ref, update_ref
+from dscref.kmeans import KMeans, relocate_empty_clusters
 
 seeds = st.integers(0, 2**31 - 1)
 
@@ -87,6 +87,33 @@ def test_recovers_well_separated_blobs(seed):
     assert len(pairs) == 6
     err = np.abs(np.sort(km.centroids_, axis=0) - np.sort(centers, axis=0)).max()
     assert err < 0.5
+
+
+@given(seeds, st.integers(1, 60), st.integers(1, 12), st.integers(0, 3))
+def test_relocation_matches_reference(seed, n, k, ties):
+    """The public relocation equals the twin (the twin imports nothing from dscref.kmeans)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 3)).astype(np.float32)
+    labels = rng.integers(0, k, n).astype(np.int64)
+    dists = rng.integers(0, 1 + 3 * ties, n).astype(np.float32) if ties else rng.random(n).astype(np.float32)
+    counts = np.bincount(labels, minlength=k).astype(np.int64)
+    c = rng.standard_normal((k, 3)).astype(np.float32)
+    c_ref, counts_ref = c.copy(), counts.copy()
+    assert relocate_empty_clusters(c, counts, x, labels, dists) == relocate_ref(c_ref, counts_ref, x, labels, dists)
+    np.testing.assert_array_equal(c, c_ref)
+    np.testing.assert_array_equal(counts, counts_ref)
+
+
+def test_reference_twin_imports_no_public_code():
+    import ast
+    import inspect
+
+    import dscref._reference.kmeans as twin
+
+    tree = ast.parse(inspect.getsource(twin))
+    modules = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    modules += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in modules if "kmeans" in m or m.startswith("dscref")], modules
 
 
 def test_empty_clusters_are_relocated_never_nan():

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dscref._reference.pq import adc_l2_ref, topk_ref
-from dscref.scoring import adc_l2, topk
+from dscref._reference.pq import adc_cosine_ref, adc_l2_ref, topk_ref
+from dscref.scoring import adc_cosine, adc_l2, topk
 
 seeds = st.integers(0, 2**31 - 1)
 
@@ -87,3 +87,21 @@ def test_topk_long_rows_match_reference():
             rD, rI = topk_ref(s[r], 50, largest=largest)
             np.testing.assert_array_equal(I[r], rI)
             np.testing.assert_array_equal(D[r], rD)
+
+
+@given(st.integers(0, 2**31 - 1), st.integers(1, 8), st.integers(0, 3000))
+@settings(max_examples=25)
+def test_adc_cosine_kernel_matches_reference(seed, M, n):
+    rng = np.random.default_rng(seed)
+    lut = rng.standard_normal((M, 64)).astype(np.float32)
+    codes = rng.integers(0, 64, (n, M)).astype(np.uint8)
+    norms = rng.random(n).astype(np.float32) * 3
+    norms[: n // 10] = 0
+    got = adc_cosine(lut, codes, 0.5, 2.0, norms)
+    # float32 sums of M terms in another order: the error bound scales with the sum of the terms'
+    # magnitudes, not with the (possibly cancelled) result
+    mag = 0.5 + np.abs(lut)[np.arange(M), codes].sum(axis=1)
+    den = np.sqrt(np.float32(2.0) * norms)
+    tol = 4 * M * np.finfo(np.float32).eps * mag / np.where(den > 0, den, 1)
+    ref = adc_cosine_ref(lut, codes, 0.5, 2.0, norms)
+    assert np.all(np.abs(got - ref) <= tol + 1e-5 * np.abs(ref)), np.max(np.abs(got - ref) - tol)

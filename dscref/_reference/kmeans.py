@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["assign_ref", "update_ref", "kmeanspp_ref", "relocate_ref", "lloyd_ref"]
+
 
 def assign_ref(x: np.ndarray, centroids: np.ndarray):
     """Nearest centroid by direct differences: argmin_j sum_d (x_d - c_jd)^2 (float64)."""
@@ -40,11 +42,34 @@ def kmeanspp_ref(x: np.ndarray, first: int, uniforms: np.ndarray) -> np.ndarray:
     return np.array(chosen, dtype=np.int64)
 
 
+def relocate_ref(centroids: np.ndarray, counts: np.ndarray, x: np.ndarray, labels: np.ndarray,
+                 dists: np.ndarray) -> int:
+    """Empty-cluster relocation, one point at a time (in place; returns the clusters moved).
+
+    Candidates are the points by decreasing distance to their own centroid (ties: lower index
+    first). Each empty cluster, in index order, takes the next candidate whose cluster still
+    holds more than one point; when none is left it takes the farthest point.
+    """
+    candidates = sorted(range(x.shape[0]), key=lambda i: (-float(dists[i]), i))
+    empty = [c for c in range(centroids.shape[0]) if counts[c] == 0]
+    pos = 0
+    for e in empty:
+        while pos < len(candidates) and counts[labels[candidates[pos]]] <= 1:
+            pos += 1
+        if pos == len(candidates):
+            centroids[e] = x[candidates[0]]
+            continue
+        i = candidates[pos]
+        pos += 1
+        counts[labels[i]] -= 1
+        counts[e] = 1
+        centroids[e] = x[i]
+    return len(empty)
+
+
 def lloyd_ref(x: np.ndarray, init: np.ndarray, n_iter: int, tol: float = 0.0):
     """Plain Lloyd iterations mirroring :class:`dscref.kmeans.KMeans` (same stopping rule and
-    the same empty-cluster relocation). Returns (centroids, history)."""
-    from ..kmeans import relocate_empty_clusters
-
+    the same empty-cluster relocation, :func:`relocate_ref`). Returns (centroids, history)."""
     c = init.astype(np.float32).copy()
     k = c.shape[0]
     history = []
@@ -59,5 +84,5 @@ def lloyd_ref(x: np.ndarray, init: np.ndarray, n_iter: int, tol: float = 0.0):
         sums, counts = update_ref(x, labels, k)
         ne = counts > 0
         c[ne] = (sums[ne] / counts[ne, None]).astype(np.float32)
-        relocate_empty_clusters(c, counts, x, labels, dists.astype(np.float32))
+        relocate_ref(c, counts, x, labels, dists.astype(np.float32))
     return c, history

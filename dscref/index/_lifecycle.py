@@ -13,18 +13,21 @@ ones (:func:`merge_groups`, one O(ntotal + n) pass), which is exactly the layout
 build of the concatenated data produces: ``train(x); add(x[:a]); add(x[a:])`` stores the same
 arrays as ``build(x)``.
 
-Subclasses provide ``_check_fit_input``, ``_fit`` (learn the model, return the assignment of
-the training rows), ``_prepare_rows`` (the assignment of new rows) and, for groups finer than
-lists, ``_n_groups`` / ``_group_offsets`` / ``_store_groups`` / ``_item_tables``.
+Subclasses provide ``_fit`` (learn the model, return the assignment of the training rows),
+``_prepare_rows`` (the assignment of new rows), if needed ``_check_fit_input`` and, for groups
+finer than lists, ``_n_groups`` / ``_group_offsets`` / ``_store_groups`` / ``_item_tables`` /
+``_residual_reference``. The helpers every builder shares (validated input, residual PQ
+training, encoding rows in chunks) are here too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ReadOnlyIndexError
-
+from .._chunks import CHUNK_ROWS, gather_residuals, gather_rows
 from .._validate import as_float_matrix
+from ..errors import ReadOnlyIndexError
+from ..pq import ProductQuantizer
 
 __all__ = ["IndexLifecycle", "merge_groups"]
 
@@ -94,7 +97,8 @@ class IndexLifecycle:
         return f"{type(self).__name__}(n_lists={lists}, M={self.M}, nbits={self.nbits}, {state}{mapped})"
 
     def _planned_lists(self) -> int:
-        return getattr(self, "K", 1)
+        """The list count of the constructor (the lists exist only after training)."""
+        return vars(self).get("_n_lists", 1)
 
     def _check_trained(self) -> None:
         if not self.is_trained:
@@ -201,7 +205,7 @@ class IndexLifecycle:
                              f"(a shard of a sharded build?): the ids ntotal.. of an add would collide")
         order = np.argsort(key, kind="stable")
         counts = np.bincount(key, minlength=self._n_groups())
-        codes = self._encode_rows(x, order, assign)
+        codes = self._encode_rows(x, order, assign, key)
         new = {"ids_": order.astype(np.int64) + n_old, "codes_": codes,
                **self._item_tables(codes, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))}
         offsets, items = merge_groups(self._group_offsets(), counts, {k: getattr(self, k) for k in new}, new)
@@ -231,3 +235,57 @@ class IndexLifecycle:
         self._prepare_list_tables()
         for name, a in self._item_tables(self.codes_, self._group_offsets()).items():
             setattr(self, name, a)
+
+    # ------------------------------------------------------------------ helpers for builders
+    def _check_build_input(self, x) -> np.ndarray:
+        x = as_float_matrix(x, "x")
+        if x.shape[1] % self.M:
+            raise ValueError(f"d={x.shape[1]} is not divisible by M={self.M}")
+        return x
+
+    def _check_fit_input(self, x, labels):
+        """Validated ``(x, labels)`` for :meth:`train` / :meth:`build` (labels: DSC only)."""
+        return self._check_build_input(x), None
+
+    def _train_pq(self, residuals: np.ndarray, rng) -> ProductQuantizer:
+        return ProductQuantizer(self.M, self.nbits, n_iter=self.n_iter, seed=rng).fit(residuals)
+
+    def _train_pq_on_rows(self, x: np.ndarray, rows: np.ndarray, lists: np.ndarray, rng) -> ProductQuantizer:
+        """:meth:`_train_pq` on the residuals ``x[rows] - centroids_[lists]``, gathering only the
+        rows the quantizer trains on.
+
+        ProductQuantizer.fit keeps a random ``max_points_per_centroid * ksub`` of its input; the
+        same draw, made here from the same generator before the gather, selects the same rows,
+        so the result is identical to ``_train_pq(x[rows] - centroids_[lists], rng)`` without a
+        full-size temporary for a large list.
+        """
+        pq = ProductQuantizer(self.M, self.nbits, n_iter=self.n_iter, seed=rng)
+        cap = None if pq.max_points_per_centroid is None else pq.max_points_per_centroid * pq.ksub
+        if cap is not None and rows.size > cap:
+            keep = np.sort(rng.choice(rows.size, cap, replace=False))
+            rows, lists = rows[keep], lists[keep]
+        return pq.fit(gather_residuals(x, rows, self.centroids_, lists))
+
+    def _encode_rows(self, x: np.ndarray, ids: np.ndarray, assign: np.ndarray, key=None) -> np.ndarray:
+        """Codes (len(ids), M) of database rows ``ids``: the residual ``x[id] - ref`` (see
+        :meth:`_residual_reference`) under the quantizer of the row's list ``assign[id]``
+        (``key``: the rows' groups, as :meth:`_prepare_rows` returns them; None: the lists).
+
+        Rows are grouped by quantizer and encoded in chunks of ``CHUNK_ROWS``, which keeps the
+        gathered rows and their references small; ``gather_rows`` releases a memory-mapped
+        database's pages as it goes. A row's code does not depend on its chunk.
+        """
+        codes = np.empty((ids.size, self.M), dtype=self.pqs_[0].code_dtype)
+        row_pq = self.list_pq_[assign[ids]]
+        for p in np.unique(row_pq):
+            pos = np.flatnonzero(row_pq == p)
+            for s in range(0, pos.size, CHUNK_ROWS):
+                r = ids[pos[s:s + CHUNK_ROWS]]
+                codes[pos[s:s + CHUNK_ROWS]] = self.pqs_[p].encode(
+                    gather_rows(x, r) - self._residual_reference(r, assign, key))
+        return codes
+
+    def _residual_reference(self, ids: np.ndarray, assign: np.ndarray, key=None) -> np.ndarray:
+        """Vectors (len(ids), d) float32 that database rows ``ids`` are encoded relative to
+        (default: their list centroids; ``key`` as in :meth:`_encode_rows`)."""
+        return self.centroids_[assign[ids]]

@@ -25,8 +25,8 @@ import numpy as np
 from .._validate import max_feature_abs
 
 __all__ = ["need", "attr", "integer", "real", "flag", "choice", "array", "check_array", "finite",
-           "bounded", "offsets", "single_quantizer", "kmeans", "quantizers", "check_codebooks",
-           "robust_permutations"]
+           "bounded", "offsets", "inverted_lists", "list_count", "single_quantizer", "kmeans", "quantizers",
+           "check_codebooks", "robust_permutations"]
 
 _MISSING = object()
 
@@ -127,6 +127,44 @@ def offsets(a: np.ndarray, name: str, stop: int) -> None:
     """CSR offsets: ``a[0] == 0``, ``a[-1] == stop``, non-decreasing."""
     need(a[0] == 0 and a[-1] == stop, lambda: f"{name} must run from 0 to {stop}, got {int(a[0])} .. {int(a[-1])}")
     need(bool((a[1:] >= a[:-1]).all()), f"{name} must be non-decreasing")
+
+
+def inverted_lists(ix) -> None:
+    """The attributes every :class:`~dscref.index.base.InvertedPQIndex` shares: parameters,
+    centroids, quantizers, list offsets, ids, codes and the tables of eqs. (14)-(15)."""
+    M = integer(ix, "M", low=1)
+    nbits = integer(ix, "nbits", low=1, high=16)
+    integer(ix, "n_iter", low=1)
+    flag(ix, "keep_vectors")
+    d = integer(ix, "d_", low=1)
+    need(d % M == 0, f"d_={d} is not divisible by M={M}")
+    n = integer(ix, "ntotal", low=0)
+    c = array(ix, "centroids_", np.float32, (None, d))
+    L = c.shape[0]
+    need(L >= 1, "centroids_ has no rows (no lists)")
+    finite(c, "centroids_", max_abs=max_feature_abs(d))  # as a feature may hold
+    n_pq = quantizers(ix, M, nbits, d)
+    ksub = 1 << nbits
+    bounded(array(ix, "list_pq_", np.int64, (L,)), "list_pq_", 0, n_pq)
+    offsets(array(ix, "offsets_", np.int64, (L + 1,)), "offsets_", n)
+    # ids: non-negative (-1 pads results); duplicates are allowed, as faiss's add_with_ids
+    bounded(array(ix, "ids_", np.int64, (n,)), "ids_", 0)
+    codes = array(ix, "codes_", np.uint8 if nbits <= 8 else np.uint16, (n, M))
+    if nbits not in (8, 16):
+        bounded(codes, "codes_", high=ksub)
+    finite(array(ix, "cr_", np.float32, (L, M, ksub)), "cr_")
+    finite(array(ix, "cnorm2_", np.float32, (L,)), "cnorm2_", low=0.0)
+    finite(array(ix, "db_norm2_", np.float32, (n,)), "db_norm2_", low=0.0)
+    robust_permutations(ix, M, nbits, n_pq)
+
+
+def list_count(ix, low: int = 1, what: str = "") -> int:
+    """``_n_lists`` (the constructor's list count): an int >= ``low`` equal to the rows of
+    ``centroids_`` (checked by :func:`inverted_lists` first)."""
+    n = integer(ix, "_n_lists", low=low)
+    rows = ix.centroids_.shape[0]
+    need(n == rows, lambda: f"n_lists={n} but centroids_ has {rows} rows{what}")
+    return n
 
 
 def single_quantizer(ix) -> None:

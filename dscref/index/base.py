@@ -6,10 +6,12 @@ multi-index cells, ...). Every list ``i`` has a centroid ``c^i`` and a residual 
 ``d - c^i``; the edge device sends a *head* naming ``h`` lists and, for each, the PQ code of
 ``q - c^i`` under that list's quantizer (eqs. 11-12). The server reconstructs
 ``q_hat^i = c^i + [r_1^{i,q} .. r_M^{i,q}]`` (eq. 13) and ranks the candidates of the named lists
-by eq. (14) (L2) or eq. (15) (cosine), using lookup tables only.
+by eq. (14) (L2) or eq. (15) (cosine), using lookup tables only (:mod:`dscref.index.tables`).
 
 Subclasses decide how vectors are assigned to lists and how a query's head is chosen
-(:meth:`_assign_lists`, :meth:`head`), and which quantizer each list uses.
+(:meth:`_prepare_rows`, :meth:`head`), and which quantizer each list uses. The life cycle
+(train / add / reset / build) is :mod:`dscref.index._lifecycle`, the invariant checks of a
+loaded index :mod:`dscref.index._state`.
 """
 
 from __future__ import annotations
@@ -19,12 +21,10 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .._chunks import CHUNK_ROWS, gather_residuals, gather_rows
-from .._validate import as_float_matrix, as_float_vector, check_choice, check_int, check_k, max_feature_abs
-from ..errors import IndexFormatError
-from ..pq import ProductQuantizer
+from .._chunks import gather_rows
+from .._validate import as_float_matrix, as_float_vector, check_choice, check_int, check_k
 from ..query import Query, check_labels, check_query
-from . import _state
+from . import _state, tables
 from ._lifecycle import IndexLifecycle
 
 __all__ = ["Query", "SearchResult", "InvertedPQIndex"]
@@ -78,7 +78,8 @@ class InvertedPQIndex(IndexLifecycle):
     ------------------------------------------------------------------------
     ntotal : int, number of stored items (0 before :meth:`add`)
     d_ : int, vector dimension (also :attr:`d`)
-    n_lists : int
+    n_lists : int, number of lists (the rows of ``centroids_``; the constructor's count is
+        stored as ``_n_lists``, IMI: ``n_centroids_per_half``)
     centroids_ : ndarray (n_lists, d) float32
     pqs_ : list of ProductQuantizer
     list_pq_ : ndarray (n_lists,) int64, which quantizer of ``pqs_`` each list uses
@@ -88,6 +89,9 @@ class InvertedPQIndex(IndexLifecycle):
     """
 
     kind = "base"
+    #: attributes a format-version-2 file stores under another name (old -> new), applied by
+    #: :meth:`_upgrade_state` when :func:`dscref.io.load_index` reads such a file
+    _v2_renames: dict = {}
 
     def __init__(self, M: int = 8, nbits: int = 8, n_iter: int = 25, seed=None, keep_vectors: bool = False):
         self.M = check_int(M, "M", low=1)
@@ -101,7 +105,34 @@ class InvertedPQIndex(IndexLifecycle):
     # ------------------------------------------------------------------ to be provided
     @property
     def n_lists(self) -> int:
+        """Number of lists of the trained index (AttributeError before :meth:`train`, so that
+        nothing is sized from an index without lists)."""
         return self.centroids_.shape[0]
+
+    @property
+    def K(self) -> int:
+        """The paper's K, the list count the index was constructed with (``_n_lists``): an alias
+        kept for code written before the name was unified (:class:`~dscref.index.imi.IMIIndex`:
+        ``n_centroids_per_half``). Setting it sets that count (as a copy of another index's
+        parameters does, :mod:`dscref.distributed`)."""
+        return self._n_lists
+
+    @K.setter
+    def K(self, value) -> None:
+        self._n_lists = value
+
+    @classmethod
+    def _upgrade_state(cls, state: dict, version: int) -> dict:
+        """The saved ``state`` (name -> encoded value) of a file of format ``version`` under
+        today's attribute names (:attr:`_v2_renames` for version 2). ValueError if it holds an
+        old name and its new name both."""
+        if version > 2 or not cls._v2_renames:
+            return state
+        both = [old for old, new in cls._v2_renames.items() if old in state and new in state]
+        if both:
+            raise ValueError(f"a version-2 {cls.__name__} state holds both {both[0]!r} and "
+                             f"{cls._v2_renames[both[0]]!r}")
+        return {cls._v2_renames.get(k, k): v for k, v in state.items()}
 
     @property
     def default_head_size(self) -> int:
@@ -122,34 +153,11 @@ class InvertedPQIndex(IndexLifecycle):
     def _check_state(self) -> None:
         """Raise ValueError unless every attribute that search, encode_query and head index
         with is consistent: types, dtypes, shapes, id / code / offset ranges, finiteness of the
-        per-list and per-item tables (:mod:`dscref.index._state`; O(n), vectorised, each array
-        read once). Subclasses extend it with ``super()._check_state()``. Called by
-        :func:`dscref.io.load_index` on every load; the codebooks are checked separately
-        (:meth:`_check_codebooks`)."""
-        M = _state.integer(self, "M", low=1)
-        nbits = _state.integer(self, "nbits", low=1, high=16)
-        _state.integer(self, "n_iter", low=1)
-        _state.flag(self, "keep_vectors")
-        d = _state.integer(self, "d_", low=1)
-        _state.need(d % M == 0, f"d_={d} is not divisible by M={M}")
-        n = _state.integer(self, "ntotal", low=0)
-        c = _state.array(self, "centroids_", np.float32, (None, d))
-        L = c.shape[0]
-        _state.need(L >= 1, "centroids_ has no rows (no lists)")
-        _state.finite(c, "centroids_", max_abs=max_feature_abs(d))  # as a feature may hold
-        n_pq = _state.quantizers(self, M, nbits, d)
-        ksub = 1 << nbits
-        _state.bounded(_state.array(self, "list_pq_", np.int64, (L,)), "list_pq_", 0, n_pq)
-        _state.offsets(_state.array(self, "offsets_", np.int64, (L + 1,)), "offsets_", n)
-        # ids: non-negative (-1 pads results); duplicates are allowed, as faiss's add_with_ids
-        _state.bounded(_state.array(self, "ids_", np.int64, (n,)), "ids_", 0)
-        codes = _state.array(self, "codes_", np.uint8 if nbits <= 8 else np.uint16, (n, M))
-        if nbits not in (8, 16):
-            _state.bounded(codes, "codes_", high=ksub)
-        _state.finite(_state.array(self, "cr_", np.float32, (L, M, ksub)), "cr_")
-        _state.finite(_state.array(self, "cnorm2_", np.float32, (L,)), "cnorm2_", low=0.0)
-        _state.finite(_state.array(self, "db_norm2_", np.float32, (n,)), "db_norm2_", low=0.0)
-        _state.robust_permutations(self, M, nbits, n_pq)
+        per-list and per-item tables (:func:`dscref.index._state.inverted_lists`; O(n),
+        vectorised, each array read once). Subclasses extend it with ``super()._check_state()``.
+        Called by :func:`dscref.io.load_index` on every load; the codebooks are checked
+        separately (:meth:`_check_codebooks`)."""
+        _state.inverted_lists(self)
 
     def _check_codebooks(self) -> None:
         """Raise ValueError if a quantizer's codebooks hold NaN / inf (one pass over them all)."""
@@ -162,95 +170,26 @@ class InvertedPQIndex(IndexLifecycle):
         by :meth:`_residual_reference` (default: the list centroid ``c^i``)."""
         raise NotImplementedError
 
-    def _encode_rows(self, x: np.ndarray, ids: np.ndarray, assign: np.ndarray) -> np.ndarray:
-        """Codes (len(ids), M) of database rows ``ids``: the residual ``x[id] - ref`` (see
-        :meth:`_residual_reference`) under the quantizer of the row's list ``assign[id]``.
-
-        Rows are grouped by quantizer and encoded in chunks of ``CHUNK_ROWS``, which keeps the
-        gathered rows and their references small; ``gather_rows`` releases a memory-mapped
-        database's pages as it goes. A row's code does not depend on its chunk.
-        """
-        codes = np.empty((ids.size, self.M), dtype=self.pqs_[0].code_dtype)
-        row_pq = self.list_pq_[assign[ids]]
-        for p in np.unique(row_pq):
-            pos = np.flatnonzero(row_pq == p)
-            for s in range(0, pos.size, CHUNK_ROWS):
-                r = ids[pos[s:s + CHUNK_ROWS]]
-                codes[pos[s:s + CHUNK_ROWS]] = self.pqs_[p].encode(
-                    gather_rows(x, r) - self._residual_reference(r, assign))
-        return codes
-
-    def _residual_reference(self, ids: np.ndarray, assign: np.ndarray) -> np.ndarray:
-        """Vectors (len(ids), d) float32 that database rows ``ids`` are encoded relative to."""
-        return self.centroids_[assign[ids]]
-
+    # ------------------------------------------------------------------ eqs. (13)-(15)
     def _prepare_list_tables(self) -> None:
-        """Per-list terms of eqs. (14)-(15), computed once at training time (per-item terms:
-        :meth:`_item_tables`, when items are added).
-
-        Per quantizer p: ``sub_norm2[p]`` (M, ksub) float64 = ||r_mk||^2. Per list i:
-        ``cr[i]`` (M, ksub) = <c^i_m, r_mk> and ``cnorm2[i]`` = ||c^i||^2.
-
-        The codeword-pair tables ||r_mi - r_mj||^2 and <r_mi, r_mj> (M * ksub^2 per quantizer) are
-        *not* stored: a query needs only the rows of its own sub-codes, which
-        :meth:`_query_rows` computes in M small matrix-vector products. With one quantizer per
-        partition (DSC at K = 1000) the full tables would cost 4 MB per partition, 4 GB at 1M
-        items, against about 50 us of work per probed partition and query.
-        """
-        self.sub_norm2_ = [np.einsum("mkd,mkd->mk", cb, cb) for cb in
-                           (pq.codebooks_.astype(np.float64) for pq in self.pqs_)]
-        M = self.M
-        ksub = self.pqs_[0].ksub
-        dsub = self.centroids_.shape[1] // M
-        c = self.centroids_.reshape(self.n_lists, M, dsub)
-        self.cr_ = np.empty((self.n_lists, M, ksub), dtype=np.float32)
-        for p, pq in enumerate(self.pqs_):
-            lists = np.flatnonzero(self.list_pq_ == p)
-            if lists.size:
-                self.cr_[lists] = np.einsum("lmd,mkd->lmk", c[lists], pq.codebooks_)
-        self.cnorm2_ = (self.centroids_.astype(np.float64) ** 2).sum(1).astype(np.float32)
+        """Per-quantizer and per-list terms of eqs. (14)-(15), computed once at training time:
+        ``sub_norm2_``, ``cr_``, ``cnorm2_`` (:func:`dscref.index.tables.list_tables`)."""
+        self.sub_norm2_, self.cr_, self.cnorm2_ = tables.list_tables(self.pqs_, self.centroids_, self.list_pq_)
 
     def _item_tables(self, codes: np.ndarray, offsets: np.ndarray) -> dict:
         """Per-item tables of rows ``codes`` sorted by list (list i: ``offsets[i]:offsets[i+1]``):
-        ``db_norm2_`` = ||c^i + r^d||^2 = ||c^i||^2 + sum_m (2 <c_m, r_m> + ||r_m||^2)."""
-        from ..scoring import adc_l2
-
-        db_norm2 = np.empty(codes.shape[0], dtype=np.float32)
-        for i in np.flatnonzero(np.diff(offsets)):
-            a, b = offsets[i], offsets[i + 1]
-            lut = 2 * self.cr_[i] + self.sub_norm2_[self.list_pq_[i]]
-            db_norm2[a:b] = adc_l2(lut.astype(np.float32), codes[a:b]) + self.cnorm2_[i]
-        return {"db_norm2_": db_norm2}
+        ``db_norm2_`` = ||c^i + r^d||^2 (:func:`dscref.index.tables.item_norms`)."""
+        return {"db_norm2_": tables.item_norms(self.cr_, self.sub_norm2_, self.cnorm2_, self.list_pq_,
+                                               codes, offsets)}
 
     def _query_rows(self, p: int, v: np.ndarray, v_norm2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Lookup-table rows of a query sub-vector ``v`` against quantizer ``p``'s codewords.
-
-        ``v`` (M, dsub) float32 is the query's reconstructed residual split in sub-vectors (the
-        codewords ``r_{m, e_m}`` of its code, or their posterior mean for soft decoding) and
-        ``v_norm2`` (M,) float64 the matching ``||r^q_m||^2`` term (its expectation for soft
-        decoding). Returns
-
-        * ``sdc`` (M, ksub) float32: ``||r^q_m||^2 + ||r_mj||^2 - 2 <r^q_m, r_mj>``, clipped at 0
-          -- for a hard code the SDC row ``||r_{m,e_m} - r_mj||^2`` of eq. (14);
-        * ``gram`` (M, ksub) float32: ``<r^q_m, r_mj>``, the query-dependent term of eq. (15).
-
-        One float32 matrix-vector product per sub-space (BLAS) gives the inner products; the
-        norms come from ``sub_norm2_`` in float64. The same arithmetic serves hard and soft
-        queries, so a soft query with certain bits gives bit-identical rows.
-        """
-        cb = self.pqs_[p].codebooks_
-        gram = np.matmul(cb, v[:, :, None])[:, :, 0]
-        sdc = np.maximum(v_norm2[:, None] + self.sub_norm2_[p] - 2.0 * gram, 0.0).astype(np.float32)
-        if not (np.isfinite(sdc).all() and np.isfinite(gram).all()):
-            # codebooks of a large memory-mapped index are not scanned at load (dscref.io)
-            raise IndexFormatError(f"quantizer pqs_[{p}] gives non-finite lookup tables: its codebooks "
-                                   f"hold NaN / inf or overflowing values (corrupt index?)")
-        return sdc, gram
+        """SDC and Gram rows ``(sdc, gram)`` (M, ksub) float32 of the query sub-vectors ``v``
+        (M, dsub) against quantizer ``p`` (:func:`dscref.index.tables.query_rows`)."""
+        return tables.query_rows(self.pqs_[p].codebooks_, self.sub_norm2_[p], v, v_norm2, p)
 
     def _code_rows(self, p: int, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_query_rows` of the hard code ``e`` (M,) int64 under quantizer ``p``."""
-        ar = np.arange(self.M)
-        return self._query_rows(p, self.pqs_[p].codebooks_[ar, e], self.sub_norm2_[p][ar, e])
+        return tables.code_rows(self.pqs_[p].codebooks_, self.sub_norm2_[p], e, p)
 
     # ------------------------------------------------------------------ queries
     def _as_query_vector(self, q) -> np.ndarray:
@@ -369,9 +308,8 @@ class InvertedPQIndex(IndexLifecycle):
         return np.concatenate(scores), np.concatenate(ids)
 
     def _score_list(self, query: Query, j: int, lab: int, metric: str) -> np.ndarray:
-        """Scores of every item of list ``lab`` for head entry ``j``."""
-        from ..scoring import adc_cosine, adc_l2
-
+        """Scores of every item of list ``lab`` for head entry ``j``: eq. (14) or (15)
+        (:mod:`dscref.index.tables`), the soft-decision tables, or exact raw distances."""
         a, b = self.offsets_[lab], self.offsets_[lab + 1]
         if query.vector is not None:  # raw-feature mode: exact distances on stored vectors
             return self._raw_scores(query, a, b, metric)
@@ -379,17 +317,12 @@ class InvertedPQIndex(IndexLifecycle):
         if query.code_llr is not None:
             return self._score_list_soft(query.code_llr[j], lab, p, metric)
         e = np.asarray(query.codes[j], dtype=np.int64)
-        ar = np.arange(self.M)
         sdc, gram = self._code_rows(p, e)
         if metric == "l2":
-            # eq. (14): ||q_hat - d_hat||^2 = sum_m ||r_m^q - r_m^d||^2, the SDC row of e
-            return adc_l2(sdc, self.codes_[a:b])
-        # eq. (15): numerator ||c||^2 + sum_m <c_m, r^q_m> + sum_m (<c_m, r^d_m> + <r^d_m, r^q_m>)
-        lut = self.cr_[lab] + gram
-        bias = float(self.cnorm2_[lab] + self.cr_[lab][ar, e].sum())
-        cq = self.centroids_[lab] + self.pqs_[p].decode(query.codes[j][None])[0]
-        q_norm2 = float((cq.astype(np.float64) ** 2).sum())
-        return adc_cosine(lut.astype(np.float32), self.codes_[a:b], bias, q_norm2, self.db_norm2_[a:b])
+            return tables.l2_scores(sdc, self.codes_[a:b])
+        lut, bias = tables.cosine_table(self.cr_[lab], self.cnorm2_[lab], gram, e)
+        q_norm2 = tables.query_norm2(self.centroids_[lab], self.pqs_[p].decode(query.codes[j][None])[0])
+        return tables.cosine_scores(lut, bias, q_norm2, self.codes_[a:b], self.db_norm2_[a:b])
 
     def _score_list_soft(self, llr: np.ndarray, lab: int, p: int, metric: str) -> np.ndarray:
         """Soft-decision ADC: eqs. (14)-(15) with the query's sub-codeword replaced by its posterior.
@@ -459,33 +392,3 @@ class InvertedPQIndex(IndexLifecycle):
             Dr, pos = topk(s, kk, largest=largest)
             D[r, :kk], I[r, :kk] = Dr, np.where(pos >= 0, idv[np.maximum(pos, 0)], -1)
         return SearchResult(D, I, ncand)
-
-    # ------------------------------------------------------------------ helpers for builders
-    def _train_pq(self, residuals: np.ndarray, rng) -> ProductQuantizer:
-        return ProductQuantizer(self.M, self.nbits, n_iter=self.n_iter, seed=rng).fit(residuals)
-
-    def _train_pq_on_rows(self, x: np.ndarray, rows: np.ndarray, lists: np.ndarray, rng) -> ProductQuantizer:
-        """:meth:`_train_pq` on the residuals ``x[rows] - centroids_[lists]``, gathering only the
-        rows the quantizer trains on.
-
-        ProductQuantizer.fit keeps a random ``max_points_per_centroid * ksub`` of its input; the
-        same draw, made here from the same generator before the gather, selects the same rows,
-        so the result is identical to ``_train_pq(x[rows] - centroids_[lists], rng)`` without a
-        full-size temporary for a large list.
-        """
-        pq = ProductQuantizer(self.M, self.nbits, n_iter=self.n_iter, seed=rng)
-        cap = None if pq.max_points_per_centroid is None else pq.max_points_per_centroid * pq.ksub
-        if cap is not None and rows.size > cap:
-            keep = np.sort(rng.choice(rows.size, cap, replace=False))
-            rows, lists = rows[keep], lists[keep]
-        return pq.fit(gather_residuals(x, rows, self.centroids_, lists))
-
-    def _check_build_input(self, x) -> np.ndarray:
-        x = as_float_matrix(x, "x")
-        if x.shape[1] % self.M:
-            raise ValueError(f"d={x.shape[1]} is not divisible by M={self.M}")
-        return x
-
-    def _check_fit_input(self, x, labels):
-        """Validated ``(x, labels)`` for :meth:`train` / :meth:`build` (labels: DSC only)."""
-        return self._check_build_input(x), None

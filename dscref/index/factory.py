@@ -23,7 +23,7 @@ def make_index(kind: str, n_lists: int, *, M: int = 8, nbits: int = 8, seed: int
     if kind == "dsc":
         from .semantic import SemanticIndex
 
-        return SemanticIndex(n_labels=n_lists, progress=False, **common)
+        return SemanticIndex(n_lists=n_lists, progress=False, **common)
     if kind == "ivf":
         from .ivf import IVFIndex
 

@@ -13,7 +13,10 @@ and therefore its distances to the cell's sub-centroids; sub-regions far from th
 scanned, so fewer candidates are scored.
 
 The device side is unchanged: the head holds the nearest coarse centroids and each head entry
-carries the PQ code of ``q - c_i`` (the same codec as every other index).
+carries the PQ code of ``q - c_i`` (the same codec as every other index). The coarse quantizer,
+the head and the training sequence are :class:`~dscref.index.ivf.IVFIndex`'s; this class adds
+the sub-regions (:meth:`GPIndex._fit_groups`, :meth:`GPIndex._groups`) and their terms in the
+scores (:mod:`dscref.index.tables`).
 """
 
 from __future__ import annotations
@@ -23,12 +26,12 @@ import numbers
 
 import numpy as np
 
-from .._validate import as_generator, check_choice, check_int
-from ..kmeans import KMeans
-from ..scoring import adc_cosine, adc_l2, topk
 from .._chunks import gather_rows
-from . import _state
-from .base import InvertedPQIndex, Query
+from .._validate import check_choice, check_int
+from ..scoring import topk
+from . import _state, tables
+from .base import Query
+from .ivf import IVFIndex
 
 __all__ = ["GPIndex"]
 
@@ -45,7 +48,7 @@ def _check_prune(prune):
     raise ValueError(f"prune={prune!r} must be None, 'mean' or a fraction in (0, 1]")
 
 
-class GPIndex(InvertedPQIndex):
+class GPIndex(IVFIndex):
     """IVF + grouping + pruning, with one shared residual PQ.
 
     Parameters
@@ -77,6 +80,7 @@ class GPIndex(InvertedPQIndex):
 
     Attributes
     ----------
+    L : int, sub-regions per cell (``n_neighbors``)
     centroids_ : ndarray (K, d) float32, coarse centroids
     neighbors_ : ndarray (K, L) int64, ``neighbors_[i, l]`` = index of ``s_il``, nearest first
     alpha_ : ndarray (K,) float32, per-cell alpha (all equal with ``alpha="global"``)
@@ -109,16 +113,16 @@ class GPIndex(InvertedPQIndex):
     """
 
     kind = "gp"
+    _min_lists = 2
 
     def __init__(self, n_lists: int = 1000, n_neighbors: int = 8, M: int = 8, nbits: int = 8, n_iter: int = 25,
                  seed=None, keep_vectors: bool = False, coarse_iter: int = 20, alpha: str = "cell",
                  residual: str = "subcentroid", prune="mean"):
-        super().__init__(M=M, nbits=nbits, n_iter=n_iter, seed=seed, keep_vectors=keep_vectors)
-        self.K = check_int(n_lists, "n_lists", low=2)
+        super().__init__(n_lists=n_lists, M=M, nbits=nbits, n_iter=n_iter, seed=seed, keep_vectors=keep_vectors,
+                         coarse_iter=coarse_iter)
         self.L = check_int(n_neighbors, "n_neighbors", low=1)
-        if self.L >= self.K:
-            raise ValueError(f"n_neighbors={self.L} must be < n_lists={self.K}")
-        self.coarse_iter = check_int(coarse_iter, "coarse_iter", low=1)
+        if self.L >= self._n_lists:
+            raise ValueError(f"n_neighbors={self.L} must be < n_lists={self._n_lists}")
         self.alpha_mode = check_choice(alpha, "alpha", {"cell", "global"})
         self.residual = check_choice(residual, "residual", {"subcentroid", "centroid"})
         self.prune = prune
@@ -131,10 +135,6 @@ class GPIndex(InvertedPQIndex):
     def prune(self, value):
         self._prune = _check_prune(value)
 
-    @property
-    def label_bits(self) -> int:
-        return max(1, int(np.ceil(np.log2(self.K))))
-
     # ------------------------------------------------------------------ build
     def _directions(self, i: int) -> np.ndarray:
         """``u_il = s_il - c_i`` for cell ``i``: (L, d) float32."""
@@ -143,8 +143,9 @@ class GPIndex(InvertedPQIndex):
     def _nearest_centroids(self) -> np.ndarray:
         c = self.centroids_.astype(np.float64)
         n2 = (c ** 2).sum(1)
-        nbrs = np.empty((self.K, self.L), dtype=np.int64)
-        for s in range(0, self.K, 1024):
+        K = self.n_lists
+        nbrs = np.empty((K, self.L), dtype=np.int64)
+        for s in range(0, K, 1024):
             dist = n2[s:s + 1024, None] - 2 * c[s:s + 1024] @ c.T + n2[None]
             dist[np.arange(dist.shape[0]), np.arange(s, s + dist.shape[0])] = np.inf  # not itself
             nbrs[s:s + 1024] = topk(dist.astype(np.float32), self.L)[1]
@@ -152,16 +153,17 @@ class GPIndex(InvertedPQIndex):
 
     def _cells(self, assign: np.ndarray):
         """Yield ``(cell, row indices)`` for every non-empty cell of an assignment."""
+        K = self.n_lists
         order = np.argsort(assign, kind="stable")
-        bounds = np.searchsorted(assign[order], np.arange(self.K + 1))
-        for i in range(self.K):
+        bounds = np.searchsorted(assign[order], np.arange(K + 1))
+        for i in range(K):
             if bounds[i + 1] > bounds[i]:
                 yield i, order[bounds[i]:bounds[i + 1]]
 
     def _fit_alpha(self, x: np.ndarray, assign: np.ndarray) -> None:
         """Least-squares alpha per cell and pooled, from the training points ``x``."""
-        num = np.zeros(self.K)
-        den = np.zeros(self.K)
+        num = np.zeros(self.n_lists)
+        den = np.zeros(self.n_lists)
         for i, rows in self._cells(assign):
             u = self._directions(i).astype(np.float64)
             unorm = (u ** 2).sum(1)
@@ -172,7 +174,7 @@ class GPIndex(InvertedPQIndex):
             den[i] = unorm[best].sum()
         self.alpha_global_ = float(num.sum() / den.sum()) if den.sum() > 0 else 0.0
         if self.alpha_mode == "global":
-            self.alpha_ = np.full(self.K, self.alpha_global_, dtype=np.float32)
+            self.alpha_ = np.full(self.n_lists, self.alpha_global_, dtype=np.float32)
         else:
             self.alpha_ = np.where(den > 0, num / np.maximum(den, 1e-30), self.alpha_global_).astype(np.float32)
 
@@ -195,67 +197,49 @@ class GPIndex(InvertedPQIndex):
             return np.zeros((self.L, self.centroids_.shape[1]), dtype=np.float32)
         return (self.alpha_[i] * self._directions(i)).astype(np.float32)
 
-    def _residual_reference(self, ids, assign):
+    def _residual_reference(self, ids, assign, key=None):
+        """``c_i + g_l`` of rows ``ids`` (``key``: their groups ``cell * L + l``); ``c_i`` with
+        ``residual="centroid"``."""
         ref = self.centroids_[assign[ids]].copy()
         if self.residual == "subcentroid":
             a = assign[ids]
-            u = self.centroids_[self.neighbors_[a, self._sub[ids]]] - ref
+            u = self.centroids_[self.neighbors_[a, key[ids] - a * self.L]] - ref
             ref += self.alpha_[a][:, None] * u
         return ref
 
-    def _check_fit_input(self, x, labels):
-        x, _ = super()._check_fit_input(x, labels)
-        if x.shape[0] < self.K:
-            raise ValueError(f"n_lists={self.K} must be <= n_samples={x.shape[0]}")
-        return x, None
-
     def _fit(self, x, labels):
-        """``train(x)``: cluster ``x`` (n, d) float32 into K cells, learn alpha on a sample, train
-        the PQ on the sample's residuals to its sub-centroids. ``labels`` is ignored (DUC is
-        unsupervised).
+        """``train(x)``: :meth:`IVFIndex._fit <dscref.index.ivf.IVFIndex._fit>` -- cluster ``x``
+        (n, d) float32 into K cells, draw the training sample -- with the grouping learnt on the
+        sample (:meth:`_fit_groups`) and the PQ trained on the sample's residuals to its
+        sub-centroids. ``labels`` is ignored (DUC is unsupervised).
 
         Everything learnt (centroids, neighbours, ``alpha_``, the PQ) comes from the training
         rows; the sub-region of an item is a function of the trained model and the item alone,
         so :meth:`add` computes it for the new rows only.
         """
-        n = x.shape[0]
-        rng = as_generator(self.seed)
-        self.coarse_ = KMeans(self.K, n_iter=self.coarse_iter, init="random", seed=rng).fit(x)
-        self.centroids_ = self.coarse_.centroids_
-        assign = self.coarse_.predict(x)
-        self.neighbors_ = self._nearest_centroids()
-        sample = rng.choice(n, min(n, 256 * (1 << self.nbits)), replace=False)
-        xs = gather_rows(x, sample)
-        self._fit_alpha(xs, assign[sample])
-        self._sub = self._subregions(x, assign)
-        try:
-            ref = self._residual_reference(sample, assign)
-        finally:
-            sub = self.__dict__.pop("_sub")
-        self.pqs_ = [self._train_pq(xs - ref, rng)]
-        self.list_pq_ = np.zeros(self.K, dtype=np.int64)
+        out = super()._fit(x, labels)
         log.info("G+P: %d cells x %d sub-regions, alpha mean %.3f (global %.3f)",
-                 self.K, self.L, float(self.alpha_.mean()), self.alpha_global_)
-        return assign, assign * self.L + sub
+                 self.n_lists, self.L, float(self.alpha_.mean()), self.alpha_global_)
+        return out
 
-    def _prepare_rows(self, x, labels):
+    def _fit_groups(self, x, assign, sample):
+        """The neighbour table of the centroids and alpha, least squares on the drawn rows."""
+        self.neighbors_ = self._nearest_centroids()
+        self._fit_alpha(gather_rows(x, sample), assign[sample])
+
+    def _groups(self, x, assign):
         """Cell and sub-region key ``cell * L + l`` of every row."""
-        assign = self.coarse_.predict(x)
-        return assign, assign * self.L + self._subregions(x, assign)
+        return assign * self.L + self._subregions(x, assign)
 
-    def _append(self, x, prep):
-        assign, key = prep
-        self._sub = key - assign * self.L  # read by _residual_reference while encoding
-        try:
-            super()._append(x, prep)
-        finally:
-            del self._sub
+    def _fit_residual_pq(self, x, assign, key, sample, rng):
+        """The shared PQ, trained on the drawn rows' residuals to their sub-centroids."""
+        return self._train_pq(gather_rows(x, sample) - self._residual_reference(sample, assign, key), rng)
 
     # groups are the sub-regions: rows sorted by (cell, sub-region, id)
     _item_arrays = ("ids_", "codes_", "db_norm2_", "gr_")
 
     def _n_groups(self) -> int:
-        return self.K * self.L
+        return self.n_lists * self.L
 
     def _group_offsets(self) -> np.ndarray:
         return self.sub_offsets_
@@ -266,7 +250,8 @@ class GPIndex(InvertedPQIndex):
 
     def _item_tables(self, codes, offsets):
         """Base tables, then the per-item terms of the grouping: ``2 <r_d, g_l>`` (L2) and
-        ``||d_hat||²`` (cosine), from the decoded residuals. ``offsets`` (K*L + 1,) are the
+        ``||d_hat||²`` (cosine), from the decoded residuals
+        (:func:`dscref.index.tables.subregion_item_terms`). ``offsets`` (K*L + 1,) are the
         sub-region offsets of ``codes``."""
         L = self.L
         cells = np.ascontiguousarray(offsets[::L])
@@ -276,7 +261,7 @@ class GPIndex(InvertedPQIndex):
             return out  # g_l = 0: the base tables are already exact
         db_norm2 = out["db_norm2_"]
         pq = self.pqs_[0]
-        for i in range(self.K):
+        for i in range(self.n_lists):
             a, b = cells[i], cells[i + 1]
             if a == b:
                 continue
@@ -284,26 +269,20 @@ class GPIndex(InvertedPQIndex):
             sub = np.repeat(np.arange(L), np.diff(offsets[i * L:(i + 1) * L + 1]))
             for s in range(a, b, _CHUNK):
                 e = min(b, s + _CHUNK)
-                rd = pq.decode(codes[s:e])
-                gs = g[sub[s - a:e - a]]
-                gr[s:e] = 2 * np.einsum("nd,nd->n", rd, gs)
-                dhat = self.centroids_[i] + gs + rd
-                db_norm2[s:e] = np.einsum("nd,nd->n", dhat, dhat)
+                gr[s:e], db_norm2[s:e] = tables.subregion_item_terms(
+                    self.centroids_[i], g[sub[s - a:e - a]], pq.decode(codes[s:e]))
         return out
 
     def _check_state(self) -> None:
-        """Base checks, then the grouping: neighbour table, alphas, sub-region offsets nested
-        in the cells' offsets, per-item terms, pruning rule, one shared quantizer."""
+        """IVF's checks (K cells, one shared quantizer, the coarse quantizer), then the
+        grouping: neighbour table, alphas, sub-region offsets nested in the cells' offsets,
+        per-item terms, pruning rule."""
         super()._check_state()
-        K = _state.integer(self, "K", low=2)
+        K = self.n_lists
         L = _state.integer(self, "L", low=1, high=K - 1)
-        _state.need(K == self.n_lists, f"K={K} but centroids_ has {self.n_lists} rows")
-        _state.integer(self, "coarse_iter", low=1)
         _state.choice(self, "alpha_mode", {"cell", "global"})
         _state.choice(self, "residual", {"subcentroid", "centroid"})
         _check_prune(_state.attr(self, "_prune"))
-        _state.single_quantizer(self)
-        _state.kmeans(self, "coarse_", K, self.d_)
         nb = _state.array(self, "neighbors_", np.int64, (K, L))
         _state.bounded(nb, "neighbors_", 0, K)
         _state.need(not (nb == np.arange(K)[:, None]).any(), "neighbors_ names a cell as its own neighbour")
@@ -322,11 +301,12 @@ class GPIndex(InvertedPQIndex):
         return self._scan(self._validate_query(query), "l2")[1]
 
     def _scan(self, query: Query, metric: str):
-        """Score the kept sub-regions of the head cells (see ``prune``)."""
+        """Score the kept sub-regions of the head cells (see ``prune``): eqs. (14)-(15) with the
+        sub-region terms of :mod:`dscref.index.tables`."""
         raw = query.vector is not None
         pq = self.pqs_[0]
         L = self.L
-        cand = []  # (j, cell, l, prune distance, r_q, g_l)
+        cand = []  # (j, cell, l, prune distance, r_q)
         for j, lab in enumerate(query.labels):
             lab = int(lab)
             if self.offsets_[lab] == self.offsets_[lab + 1]:
@@ -344,7 +324,6 @@ class GPIndex(InvertedPQIndex):
             return np.empty(0, np.float32), np.empty(0, np.int64)
         keep = self._kept(np.array([c[3] for c in cand]))
         scores, ids = [], []
-        ar = np.arange(self.M)
         rows = {}  # head entry j -> its table rows, computed once for all its kept sub-cells
         for t in np.flatnonzero(keep):
             j, lab, l, _, rq = cand[t]
@@ -359,15 +338,13 @@ class GPIndex(InvertedPQIndex):
                 rows[j] = self._code_rows(0, e)
             sdc, gram = rows[j]
             if metric == "l2":
-                lut = sdc
-                const = float((g.astype(np.float64) ** 2).sum() - 2 * np.dot(rq, g))
-                scores.append(adc_l2(lut, self.codes_[a:b]) + self.gr_[a:b] + np.float32(const))
+                scores.append(tables.subregion_l2_scores(sdc, self.codes_[a:b], self.gr_[a:b], g, rq))
             else:
-                lut = self.cr_[lab] + gram
+                lut, bias = tables.cosine_table(self.cr_[lab], self.cnorm2_[lab], gram, e)
                 qhat = (self.centroids_[lab] + rq).astype(np.float64)
-                bias = float(self.cnorm2_[lab] + self.cr_[lab][ar, e].sum() + np.dot(qhat, g))
-                scores.append(adc_cosine(lut.astype(np.float32), self.codes_[a:b], bias,
-                                         float(np.dot(qhat, qhat)), self.db_norm2_[a:b]))
+                scores.append(tables.cosine_scores(lut, tables.subregion_cosine_bias(bias, qhat, g),
+                                                   float(np.dot(qhat, qhat)), self.codes_[a:b],
+                                                   self.db_norm2_[a:b]))
         if not scores:
             return np.empty(0, np.float32), np.empty(0, np.int64)
         return np.concatenate(scores).astype(np.float32), np.concatenate(ids)
@@ -386,8 +363,3 @@ class GPIndex(InvertedPQIndex):
         keep = np.zeros(dist.size, dtype=bool)
         keep[np.argsort(dist, kind="stable")[:n_keep]] = True
         return keep
-
-    def head(self, q, n_probe):
-        """The ``n_probe`` coarse centroids nearest to ``q`` (nearest first)."""
-        d = ((self.centroids_ - q) ** 2).sum(1)
-        return topk(d.astype(np.float32), min(n_probe, self.K))[1]

@@ -113,31 +113,42 @@ class IMIIndex(InvertedPQIndex):
     """
 
     kind = "imi"
+    _v2_renames = {"K": "n_centroids_per_half"}
 
     def __init__(self, n_centroids_per_half: int = 32, M: int = 8, nbits: int = 8, n_iter: int = 25, seed=None,
                  keep_vectors: bool = False, coarse_iter: int = 20, skip_empty: bool = True):
         super().__init__(M=M, nbits=nbits, n_iter=n_iter, seed=seed, keep_vectors=keep_vectors)
-        self.K = check_int(n_centroids_per_half, "n_centroids_per_half", low=1)
+        self.n_centroids_per_half = check_int(n_centroids_per_half, "n_centroids_per_half", low=1)
         self.coarse_iter = check_int(coarse_iter, "coarse_iter", low=1)
         if not isinstance(skip_empty, (bool, np.bool_)):
             raise TypeError(f"skip_empty must be a bool, got {skip_empty!r}")
         self.skip_empty = bool(skip_empty)
 
     @property
+    def K(self) -> int:
+        """Alias of :attr:`n_centroids_per_half` (the multi-index papers' K), kept for code
+        written before the names were unified."""
+        return self.n_centroids_per_half
+
+    @K.setter
+    def K(self, value) -> None:
+        self.n_centroids_per_half = value
+
+    @property
     def label_bits(self) -> int:
         """Bits of one head entry: ``ceil(log2 K²)``."""
-        return max(1, int(np.ceil(np.log2(self.K * self.K))))
+        return max(1, int(np.ceil(np.log2(self.n_centroids_per_half ** 2))))
 
     def _planned_lists(self) -> int:
-        return self.K * self.K
+        return self.n_centroids_per_half ** 2
 
     def _check_fit_input(self, x, labels):
         x, _ = super()._check_fit_input(x, labels)
         n, d = x.shape
         if d % 2:
             raise ValueError(f"the inverted multi-index splits vectors in two halves: d={d} must be even")
-        if n < self.K:
-            raise ValueError(f"n_centroids_per_half={self.K} must be <= n_samples={n}")
+        if n < self.n_centroids_per_half:
+            raise ValueError(f"n_centroids_per_half={self.n_centroids_per_half} must be <= n_samples={n}")
         return x, None
 
     def _fit(self, x, labels):
@@ -147,42 +158,44 @@ class IMIIndex(InvertedPQIndex):
         unsupervised); it is accepted so every index trains and builds with the same call.
         """
         n, d = x.shape
+        K = self.n_centroids_per_half
         rng = as_generator(self.seed)
         h = d // 2
         kms = []
         for half in (slice(0, h), slice(h, d)):
             # the sub-sample KMeans would draw (same rng calls, so the result is unchanged),
             # gathered here so neither half of the database is ever copied whole
-            m = 256 * self.K
+            m = 256 * K
             if n > m:
                 xs = gather_rows(x, np.sort(rng.choice(n, m, replace=False)))[:, half]
             else:
                 xs = np.asarray(x[:, half], dtype=np.float32)
-            kms.append(KMeans(self.K, n_iter=self.coarse_iter, init="random", seed=rng,
+            kms.append(KMeans(K, n_iter=self.coarse_iter, init="random", seed=rng,
                               max_points_per_centroid=None).fit(np.ascontiguousarray(xs)))
         self.codebook1_, self.codebook2_ = kms[0].centroids_, kms[1].centroids_
         self.centroids_ = np.concatenate(
-            [np.repeat(self.codebook1_, self.K, axis=0), np.tile(self.codebook2_, (self.K, 1))], axis=1)
+            [np.repeat(self.codebook1_, K, axis=0), np.tile(self.codebook2_, (K, 1))], axis=1)
         assign = self._prepare_rows(x, None)[0]
         sample = rng.choice(n, min(n, 256 * (1 << self.nbits)), replace=False)
         self.pqs_ = [self._train_pq(gather_rows(x, sample) - self.centroids_[assign[sample]], rng)]
-        self.list_pq_ = np.zeros(self.K * self.K, dtype=np.int64)
-        log.info("IMI: %d x %d = %d cells, %d hold training rows", self.K, self.K, self.K * self.K,
+        self.list_pq_ = np.zeros(K * K, dtype=np.int64)
+        log.info("IMI: %d x %d = %d cells, %d hold training rows", K, K, K * K,
                  np.unique(assign).size)
         return assign, assign
 
     def _prepare_rows(self, x, labels):
         """Cell ``i*K + j`` of every row: nearest centroid of each half codebook."""
         n, h = x.shape[0], x.shape[1] // 2
+        K = self.n_centroids_per_half
         halves = []
         for cb in (self.codebook1_, self.codebook2_):
-            km = KMeans(self.K)
+            km = KMeans(K)
             km.centroids_ = cb  # predict needs only the centroids
             halves.append(km)
         assign = np.empty(n, dtype=np.int64)
         for s in range(0, n, CHUNK_ROWS):
             blk = np.asarray(x[s:s + CHUNK_ROWS], dtype=np.float32)
-            assign[s:s + CHUNK_ROWS] = (halves[0].predict(np.ascontiguousarray(blk[:, :h])) * self.K
+            assign[s:s + CHUNK_ROWS] = (halves[0].predict(np.ascontiguousarray(blk[:, :h])) * K
                                         + halves[1].predict(np.ascontiguousarray(blk[:, h:])))
             release_pages(x)
         return assign, assign
@@ -195,7 +208,7 @@ class IMIIndex(InvertedPQIndex):
         """Base checks, then: K^2 cells whose centroids are the pairs of the two half
         codebooks, the occupancy mask, one shared quantizer."""
         super()._check_state()
-        K = _state.integer(self, "K", low=1)
+        K = _state.integer(self, "n_centroids_per_half", low=1)
         _state.integer(self, "coarse_iter", low=1)
         _state.flag(self, "skip_empty")
         _state.single_quantizer(self)

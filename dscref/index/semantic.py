@@ -11,6 +11,7 @@ cannot be derived from ``q`` and callers pass ``top_labels`` to ``encode_query``
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 
@@ -29,15 +30,19 @@ class SemanticIndex(InvertedPQIndex):
 
     Parameters
     ----------
-    n_labels : int, default 1000
-        K, the number of classifier labels (ImageNet-1k: 1000). Head entries need
-        ``ceil(log2 K)`` bits each (10 for K=1000).
+    n_lists : int, default 1000 (None)
+        K, the number of lists: one per classifier label (ImageNet-1k: 1000). Head entries
+        need ``ceil(log2 K)`` bits each (10 for K=1000).
     M, nbits, n_iter, seed, keep_vectors
         See :class:`dscref.index.base.InvertedPQIndex`.
     min_partition_size : int, optional
         Partitions with fewer items than this (default ``2**nbits``) share one
         residual PQ trained on all their residuals pooled, instead of an own PQ trained on a
         handful of points. ``shared_pq_lists_`` records which partitions use it.
+    progress : bool, default True
+        A progress bar over the per-partition quantizers.
+    n_labels : int, keyword only, deprecated
+        The former name of ``n_lists`` (DeprecationWarning; passing both is a TypeError).
 
     Attributes
     ----------
@@ -45,11 +50,20 @@ class SemanticIndex(InvertedPQIndex):
     """
 
     kind = "dsc"
+    _v2_renames = {"K": "_n_lists"}
 
-    def __init__(self, n_labels: int = 1000, M: int = 8, nbits: int = 8, n_iter: int = 25, seed=None,
-                 keep_vectors: bool = False, min_partition_size: int | None = None, progress: bool = True):
+    def __init__(self, n_lists: int | None = None, M: int = 8, nbits: int = 8, n_iter: int = 25, seed=None,
+                 keep_vectors: bool = False, min_partition_size: int | None = None, progress: bool = True,
+                 *, n_labels: int | None = None):
         super().__init__(M=M, nbits=nbits, n_iter=n_iter, seed=seed, keep_vectors=keep_vectors)
-        self.K = check_int(n_labels, "n_labels", low=1)
+        name = "n_lists"
+        if n_labels is not None:
+            if n_lists is not None:
+                raise TypeError("SemanticIndex got n_lists and n_labels, its deprecated alias: pass n_lists only")
+            warnings.warn("SemanticIndex(n_labels=...) is deprecated: use n_lists=... (the same number)",
+                          DeprecationWarning, stacklevel=2)
+            n_lists, name = n_labels, "n_labels"
+        self._n_lists = check_int(1000 if n_lists is None else n_lists, name, low=1)
         self.min_partition_size = (1 << self.nbits) if min_partition_size is None else \
             check_int(min_partition_size, "min_partition_size", low=1)
         self.progress = progress
@@ -57,7 +71,7 @@ class SemanticIndex(InvertedPQIndex):
     @property
     def label_bits(self) -> int:
         """Bits of one head entry: ``ceil(log2 K)``."""
-        return max(1, int(np.ceil(np.log2(self.K))))
+        return max(1, int(np.ceil(np.log2(self._n_lists))))
 
     def _check_xl(self, x, labels):
         x = self._check_build_input(x)
@@ -66,7 +80,7 @@ class SemanticIndex(InvertedPQIndex):
     def _check_row_labels(self, labels, n: int) -> np.ndarray:
         if labels is None:
             raise TypeError("SemanticIndex needs labels: the partition (classifier top-1 label) of every row of x")
-        labels = as_int_array(labels, "labels", ndim=1, low=0, high=self.K)
+        labels = as_int_array(labels, "labels", ndim=1, low=0, high=self._n_lists)
         if labels.shape[0] != n:
             raise ValueError(f"labels has {labels.shape[0]} entries but x has {n} rows")
         return labels
@@ -94,9 +108,10 @@ class SemanticIndex(InvertedPQIndex):
 
         rng = as_generator(self.seed)
         n, d = x.shape
-        counts = np.bincount(labels, minlength=self.K)
+        K = self._n_lists
+        counts = np.bincount(labels, minlength=K)
         # eq. (3): c^i = mean of partition i (zeros for an empty partition, never searched)
-        sums = np.zeros((self.K, d), dtype=np.float64)
+        sums = np.zeros((K, d), dtype=np.float64)
         for s in range(0, n, 65536):
             np.add.at(sums, labels[s:s + 65536], x[s:s + 65536])
             release_pages(x)
@@ -105,7 +120,7 @@ class SemanticIndex(InvertedPQIndex):
         starts = np.concatenate([[0], np.cumsum(counts)])
         small = np.flatnonzero(counts < self.min_partition_size)
         big = np.flatnonzero(counts >= self.min_partition_size)
-        self.pqs_, self.list_pq_ = [], np.zeros(self.K, dtype=np.int64)
+        self.pqs_, self.list_pq_ = [], np.zeros(K, dtype=np.int64)
         # shared PQ for the small partitions (index 0), trained on their pooled residuals
         pooled = order[np.isin(labels[order], small)] if small.size else np.empty(0, np.int64)
         if pooled.size == 0:  # nothing small but keep slot 0 meaningful: pool a sample of all
@@ -117,7 +132,7 @@ class SemanticIndex(InvertedPQIndex):
             self.list_pq_[i] = len(self.pqs_)
             self.pqs_.append(self._train_pq_on_rows(x, rows, labels[rows], rng))
         log.info("DSC: %d partitions, %d with their own PQ, %d (%.1f%% of training items) on the shared PQ",
-                 self.K, big.size, small.size, 100.0 * counts[small].sum() / n)
+                 K, big.size, small.size, 100.0 * counts[small].sum() / n)
         return labels, labels
 
     def encode_items(self, x, labels) -> np.ndarray:
@@ -131,10 +146,9 @@ class SemanticIndex(InvertedPQIndex):
         return self._encode_rows(x, np.arange(x.shape[0]), labels)
 
     def _check_state(self) -> None:
-        """Base checks, then: one list per label (``K``) and the shared-quantizer partitions."""
+        """Base checks, then: one list per label (``n_lists``) and the shared-quantizer partitions."""
         super()._check_state()
-        K = _state.integer(self, "K", low=1)
-        _state.need(K == self.n_lists, f"K={K} but centroids_ has {self.n_lists} rows (one per label)")
+        K = _state.list_count(self, what=" (one per label)")
         _state.integer(self, "min_partition_size", low=1)
         shared = _state.array(self, "shared_pq_lists_", np.int64, (None,))
         _state.bounded(shared, "shared_pq_lists_", 0, K)

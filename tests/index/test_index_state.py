@@ -246,22 +246,26 @@ COMMON = {
 
 SPECIFIC = {
     "dsc": {
-        "K differs from the lists": _set("K", 7),
+        "n_lists differs from the lists": _set("_n_lists", 7),
+        "n_lists through the K alias": _set("K", 7),
+        "n_lists missing": lambda ix: delattr(ix, "_n_lists"),
         "shared_pq_lists_ out of range": _set("shared_pq_lists_", np.array([2, 6], np.int64)),
         "shared_pq_lists_ unsorted": _set("shared_pq_lists_", lambda ix: ix.shared_pq_lists_[::-1].copy()),
         "shared partition with an own quantizer": _set("list_pq_", lambda ix: np.where(
-            np.isin(np.arange(ix.K), ix.shared_pq_lists_), 1, ix.list_pq_).astype(np.int64)),
+            np.isin(np.arange(ix.n_lists), ix.shared_pq_lists_), 1, ix.list_pq_).astype(np.int64)),
         "min_partition_size 0": _set("min_partition_size", 0),
     },
     "ivf": {
-        "K differs": _set("K", 5),
+        "n_lists differs": _set("_n_lists", 5),
+        "n_lists a float": _set("_n_lists", 6.0),
         "two quantizers": _set("pqs_", lambda ix: ix.pqs_ * 2),
         "coarse_ centroids wrong shape": lambda ix: setattr(ix.coarse_, "centroids_", ix.centroids_[:3]),
         "coarse_ not a KMeans": _set("coarse_", None),
         "coarse_iter string": _set("coarse_iter", "x"),
     },
     "imi": {
-        "K differs": _set("K", 2),
+        "n_centroids_per_half differs": _set("n_centroids_per_half", 2),
+        "n_centroids_per_half through the K alias": _set("K", 4),
         "nonempty_ wrong": _set("nonempty_", lambda ix: ~ix.nonempty_),
         "nonempty_ short": _set("nonempty_", lambda ix: ix.nonempty_[:-1]),
         "codebook1_ wrong shape": _set("codebook1_", lambda ix: ix.codebook1_[:2]),
@@ -270,7 +274,8 @@ SPECIFIC = {
         "skip_empty int": _set("skip_empty", 1),
     },
     "gp": {
-        "K differs": _set("K", 7),
+        "n_lists differs": _set("_n_lists", 7),
+        "n_lists 1 (G+P needs 2)": _set("_n_lists", 1),
         "L >= K": _set("L", 6),
         "neighbors_ out of range": _poke("neighbors_", (0, 0), 6),
         "neighbors_ negative": _poke("neighbors_", (2, 1), -1),

@@ -1,33 +1,20 @@
-"""The faiss-style index API (issue 18): ``dscref.index`` exports every index class; ``d``,
-``ntotal``, ``is_trained``, ``repr``; ``train`` / ``add`` (appends, ids continue from
-``ntotal``) / ``reset`` / ``build`` (= reset + train + add) on every class.
-
-``tests/data/legacy_*.dscidx`` were written by ``save_index`` before this API existed (commit
-be41eb1), from::
-
-    rng = np.random.default_rng(18)
-    x = rng.standard_normal((120, 8)).astype(np.float32); y = rng.integers(0, 4, 120)
-    kw = dict(M=2, nbits=3, n_iter=3, seed=0)
-    SemanticIndex(4, progress=False, min_partition_size=8, **kw), IVFIndex(4, coarse_iter=3, **kw),
-    IMIIndex(2, coarse_iter=3, **kw), GPIndex(4, n_neighbors=2, coarse_iter=3, **kw), FlatPQIndex(**kw)
-    ... .build(x, y)
-"""
-
-import os
+"""The faiss-style index life cycle (issue 18, dscref.index._lifecycle): ``d``, ``ntotal``,
+``is_trained``, ``repr``; ``train`` / ``add`` (appends, ids continue from ``ntotal``) /
+``reset`` / ``build`` (= reset + train + add) on every class; seeded builds. Files saved before
+this API: tests/index/test_legacy_files.py."""
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import dscref.index as dindex
 from dscref.errors import ReadOnlyIndexError
 from dscref.index import FlatPQIndex, GPIndex, IMIIndex, IVFIndex, SemanticIndex
 from dscref.index._lifecycle import merge_groups
 from dscref.io import load_index, save_index, verify_index
+from index_data import sphere_data
 
 KINDS = ["dsc", "ivf", "imi", "gp", "flat"]
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 
 def _data(n=2000, d=16, K=8, seed=0):
@@ -91,17 +78,6 @@ def data():
 def built(data):
     x, labels = data
     return {kind: _new(kind).build(x, labels) for kind in KINDS}
-
-
-# ---------------------------------------------------------------------------------- import
-def test_every_index_class_imports_from_dscref_index():
-    from dscref.index import flat, gp, imi, ivf, semantic
-
-    assert dindex.SemanticIndex is semantic.SemanticIndex
-    assert dindex.IVFIndex is ivf.IVFIndex and dindex.IMIIndex is imi.IMIIndex
-    assert dindex.GPIndex is gp.GPIndex and dindex.FlatPQIndex is flat.FlatPQIndex
-    for name in ("SemanticIndex", "IVFIndex", "IMIIndex", "GPIndex", "FlatPQIndex", "Query", "SearchResult"):
-        assert name in dindex.__all__
 
 
 # ---------------------------------------------------------------------------------- state
@@ -276,27 +252,21 @@ def test_trained_empty_index_round_trips_and_accepts_adds(kind, data, built, tmp
     _same_search(load_index(path), built[kind], x, labels, "cosine")
 
 
-@pytest.mark.parametrize("mmap", [True, False])
-@pytest.mark.parametrize("kind", KINDS)
-def test_files_saved_before_the_api_load_and_append(kind, mmap, tmp_path):
-    rng = np.random.default_rng(18)
-    x = rng.standard_normal((120, 8)).astype(np.float32)
-    y = rng.integers(0, 4, 120)
-    ix = load_index(os.path.join(DATA, f"legacy_{kind}.dscidx"), mmap=mmap)
-    assert ix.is_trained and ix.d == 8 and ix.ntotal == 120
-    assert repr(ix).startswith(f"{type(ix).__name__}(n_lists=") and "ntotal=120, trained" in repr(ix)
-    x2 = rng.standard_normal((30, 8)).astype(np.float32)
-    y2 = rng.integers(0, 4, 30)
-    ix.add(x2, y2)
-    assert ix.ntotal == 150 and np.array_equal(np.sort(ix.ids_), np.arange(150))
-    probe = 4 if kind == "imi" else 1
-    if kind == "gp":
-        ix.prune = None  # scan whole cells: an item far from its sub-centroid may be pruned
-    for i in range(3):
-        q = ix.encode_query(x2[i], top_labels=[y2[i]]) if kind == "dsc" else ix.encode_query(x2[i], n_probe=probe)
-        assert 120 + i in ix.search(q, k=150).I[0]
-    save_index(ix, tmp_path / "appended.dscidx")
-    assert load_index(tmp_path / "appended.dscidx").ntotal == 150
+# ---------------------------------------------------------------------------------- determinism
+@pytest.mark.parametrize("make", [
+    lambda: IMIIndex(n_centroids_per_half=4, M=4, nbits=4, n_iter=4, coarse_iter=4, seed=3),
+    lambda: GPIndex(n_lists=8, n_neighbors=3, M=4, nbits=4, n_iter=4, coarse_iter=4, seed=3),
+])
+def test_seeded_build_is_deterministic(make):
+    x = sphere_data(600, seed=5)
+    a, b = make().build(x), make().build(x)
+    for attr in ("centroids_", "ids_", "codes_", "offsets_"):
+        np.testing.assert_array_equal(getattr(a, attr), getattr(b, attr))
+    qa = [a.encode_query(v, n_probe=3) for v in x[:4]]
+    qb = [b.encode_query(v, n_probe=3) for v in x[:4]]
+    ra, rb = a.search(qa, 5), b.search(qb, 5)
+    np.testing.assert_array_equal(ra.I, rb.I)
+    np.testing.assert_array_equal(ra.D, rb.D)
 
 
 # ---------------------------------------------------------------------------------- merge

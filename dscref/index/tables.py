@@ -1,0 +1,195 @@
+"""Eqs. (13)-(15) of Wang & Qi as lookup tables: scoring a list's items against a query rebuilt
+from one head entry without decoding a database vector.
+
+Head entry ``j`` names list ``i`` (centroid ``c^i``, quantizer ``R^i`` with codewords ``r_mk``)
+and carries the code ``e`` of ``q - c^i``; the server's query is ``q_hat = c^i + r^q`` with
+``r^q = [r_{1,e_1} .. r_{M,e_M}]`` (eq. 13). A database item of the list is
+``d_hat = c^i + r^d``. Split over the M sub-spaces:
+
+* eq. (14), L2: ``||q_hat - d_hat||^2 = sum_m ||r^q_m - r^d_m||^2``, one row per sub-space of
+  the symmetric (SDC) table ``||r^q_m - r_mj||^2``, summed over the item's sub-codes;
+* eq. (15), cosine: ``<q_hat, d_hat> = ||c||^2 + sum_m <c_m, r^q_m>``
+  ``+ sum_m (<c_m, r^d_m> + <r^q_m, r^d_m>)`` over ``||q_hat|| ||d_hat||``.
+
+What is stored and when: per quantizer ``sub_norm2`` = ``||r_mk||^2`` and per list ``cr`` =
+``<c^i_m, r_mk>`` and ``cnorm2`` = ``||c^i||^2`` (:func:`list_tables`, at training time); per
+item ``db_norm2`` = ``||d_hat||^2`` (:func:`item_norms`, when items are added). A query computes
+only the rows of its own sub-codes (:func:`query_rows`): M small matrix-vector products.
+
+IVF+G+P (:mod:`dscref.index.gp`) stores item ``d`` of sub-region ``l`` relative to the
+sub-centroid ``c^i + g_l``; its terms (:func:`subregion_item_terms`, :func:`subregion_l2_scores`,
+:func:`subregion_cosine_bias`) add the ``g_l`` parts to the same tables. The ADC sums themselves
+run in the kernels behind :mod:`dscref.scoring`.
+
+These are the index classes' own helpers, not a public API (``dscref.index`` does not export
+them): they trust their inputs -- shapes, dtypes and ranges were checked when the index was
+built or loaded (``_check_state``) and the query by :func:`dscref.query.check_query` -- except
+that a non-finite table (a corrupt codebook not scanned at load) raises IndexFormatError.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import IndexFormatError
+from ..scoring import adc_cosine, adc_l2
+
+__all__ = ["list_tables", "item_norms", "query_rows", "code_rows", "l2_scores", "cosine_table",
+           "cosine_scores", "query_norm2", "subregion_item_terms", "subregion_l2_scores",
+           "subregion_cosine_bias"]
+
+
+def list_tables(pqs: list, centroids: np.ndarray, list_pq: np.ndarray):
+    """Per-quantizer and per-list terms of eqs. (14)-(15), computed once at training time.
+
+    Parameters
+    ----------
+    pqs : list of fitted ProductQuantizer (same M, nbits, d)
+    centroids : ndarray (L, d) float32, the list centroids ``c^i``
+    list_pq : ndarray (L,) int64, the quantizer of each list
+
+    Returns
+    -------
+    sub_norm2 : list of ndarray (M, ksub) float64, ``||r_mk||^2`` per quantizer
+    cr : ndarray (L, M, ksub) float32, ``<c^i_m, r_mk>`` under the list's quantizer
+    cnorm2 : ndarray (L,) float32, ``||c^i||^2`` (summed in float64)
+
+    Notes
+    -----
+    The codeword-pair tables ``||r_mi - r_mj||^2`` and ``<r_mi, r_mj>`` (M * ksub^2 per
+    quantizer) are *not* built: a query needs only the rows of its own sub-codes, which
+    :func:`query_rows` computes in M small matrix-vector products. With one quantizer per
+    partition (DSC at K = 1000) the full tables would cost 4 MB per partition, 4 GB at 1M
+    items, against about 50 us of work per probed partition and query.
+    """
+    sub_norm2 = [np.einsum("mkd,mkd->mk", cb, cb) for cb in (pq.codebooks_.astype(np.float64) for pq in pqs)]
+    M, ksub = pqs[0].codebooks_.shape[:2]
+    n_lists = centroids.shape[0]
+    c = centroids.reshape(n_lists, M, centroids.shape[1] // M)
+    cr = np.empty((n_lists, M, ksub), dtype=np.float32)
+    for p, pq in enumerate(pqs):
+        lists = np.flatnonzero(list_pq == p)
+        if lists.size:
+            cr[lists] = np.einsum("lmd,mkd->lmk", c[lists], pq.codebooks_)
+    cnorm2 = (centroids.astype(np.float64) ** 2).sum(1).astype(np.float32)
+    return sub_norm2, cr, cnorm2
+
+
+def item_norms(cr: np.ndarray, sub_norm2: list, cnorm2: np.ndarray, list_pq: np.ndarray,
+               codes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``||d_hat||^2`` of every item: the denominator term of eq. (15), stored at add time.
+
+    ``codes`` (n, M) are sorted by list (list ``i``: rows ``offsets[i]:offsets[i+1]``); item
+    ``d`` of list ``i`` gets ``||c^i + r^d||^2 = ||c^i||^2 + sum_m (2 <c_m, r^d_m> + ||r^d_m||^2)``,
+    an ADC sum over the table ``2 cr[i] + sub_norm2[p]``. Returns (n,) float32.
+    """
+    db_norm2 = np.empty(codes.shape[0], dtype=np.float32)
+    for i in np.flatnonzero(np.diff(offsets)):
+        a, b = offsets[i], offsets[i + 1]
+        lut = 2 * cr[i] + sub_norm2[list_pq[i]]
+        db_norm2[a:b] = adc_l2(lut.astype(np.float32), codes[a:b]) + cnorm2[i]
+    return db_norm2
+
+
+def query_rows(codebooks: np.ndarray, sub_norm2: np.ndarray, v: np.ndarray, v_norm2: np.ndarray,
+               p: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Lookup-table rows of a query sub-vector ``v`` against one quantizer's codewords.
+
+    Parameters
+    ----------
+    codebooks : ndarray (M, ksub, dsub) float32, the quantizer's codewords ``r_mj``
+    sub_norm2 : ndarray (M, ksub) float64, their ``||r_mj||^2`` (:func:`list_tables`)
+    v : ndarray (M, dsub) float32
+        The query's reconstructed residual split in sub-vectors (the codewords ``r_{m, e_m}``
+        of its code, or their posterior mean for soft decoding).
+    v_norm2 : ndarray (M,) float64
+        The matching ``||r^q_m||^2`` term (its expectation for soft decoding).
+    p : int
+        The quantizer's position in ``pqs_``, for the error message.
+
+    Returns
+    -------
+    sdc : ndarray (M, ksub) float32
+        ``||r^q_m||^2 + ||r_mj||^2 - 2 <r^q_m, r_mj>``, clipped at 0 -- for a hard code the SDC
+        row ``||r_{m,e_m} - r_mj||^2`` of eq. (14).
+    gram : ndarray (M, ksub) float32
+        ``<r^q_m, r_mj>``, the query-dependent term of eq. (15).
+
+    Notes
+    -----
+    One float32 matrix-vector product per sub-space (BLAS) gives the inner products; the norms
+    come from ``sub_norm2`` in float64. The same arithmetic serves hard and soft queries, so a
+    soft query with certain bits gives bit-identical rows.
+    """
+    gram = np.matmul(codebooks, v[:, :, None])[:, :, 0]
+    sdc = np.maximum(v_norm2[:, None] + sub_norm2 - 2.0 * gram, 0.0).astype(np.float32)
+    if not (np.isfinite(sdc).all() and np.isfinite(gram).all()):
+        # codebooks of a large memory-mapped index are not scanned at load (dscref.io)
+        raise IndexFormatError(f"quantizer pqs_[{p}] gives non-finite lookup tables: its codebooks "
+                               f"hold NaN / inf or overflowing values (corrupt index?)")
+    return sdc, gram
+
+
+def code_rows(codebooks: np.ndarray, sub_norm2: np.ndarray, e: np.ndarray, p: int = 0):
+    """:func:`query_rows` of the hard code ``e`` (M,) int64: ``v`` = its codewords (eq. 13)."""
+    ar = np.arange(codebooks.shape[0])
+    return query_rows(codebooks, sub_norm2, codebooks[ar, e], sub_norm2[ar, e], p)
+
+
+def l2_scores(sdc: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Eq. (14): ``||q_hat - d_hat||^2 = sum_m sdc[m, e^d_m]`` for items ``codes`` (n, M) of the
+    list the SDC rows were made for; (n,) float32."""
+    return adc_l2(sdc, codes)
+
+
+def cosine_table(cr: np.ndarray, cnorm2, gram: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, float]:
+    """The numerator of eq. (15) for list ``i`` and hard query code ``e`` (M,) int64.
+
+    Returns ``lut`` (M, ksub) float32 = ``<c_m, r_mj> + <r^q_m, r_mj>`` (``cr[i] + gram``, the
+    item-dependent terms) and ``bias`` = ``||c||^2 + sum_m <c_m, r^q_m>`` (the query-side
+    constant, summed in float32 as the tables hold it).
+    """
+    ar = np.arange(e.shape[0])
+    return (cr + gram).astype(np.float32), float(cnorm2 + cr[ar, e].sum())
+
+
+def cosine_scores(lut: np.ndarray, bias: float, q_norm2: float, codes: np.ndarray,
+                  db_norm2: np.ndarray) -> np.ndarray:
+    """Eq. (15): ``(bias + sum_m lut[m, e^d_m]) / sqrt(q_norm2 * db_norm2)``; (n,) float32."""
+    return adc_cosine(lut, codes, bias, q_norm2, db_norm2)
+
+
+def query_norm2(centroid: np.ndarray, residual: np.ndarray) -> float:
+    """``||q_hat||^2`` of eq. (15) for ``q_hat = c + r^q`` (eq. 13): summed in float64."""
+    cq = centroid + residual
+    return float((cq.astype(np.float64) ** 2).sum())
+
+
+# ---------------------------------------------------------------------------- IVF+G+P terms
+def subregion_item_terms(centroid: np.ndarray, g: np.ndarray, rd: np.ndarray):
+    """Per-item terms of items stored relative to a sub-centroid ``c + g_l``.
+
+    ``g`` (n, d) float32 holds each item's ``g_l`` and ``rd`` (n, d) float32 its decoded
+    residual ``r^d``. Returns ``(gr, dhat_norm2)``, both (n,) float32: ``2 <r^d, g_l>`` (the
+    per-item term of eq. (14)) and ``||c + g_l + r^d||^2`` (the denominator of eq. (15)).
+    """
+    gr = 2 * np.einsum("nd,nd->n", rd, g)
+    dhat = centroid + g + rd
+    return gr, np.einsum("nd,nd->n", dhat, dhat)
+
+
+def subregion_l2_scores(sdc: np.ndarray, codes: np.ndarray, gr: np.ndarray, g: np.ndarray,
+                        rq: np.ndarray) -> np.ndarray:
+    """Eq. (14) for items of sub-region ``l`` (offset ``g`` = ``g_l``, (d,) float32):
+
+    ``||q_hat - d_hat||^2 = ||r^q - r^d||^2 + (||g_l||^2 - 2 <r^q, g_l>) + 2 <r^d, g_l>``: the
+    SDC sum, a per-sub-region constant and the stored per-item term ``gr``. (n,) float32.
+    """
+    const = float((g.astype(np.float64) ** 2).sum() - 2 * np.dot(rq, g))
+    return adc_l2(sdc, codes) + gr + np.float32(const)
+
+
+def subregion_cosine_bias(bias: float, qhat: np.ndarray, g: np.ndarray) -> float:
+    """Eq. (15)'s query-side constant for sub-region ``l``: the list's ``bias``
+    (:func:`cosine_table`) plus ``<q_hat, g_l>``, with ``qhat`` float64."""
+    return bias + float(np.dot(qhat, g))
