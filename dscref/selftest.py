@@ -21,7 +21,7 @@ import numpy as np
 
 from ._validate import check_int
 
-__all__ = ["selftest", "SelftestResult", "SELFTEST_K", "SELFTEST_CENTERS"]
+__all__ = ["selftest", "selftest_data", "SelftestResult", "SELFTEST_K", "SELFTEST_CENTERS"]
 
 SELFTEST_K = 10          # recall@10
 SELFTEST_CENTERS = 1000  # Gaussian blobs of the data
@@ -68,11 +68,13 @@ class SelftestResult:
         return self.nn_recall > 0.5
 
 
-def _clustered(rng: np.random.Generator, n: int, nq: int, d: int) -> tuple:
-    """(xb, xq) float32 around shared Gaussian centres (noise std 0.5).
+def selftest_data(n: int, nq: int, d: int, seed: int = 0) -> tuple:
+    """The self-test's data: ``(xb (n, d), xq (nq, d))`` float32 around 1000 shared Gaussian
+    centres (noise std 0.5), drawn from ``numpy.random.default_rng(seed)``.
 
     Isotropic noise alone has no near neighbours worth finding, which would make recall
     meaningless."""
+    rng = np.random.default_rng(seed)
     centers = rng.standard_normal((SELFTEST_CENTERS, d)).astype(np.float32)
     xb = (centers[rng.integers(0, SELFTEST_CENTERS, n)] + 0.5 * rng.standard_normal((n, d))).astype(np.float32)
     xq = (centers[rng.integers(0, SELFTEST_CENTERS, nq)] + 0.5 * rng.standard_normal((nq, d))).astype(np.float32)
@@ -114,7 +116,7 @@ def selftest(n: int = 20000, d: int = 64, M: int = 8, nq: int = 100, seed: int =
     if d % M:
         raise ValueError(f"d={d} is not divisible by M={M}")
     k = SELFTEST_K
-    xb, xq = _clustered(np.random.default_rng(seed), n, nq, d)
+    xb, xq = selftest_data(n, nq, d, seed)
     t0 = time.perf_counter()
     pq = ProductQuantizer(M=M, nbits=_NBITS, seed=seed).fit(xb)
     codes = pq.encode(xb)
