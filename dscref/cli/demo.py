@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ._common import MIN_SYNTHETIC as _MIN_SYNTHETIC
+from ._common import MIN_SYNTHETIC
 from ._common import count_arg as _count
 from ._common import synthetic_checked, synthetic_size
 
@@ -22,7 +22,7 @@ def add_demo(sub) -> None:
     )
     p.add_argument("--n", default="20000",
                    help=f"synthetic database size, k/m suffixes allowed (default 20000 = 20k; every seed "
-                   f"works from {_MIN_SYNTHETIC}: the landmark images must fit)")
+                   f"works from {MIN_SYNTHETIC}: the landmark images must fit)")
     p.add_argument("--snr", default="0,5,10",
                    help="comma-separated Es/N0 values in dB, each in [-50, 100]; write --snr=-5,0 for "
                    "negative values (default 0,5,10)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import MIN_SYNTHETIC as _MIN_SYNTHETIC
+from ._common import MIN_SYNTHETIC
 from ._common import count_arg as _count
 from ._common import synthetic_checked, synthetic_size
 
@@ -39,7 +39,7 @@ def add_reproduce(sub) -> None:
                    "gnd_ok[off[q]:off[q+1]]); `dscref features` makes one from dscref extract's output")
     p.add_argument("--scale", default="105k",
                    help=f"synthetic database size: 105k | 1m | any whole number, k/m suffixes allowed "
-                   f"(20k, 2.5k, 1M). Every seed works from {_MIN_SYNTHETIC} (the landmark images must "
+                   f"(20k, 2.5k, 1M). Every seed works from {MIN_SYNTHETIC} (the landmark images must "
                    "fit; smaller sizes only for seeds that draw fewer). Default 105k")
     p.add_argument("--out", default="results", help="output folder (default ./results)")
     p.add_argument("--seed", type=_count(0), default=0, help="random seed (default 0)")
