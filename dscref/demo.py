@@ -110,7 +110,7 @@ def run_demo(n_db: int = 20000, d: int = 2048, snrs=(0.0, 5.0, 10.0), modem: str
         bar.update(1)
         t_gen = time.perf_counter() - t0
         bar.set_postfix_str("building the DSC index")
-        index = SemanticIndex(n_labels=ds.params["n_classes"], seed=seed, n_iter=20, progress=False).build(ds.xb, ds.labels_b)
+        index = SemanticIndex(ds.params["n_classes"], seed=seed, n_iter=20, progress=False).build(ds.xb, ds.labels_b)
         bar.update(1)
         t_build = time.perf_counter() - t0 - t_gen
         bar.set_postfix_str("error-free reference")
@@ -202,7 +202,7 @@ def run_image_demo(folder, extractor, classifier, snrs=(0.0, 5.0, 10.0), modem: 
     heads = clf.topk(queries, k=5)[0]
     # d of an off-the-shelf model (e.g. 1280 for EfficientNet-Lite0) may not split into 8; use M | d
     M = next(m for m in (8, 16, 4, 2, 1) if xb.shape[1] % m == 0)
-    index = SemanticIndex(n_labels=1000, M=M, seed=seed, progress=False).build(xb, labels_b)
+    index = SemanticIndex(1000, M=M, seed=seed, progress=False).build(xb, labels_b)
     chain = _chain(index, xq, heads, gnd, snrs, modem, seed, min(k, len(db)), show)
     lines = [f"dscref image demo: {len(paths)} photos from {folder} -> database of {len(db)} images "
              f"(photo + crop + mirror), {len(queries)} queries (off-centre crops)",

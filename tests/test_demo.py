@@ -97,7 +97,7 @@ def test_run_demo_reports_the_chain_and_its_references(small_demo):
     ds = make_semantic_dataset(3200, d=32, seed=1)
     I_exact = np.argsort(-(ds.xq @ ds.xb.T), axis=1, kind="stable")[:, :40]
     assert rep.results["map_exact"] == compute_map(I_exact, ds.gnd)[0]
-    index = SemanticIndex(n_labels=ds.params["n_classes"], seed=1, n_iter=20, progress=False).build(ds.xb, ds.labels_b)
+    index = SemanticIndex(ds.params["n_classes"], seed=1, n_iter=20, progress=False).build(ds.xb, ds.labels_b)
     clean = _hand_chain(index, ds.xq, ds.topk_q, ds.gnd, [np.inf], "qpsk", 0, 40, 0)
     assert rep.results["map_clean"] == clean["snr"][np.inf]["mAP"]
     assert rep.results["snr"][20.0]["bit_errors"] == 0 and rep.results["snr"][20.0]["mAP"] == rep.results["map_clean"]
