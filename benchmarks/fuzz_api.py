@@ -1,7 +1,7 @@
 """Fuzz dscref's public API: only ValueError / TypeError subclasses may escape, and no NaN comes out.
 
-Every public callable of ``scoring``, ``pq``, ``kmeans``, ``bitpack``, ``channel``, ``codec``
-and ``robust`` (enumerated from each module's ``__all__``: functions, classes and their public
+Every public callable of ``scoring``, ``pq``, ``kmeans``, ``bitpack``, ``channel``, ``codec``,
+``robust`` and ``link`` (enumerated from each module's ``__all__``: functions, classes and their public
 methods) and ``search`` / ``encode_query`` of every index class gets a *driver*: a function that
 draws one call from a seeded generator. A driver starts from valid arguments (small fitted
 objects built once) and replaces each with probability ~1/3 by a mutation of it (another dtype,
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-MODULES = ("scoring", "pq", "kmeans", "bitpack", "channel", "codec", "robust")
+MODULES = ("scoring", "pq", "kmeans", "bitpack", "channel", "codec", "robust", "link")
 INDEX_KINDS = ("dsc", "ivf", "flat", "imi", "gp")
 
 # ----------------------------------------------------------------------------- hostile values
@@ -819,6 +819,12 @@ def _(rng, c, t=None):
                                  arg(rng, _pick(rng, sorted(robust.HEAD_SCHEMES)))), {}
 
 
+@driver("codec.check_protected_layout")
+def _(rng, c, t=None):
+    from dscref.codec import check_protected_layout
+    return check_protected_layout, (_rlayout(rng, c) if rng.random() < 0.8 else hostile(rng),), {}
+
+
 def _rlayout(rng, c):
     from dscref import robust
     if rng.random() < 0.9:
@@ -850,6 +856,122 @@ def _(rng, c, t=None):
         dict(head=arg(rng, _pick(rng, ["hard", "soft"])), codes=arg(rng, _pick(rng, ["hard", "soft"])),
              policy=arg(rng, _pick(rng, ["drop", "nearest_valid"])),
              label_order=None if rng.random() < 0.6 else _label_order(rng, c))
+
+
+# link ------------------------------------------------------------------------
+def _link_layout(rng, c):
+    """A plain layout (with or without a head), a protected one, or (rarely) a hostile value."""
+    r = rng.random()
+    if r < 0.4:
+        return c.layout
+    if r < 0.55:
+        return c.flat_layout
+    if r < 0.97:
+        return _rlayout(rng, c)  # protected; one in ten with a broken field
+    return hostile(rng)
+
+
+def _link_args(rng, c):
+    """(layout, modem, channel), {head, codes, policy, label_order, burst}: mostly valid."""
+    from dscref.codec import ProtectedLayout
+    layout = _link_layout(rng, c)
+    protected = isinstance(layout, ProtectedLayout)
+    channel = None if rng.random() < 0.25 else _channel(rng) if rng.random() < 0.95 else hostile(rng)
+    kw = {"policy": arg(rng, _pick(rng, ["drop", "nearest_valid"]), 0.15),
+          "burst": arg(rng, bool(rng.random() < 0.3), 0.15)}
+    if protected or rng.random() < 0.05:
+        kw["head"] = arg(rng, _pick(rng, ["hard", "soft"]), 0.15)
+        kw["codes"] = arg(rng, _pick(rng, ["hard", "soft"]), 0.15)
+    if (protected and rng.random() < 0.4) or rng.random() < 0.03:
+        kw["label_order"] = _label_order(rng, c) if rng.random() < 0.9 else hostile(rng)
+    return (layout, arg(rng, _pick(rng, ["bpsk", "qpsk", "16qam"]), 0.1), channel), kw
+
+
+def _link(rng, c, plain: bool = False):
+    """A Link the constructor accepted (the plain head layout when every draw was refused)."""
+    from dscref.link import Link
+    for _ in range(8):
+        args, kw = _link_args(rng, c)
+        if plain:
+            args = (c.layout if rng.random() < 0.8 else c.flat_layout,) + args[1:]
+            kw = {k: v for k, v in kw.items() if k not in ("head", "codes", "label_order")}
+        try:
+            return Link(*args, **kw)
+        except (ValueError, TypeError):
+            continue
+    return Link(c.layout, "qpsk", None)
+
+
+def _link_queries(rng, c, link):
+    """A Query, or a list of 0..3 queries for the link's layout (fields possibly mutated)."""
+    flat = getattr(getattr(link.layout, "layout", link.layout), "head_size", 3) == 0
+    make = (lambda: _query(rng, c, c.indexes["flat"])) if flat else (lambda: _query(rng, c))
+    r = rng.random()
+    if r < 0.3:
+        return make()
+    if r < 0.95:
+        return [make() for _ in range(int(rng.integers(0, 4)))]
+    return hostile(rng)
+
+
+@driver("link.Link")
+def _(rng, c, t=None):
+    from dscref.link import Link
+    args, kw = _link_args(rng, c)
+    return Link, args, kw
+
+
+@driver("link.Link.encode")
+def _(rng, c, t=None):
+    link = _link(rng, c)
+    q = _link_queries(rng, c, link)
+    return link.encode, (q[0] if isinstance(q, list) and q else q,), {}
+
+
+@driver("link.Link.decode")
+def _(rng, c, t=None):
+    link = _link(rng, c)
+    try:
+        n = link.payload_bits
+    except Exception:  # noqa: BLE001 - a deliberately broken protected layout
+        n = 8
+    r = rng.random()
+    x = rng.integers(0, 2, n).astype(np.uint8) if r < 0.5 else rng.standard_normal(n) * rng.choice([1.0, 10.0, np.inf])
+    if r > 0.8:  # a payload as sent
+        try:
+            x = link.encode(c.query if getattr(link.layout, "head_size", 1) else _query(rng, c, c.indexes["flat"]))
+        except (ValueError, TypeError):
+            pass
+    return link.decode, (arg(rng, x),), {}
+
+
+@driver("link.Link.send", "link.Link.send_heads")
+def _(rng, c, t=None):
+    link = _link(rng, c, plain=t.endswith("send_heads") and rng.random() < 0.9)
+    fn = link.send_heads if t.endswith("send_heads") else link.send
+    return fn, (_link_queries(rng, c, link),), {"rng": arg(rng, int(rng.integers(0, 100)), 0.2)}
+
+
+@driver("link.LinkResult", "link.Received")
+def _(rng, c, t=None):
+    from dscref import link
+    cls = getattr(link, t.split(".")[-1])
+    return cls, tuple(hostile(rng) for _ in range(int(rng.integers(0, 3)))), {}
+
+
+@driver("link.AnalogLink")
+def _(rng, c, t=None):
+    from dscref.link import AnalogLink
+    return AnalogLink, (_channel(rng) if rng.random() < 0.9 else hostile(rng),), \
+        {"complex_baseband": arg(rng, bool(rng.random() < 0.5))}
+
+
+@driver("link.AnalogLink.send")
+def _(rng, c, t=None):
+    from dscref.link import AnalogLink
+    link = AnalogLink(_channel(rng), complex_baseband=bool(rng.random() < 0.5))
+    x = c.x[0] if rng.random() < 0.5 else c.x[:int(rng.integers(1, 4)), :int(rng.integers(1, 16))]
+    return link.send, (arg(rng, x),), {"rng": arg(rng, 0)}
 
 
 # index search ----------------------------------------------------------------
@@ -909,6 +1031,7 @@ def public_targets() -> list:
 # Constructors of result containers and label mappers hold whatever they are given: a NaN
 # passed in is not produced by them, so their results are not checked for NaN.
 NAN_PASSTHROUGH = {"channel.AnalogResult", "channel.SymbolResult", "channel.BitResult", "codec.DecodeReport",
+                   "link.LinkResult", "link.Received",
                    "codec.ProtectedLayout", "robust.LabelOrder", "robust.RobustLayout",
                    "robust.LabelOrder.encode_query", "robust.LabelOrder.decode_query"}
 

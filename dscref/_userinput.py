@@ -5,7 +5,9 @@ Every check raises a ``ValueError`` / ``TypeError`` / ``OSError`` subclass whose
 the option or file and says what was expected; :func:`dscref.cli.main` prints it as one line and
 exits with status 2. The CLI validates here, before any long step, what the library would
 otherwise reject late (after minutes of work) or misread silently (float labels, a 1-D label
-file, a classifier passed as the extractor).
+file, a classifier passed as the extractor). The library uses these checks too
+(``experiments`` reads sizes with :func:`parse_size`), so this module never imports the CLI;
+argparse types live in :mod:`dscref.cli._common`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ if TYPE_CHECKING:  # numpy is imported inside the array functions: `dscref --hel
 __all__ = [
     "SNR_RANGE_DB", "input_file", "input_dir", "output_file", "output_dir", "load_npy",
     "load_features", "load_labels", "parse_size", "parse_snrs", "check_snr", "read_names",
-    "load_models", "count_arg",
+    "load_models",
 ]
 
 # Es/N0 the CLI accepts (dB): below -50 dB every bit is a coin flip, above 100 dB none flips.
@@ -173,23 +175,6 @@ def read_names(path, n: int) -> list | None:
 
 
 # --------------------------------------------------------------------------- numbers
-def count_arg(low: int = 1):
-    """An argparse ``type``: a whole number >= ``low`` (the message names the bound)."""
-    import argparse
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{text} must be >= {low}")
-        return value
-
-    parse.__name__ = "count"
-    return parse
-
-
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([km]?)\s*$", re.I)
 
 

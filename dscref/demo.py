@@ -1,7 +1,9 @@
 """The embedded demo: the whole DSC chain on synthetic data (or a folder of photos).
 
 encode -> 47-byte payload -> bits -> QPSK over AWGN at a few SNRs -> LLR-free hard decisions ->
-payload decoder (invalid labels dropped) -> search of the named partitions -> mAP.
+payload decoder (invalid labels dropped) -> search of the named partitions -> mAP. The journey
+from query to decoded query is :class:`dscref.link.Link`'s; exact search on the raw features
+(the reference row) is :class:`dscref.index.exact.ExactSearch`'s.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import bitpack
-from .codec import PayloadLayout, decode_payload, encode_payload
+from .codec import PayloadLayout
+from .link import Link
 from .metrics import compute_map
 
-__all__ = ["run_demo", "DemoReport"]
+__all__ = ["run_demo", "run_image_demo", "DemoReport", "format_example", "EXAMPLE_LEGEND"]
 
 log = logging.getLogger(__name__)
 
@@ -29,27 +31,24 @@ class DemoReport:
 
 
 def _chain(index, xq, heads, gnd, snrs, modem_name, seed, k, show):
-    """Send every query through the channel at each SNR; returns per-SNR stats and example rows."""
-    from .channel import AWGN, Modem, transmit_bits
+    """Send every query through the link at each SNR; returns per-SNR stats and example rows.
 
-    layout = PayloadLayout.for_index(index, n_labels=heads.shape[1])
-    payloads = [encode_payload(index.encode_query(xq[i], top_labels=heads[i]), layout) for i in range(len(xq))]
+    One generator (``seed``) draws every transmission: SNR after SNR, query after query."""
+    from .channel import AWGN, Modem
+
+    layout = PayloadLayout.for_index(index, head_size=heads.shape[1])
+    queries = [index.encode_query(xq[i], top_labels=heads[i]) for i in range(len(xq))]
     rng = np.random.default_rng(seed)
     modem = Modem(modem_name)
-    head_bits = 8 * layout.head_bytes
     out = {"payload_bytes": layout.nbytes, "head_bytes": layout.head_bytes, "snr": {}}
     bar = tqdm(total=len(snrs) * len(xq), desc=f"{modem_name.upper()} over AWGN", unit="query", leave=False)
     for snr in snrs:
         bar.set_postfix_str(f"{float(snr):g} dB")
+        sent = Link(layout, modem, AWGN(float(snr))).send(queries, rng)
         I = np.full((len(xq), k), -1, np.int64)
-        bit_errors, uses, dropped, cands, examples = 0, 0, 0, [], []
-        for i, p in enumerate(payloads):
-            sent_bits = bitpack.bytes_to_bits(p)
-            res = transmit_bits(sent_bits, modem, AWGN(float(snr)), rng)
-            bit_errors += res.bit_errors
-            uses += res.channel_uses
-            q, rep = decode_payload(bitpack.bits_to_bytes(res.bits), layout)
-            dropped += len(rep.dropped)
+        cands, examples = [], []
+        for i, rx in enumerate(sent.received):
+            q, rep = rx.query, rx.report
             if q.labels.size:
                 r = index.search(q, k=k)
                 I[i] = r.I[0]
@@ -57,16 +56,15 @@ def _chain(index, xq, heads, gnd, snrs, modem_name, seed, k, show):
             else:
                 cands.append(0)
             if i < show:
-                head_errs = int(np.count_nonzero(np.asarray(res.bits[:head_bits]) != sent_bits[:head_bits]))
-                examples.append({"query": i, "bit_errors": int(res.bit_errors), "head_bit_errors": head_errs,
+                examples.append({"query": i, "bit_errors": rx.bit_errors, "head_bit_errors": rx.head_bit_errors,
                                  "head_sent": [int(v) for v in heads[i]],
                                  "head_received": [int(v) for v in rep.received_labels],
                                  "dropped_slots": [int(v) for v in rep.dropped],
                                  "searched": q.labels.tolist(), "top5": I[i, :5].tolist()})
             bar.update(1)
         out["snr"][float(snr)] = {
-            "mAP": float(compute_map(I, gnd)[0]), "bit_errors": bit_errors, "bits": 8 * layout.nbytes * len(xq),
-            "channel_uses_per_query": uses / len(xq), "dropped_labels": dropped,
+            "mAP": float(compute_map(I, gnd)[0]), "bit_errors": sent.bit_errors, "bits": sent.bits,
+            "channel_uses_per_query": sent.channel_uses / len(xq), "dropped_labels": sent.dropped_labels,
             "mean_candidates": float(np.mean(cands)), "examples": examples,
         }
     bar.close()
@@ -100,6 +98,7 @@ def run_demo(n_db: int = 20000, d: int = 2048, snrs=(0.0, 5.0, 10.0), modem: str
     Returns a :class:`DemoReport` whose ``lines`` the CLI prints.
     """
     from .channel import channel_uses
+    from .index.exact import ExactSearch
     from .index.semantic import SemanticIndex
     from .synthetic import make_semantic_dataset
 
@@ -111,18 +110,17 @@ def run_demo(n_db: int = 20000, d: int = 2048, snrs=(0.0, 5.0, 10.0), modem: str
         bar.update(1)
         t_gen = time.perf_counter() - t0
         bar.set_postfix_str("building the DSC index")
-        index = SemanticIndex(n_labels=ds.params["n_classes"], seed=seed, n_iter=20, progress=False).build(ds.xb, ds.labels_b)
+        index = SemanticIndex(ds.params["n_classes"], seed=seed, n_iter=20, progress=False).build(ds.xb, ds.labels_b)
         bar.update(1)
         t_build = time.perf_counter() - t0 - t_gen
         bar.set_postfix_str("error-free reference")
         # error-free reference: the same chain without a channel, and exact search on raw features
-        layout = PayloadLayout.for_index(index, n_labels=5)
-        I0 = np.vstack([index.search(decode_payload(encode_payload(
-            index.encode_query(ds.xq[i], top_labels=ds.topk_q[i]), layout), layout)[0], k=k).I
-            for i in range(len(ds.xq))])
+        layout = PayloadLayout.for_index(index, head_size=5)
+        clean = Link(layout).send([index.encode_query(ds.xq[i], top_labels=ds.topk_q[i]) for i in range(len(ds.xq))])
+        I0 = np.vstack([index.search(q, k=k).I for q in clean.queries])
         map_clean = compute_map(I0, ds.gnd)[0]
-        sims = ds.xq @ np.asarray(ds.xb).T
-        I_exact = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        # the demo's features are L2-normalised: inner product ranks like L2 (ties to the smaller id)
+        I_exact = ExactSearch(ds.xb).search(ds.xq, k, metric="ip").I
         map_exact = compute_map(I_exact, ds.gnd)[0]
         bar.update(1)
         bar.set_postfix_str("sending the payloads")
@@ -204,7 +202,7 @@ def run_image_demo(folder, extractor, classifier, snrs=(0.0, 5.0, 10.0), modem: 
     heads = clf.topk(queries, k=5)[0]
     # d of an off-the-shelf model (e.g. 1280 for EfficientNet-Lite0) may not split into 8; use M | d
     M = next(m for m in (8, 16, 4, 2, 1) if xb.shape[1] % m == 0)
-    index = SemanticIndex(n_labels=1000, M=M, seed=seed, progress=False).build(xb, labels_b)
+    index = SemanticIndex(1000, M=M, seed=seed, progress=False).build(xb, labels_b)
     chain = _chain(index, xq, heads, gnd, snrs, modem, seed, min(k, len(db)), show)
     lines = [f"dscref image demo: {len(paths)} photos from {folder} -> database of {len(db)} images "
              f"(photo + crop + mirror), {len(queries)} queries (off-centre crops)",

@@ -25,8 +25,8 @@ import numpy as np
 
 from . import bitpack
 from ._validate import as_generator, check_choice
-from .codec import (POLICIES, DecodeReport, PayloadLayout, ProtectedLayout, decode_head, decode_payload,
-                    decode_protected_payload, encode_payload, encode_protected_payload)
+from .codec import (POLICIES, DecodeReport, PayloadLayout, ProtectedLayout, check_protected_layout, decode_head,
+                    decode_payload, decode_protected_payload, encode_payload, encode_protected_payload)
 from .query import Query
 
 __all__ = ["Link", "LinkResult", "Received", "AnalogLink"]
@@ -60,6 +60,8 @@ class Received:
     labels: np.ndarray | None = None
 
     def __post_init__(self):
+        if self.query is not None and not isinstance(self.query, Query):
+            raise TypeError(f"query must be a Query or None, got {type(self.query).__name__}")
         if self.labels is None and self.query is not None:
             self.labels = self.query.labels
 
@@ -119,6 +121,8 @@ class Link:
         self.protected = isinstance(layout, ProtectedLayout)
         if not self.protected and not isinstance(layout, PayloadLayout):
             raise TypeError(f"layout must be a PayloadLayout or ProtectedLayout, got {type(layout).__name__}")
+        if self.protected:
+            check_protected_layout(layout)
         check_choice(head, "head", {"hard", "soft"})
         check_choice(codes, "codes", {"hard", "soft"})
         check_choice(policy, "policy", POLICIES)
@@ -126,6 +130,10 @@ class Link:
             raise ValueError("soft head or code decoding needs a protected layout (ProtectedLayout)")
         if label_order is not None and not self.protected:
             raise ValueError("label_order needs a protected layout (ProtectedLayout)")
+        if label_order is not None and not all(callable(getattr(label_order, m, None))
+                                               for m in ("encode_query", "decode_query")):
+            raise TypeError(f"label_order must be a LabelOrder (dscref.index.robust.robust_label_order), "
+                            f"got {type(label_order).__name__}")
         if channel is not None:
             from .channel import as_modem, check_channel
 
@@ -159,13 +167,6 @@ class Link:
             return decode_protected_payload(received, self.layout, head=self.head, codes=self.codes,
                                          policy=self.policy, label_order=self.label_order)
         return decode_payload(bitpack.bits_to_bytes(received), self.layout, policy=self.policy)
-
-    def _transmit(self, bits: np.ndarray, rng):
-        """bits -> (what the decoder reads: hard bits or LLRs, hard decisions, result)."""
-        from .channel import transmit_bits
-
-        res = transmit_bits(bits, self.modem, self.channel, rng, soft=self.protected)
-        return (res.llr if self.protected else res.bits), res.bits, res
 
     def _through(self, sent: list, rng) -> tuple:
         """Each bit array through the channel (one transmission each, or one burst).

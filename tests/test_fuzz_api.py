@@ -1,7 +1,7 @@
 """Bounded fuzz of the public API (the drivers of ``benchmarks/fuzz_api.py``).
 
-Every public callable of ``scoring``, ``pq``, ``kmeans``, ``bitpack``, ``channel``, ``codec``
-and ``robust`` (from each ``__all__``) and ``search`` / ``encode_query`` of every index class is
+Every public callable of ``scoring``, ``pq``, ``kmeans``, ``bitpack``, ``channel``, ``codec``,
+``robust`` and ``link`` (from each ``__all__``) and ``search`` / ``encode_query`` of every index class is
 called with random shapes, dtypes and extreme values; only ``ValueError`` / ``TypeError``
 subclasses may escape and no result may hold NaN. ``DSCREF_FUZZ_CALLS`` scales the run (default
 about 20 calls per target, a few seconds); the benchmark runs 10^5 and more.
@@ -33,7 +33,8 @@ def test_every_public_callable_has_a_driver():
     assert len(targets) > 70  # the enumeration itself works (functions, classes, methods, indexes)
     for expected in ("scoring.topk", "pq.ProductQuantizer.encode", "kmeans.KMeans.fit", "bitpack.unpack",
                      "channel.Modem.demodulate", "codec.decode_payload", "robust.decode_robust_payload",
-                     "index.GPIndex.search", "index.SemanticIndex.encode_query"):
+                     "index.GPIndex.search", "index.SemanticIndex.encode_query", "link.Link.send",
+                     "link.Link.send_heads", "link.AnalogLink.send"):
         assert expected in targets
 
 

@@ -149,3 +149,25 @@ def test_bad_link_settings_are_refused(setup):
         Link(layout, "8psk", AWGN(1.0))
     with pytest.raises(ValueError, match="plain"):
         Link(ProtectedLayout(layout, "rep3")).send_heads([])
+    # a protected layout is checked when the link is made, not when its size is first needed
+    with pytest.raises(TypeError, match="ProtectedLayout.layout"):
+        Link(ProtectedLayout(3.0, "rep3"))
+    with pytest.raises(ValueError, match="scheme"):
+        Link(ProtectedLayout(layout, "turbo"))
+    # a label order is an object that maps queries both ways
+    with pytest.raises(TypeError, match="label_order"):
+        Link(ProtectedLayout(layout, "rep3"), label_order=3)
+    with pytest.raises(ValueError, match="protected"):
+        Link(layout, label_order=3)
+
+
+def test_received_holds_a_query_or_none(setup):
+    from dscref.codec import DecodeReport
+    from dscref.link import Received
+
+    _, _, _, queries = setup
+    rep = DecodeReport([1, 2])
+    assert Received(None, rep).labels is None
+    np.testing.assert_array_equal(Received(queries[0], rep).labels, queries[0].labels)
+    with pytest.raises(TypeError, match="Query"):
+        Received(np.arange(3), rep)

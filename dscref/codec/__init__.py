@@ -3,7 +3,8 @@
 * :mod:`dscref.codec.plain` -- the paper's payload in bytes (:class:`PayloadLayout`,
   :func:`encode_payload`, :func:`decode_payload`, :func:`decode_head`);
 * :mod:`dscref.codec.protected` -- the same payload in bits with a channel-coded head
-  (:class:`ProtectedLayout`, :func:`encode_protected_payload`, :func:`decode_protected_payload`;
+  (:class:`ProtectedLayout`, :func:`check_protected_layout`, :func:`encode_protected_payload`,
+  :func:`decode_protected_payload`;
   old names ``RobustLayout``, ``encode_robust_payload``, ``decode_robust_payload``).
 
 The codec carries bytes and bits, never an index: a layout is built from an index's sizes
@@ -13,7 +14,7 @@ The codec carries bytes and bits, never an index: a layout is built from an inde
 from __future__ import annotations
 
 from .plain import POLICIES, DecodeReport, PayloadLayout, decode_head, decode_payload, encode_payload
-from .protected import ProtectedLayout, decode_protected_payload, encode_protected_payload
+from .protected import ProtectedLayout, check_protected_layout, decode_protected_payload, encode_protected_payload
 
 __all__ = ["PayloadLayout", "DecodeReport", "encode_payload", "decode_payload", "decode_head", "POLICIES",
-           "ProtectedLayout", "encode_protected_payload", "decode_protected_payload"]
+           "ProtectedLayout", "check_protected_layout", "encode_protected_payload", "decode_protected_payload"]

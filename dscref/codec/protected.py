@@ -25,7 +25,7 @@ from ..fec import HEAD_SCHEMES, decode_head_hard, decode_head_soft, encode_head_
 from ..query import Query
 from .plain import DecodeReport, PayloadLayout, decode_payload, encode_payload
 
-__all__ = ["ProtectedLayout", "encode_protected_payload", "decode_protected_payload"]
+__all__ = ["ProtectedLayout", "check_protected_layout", "encode_protected_payload", "decode_protected_payload"]
 
 
 class ProtectedLayout(NamedTuple):
@@ -62,7 +62,10 @@ class ProtectedLayout(NamedTuple):
         return self.head_region_bits + self.layout.n_codes * self.code_bits
 
 
-def _check_protected_layout(rl) -> ProtectedLayout:
+def check_protected_layout(rl) -> ProtectedLayout:
+    """``rl`` if it is a :class:`ProtectedLayout` of a :class:`PayloadLayout` and a known head
+    scheme; ``TypeError`` / ``ValueError`` naming the field otherwise (the tuple itself checks
+    nothing)."""
     if not isinstance(rl, ProtectedLayout):
         raise TypeError(f"expected a ProtectedLayout, got {type(rl).__name__}")
     if not isinstance(rl.layout, PayloadLayout):
@@ -80,7 +83,7 @@ def encode_protected_payload(query: Query, rlayout: ProtectedLayout, label_order
     ``label_order`` is a :class:`dscref.index.robust.LabelOrder` (any object with
     ``encode_query``) or None.
     """
-    rl = _check_protected_layout(rlayout)
+    rl = check_protected_layout(rlayout)
     if label_order is not None:
         query = label_order.encode_query(query)
     bits = bitpack.bytes_to_bits(encode_payload(query, rl.layout))
@@ -119,7 +122,7 @@ def decode_protected_payload(received, rlayout: ProtectedLayout, *, head: str = 
     -------
     (Query, DecodeReport)
     """
-    rl = _check_protected_layout(rlayout)
+    rl = check_protected_layout(rlayout)
     check_choice(head, "head", {"hard", "soft"})
     check_choice(codes, "codes", {"hard", "soft"})
     x = np.asarray(received)

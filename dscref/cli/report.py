@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_write
+from .._files import atomic_write
 
 __all__ = ["query_record", "format_records", "write_records", "OUT_SUFFIXES"]
 

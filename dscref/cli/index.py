@@ -1,6 +1,7 @@
 """``dscref build`` and ``dscref query``: an index from feature / label files, saved; a saved
-index searched with query features (or images), printed as rank, id, score and name and
-optionally written to JSON / CSV. Registered by :func:`dscref.cli.build_parser`."""
+index searched with query features (or images) sent through :class:`dscref.link.Link`, printed
+as rank, id, score and name (:mod:`dscref.cli.report`) and optionally written to JSON / CSV.
+Registered by :func:`dscref.cli.build_parser`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import logging
 import sys
 from pathlib import Path
 
-from ._userinput import count_arg as _count
+from ._common import count_arg as _count
+
+__all__ = ["add_build", "cmd_build", "add_query", "cmd_query", "names_path"]
 
 log = logging.getLogger("dscref")
 
@@ -44,10 +47,10 @@ def names_path(index_path) -> Path:
 def cmd_build(args) -> int:
     import time
 
-    from ._files import atomic_write
-    from ._userinput import input_file, load_features, load_labels, output_file, read_names
-    from .index.factory import make_index
-    from .io import save_index
+    from .._files import atomic_write
+    from .._userinput import input_file, load_features, load_labels, output_file, read_names
+    from ..index.factory import make_index
+    from ..io import save_index
 
     out = output_file(args.out, "--out")
     x = load_features(args.features, "features")
@@ -116,12 +119,12 @@ def add_query(sub) -> None:
 def cmd_query(args) -> int:
     import numpy as np
 
-    from . import bitpack
-    from ._query_report import OUT_SUFFIXES, format_records, query_record, write_records
-    from ._userinput import (check_snr, input_file, load_features, load_labels, load_models,
-                             output_file, read_names)
-    from .codec import PayloadLayout, decode_payload, encode_payload
-    from .io import load_index
+    from .._userinput import (check_snr, input_file, load_features, load_labels, load_models,
+                              output_file, read_names)
+    from ..codec import PayloadLayout
+    from ..io import load_index
+    from ..link import Link
+    from .report import OUT_SUFFIXES, format_records, query_record, write_records
 
     index_path = input_file(args.index, "index")
     out = output_file(args.out, "--out", suffixes=OUT_SUFFIXES) if args.out else None
@@ -138,7 +141,7 @@ def cmd_query(args) -> int:
         if not args.extractor:
             raise ValueError(f"{args.queries!r} is a folder: image queries need --extractor "
                              "(and --classifier for a DSC index)")
-        from .datasets import list_images
+        from ..datasets import list_images
 
         images = list_images(qpath)
         if not images:
@@ -167,28 +170,24 @@ def cmd_query(args) -> int:
               f"showing at most {index.ntotal}", file=sys.stderr)
         k = index.ntotal
     db_names = read_names(names_path(index_path), index.ntotal)
-    layout = PayloadLayout.for_index(index, n_labels=args.head)
-    rng = np.random.default_rng(args.seed)
-    records = []
-    for i in range(xq.shape[0]):
-        q = np.asarray(xq[i], dtype=np.float32)
-        top = heads[i, :args.head] if heads is not None else None
-        sent_query = index.encode_query(q, top_labels=top, n_probe=args.head)
-        payload = encode_payload(sent_query, layout)
-        bit_errors = None
-        if args.snr is not None:
-            from .channel import AWGN, transmit_bits
+    layout = PayloadLayout.for_index(index, head_size=args.head)
+    sent = [index.encode_query(np.asarray(xq[i], dtype=np.float32),
+                               top_labels=heads[i, :args.head] if heads is not None else None, n_probe=args.head)
+            for i in range(xq.shape[0])]
+    channel = None
+    if args.snr is not None:
+        from ..channel import AWGN
 
-            res = transmit_bits(bitpack.bytes_to_bits(payload), "qpsk", AWGN(args.snr), rng)
-            payload = bitpack.bits_to_bytes(res.bits)
-            bit_errors = res.bit_errors
-        query, rep = decode_payload(payload, layout)
-        r = index.search(query, k=k, metric=args.metric)
-        head_sent = sent_query.labels.tolist() if layout.n_labels else []
-        head_received = rep.received_labels if layout.n_labels else []
-        records.append(query_record(qnames[i], len(payload), bit_errors, head_sent, head_received,
-                                    int(r.n_candidates[0]),
-                                    r.D[0], r.I[0], db_names))
+        channel = AWGN(args.snr)
+    # one transmission per query, drawn in order from one generator
+    result = Link(layout, "qpsk", channel).send(sent, np.random.default_rng(args.seed))
+    records = []
+    for i, (q, rx) in enumerate(zip(sent, result.received)):
+        r = index.search(rx.query, k=k, metric=args.metric)
+        head_sent = q.labels.tolist() if layout.head_size else []
+        head_received = rx.report.received_labels if layout.head_size else []
+        records.append(query_record(qnames[i], layout.nbytes, rx.bit_errors if channel is not None else None,
+                                    head_sent, head_received, int(r.n_candidates[0]), r.D[0], r.I[0], db_names))
     print("\n".join(format_records(records, args.metric)))
     if out is not None:
         write_records(out, records, {"index": str(index_path), "metric": args.metric, "k": k,

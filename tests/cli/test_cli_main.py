@@ -1,121 +1,24 @@
 """The ``dscref`` command as a user meets it: every mistake is one line on stderr and exit status
-2 (never a traceback); ``--scale`` sizes; ``query`` output (rank, id, score, name; JSON / CSV;
-k capped); the demo's head display; PNGs on the main install."""
+2 (never a traceback), out of memory and a closed pipe; the entry points (``dscref.cli.main``,
+``build_parser``, ``python -m dscref``, the console script) and the layer rule that no library
+module imports the CLI; PNGs on the main install."""
 
-import csv
-import json
+import ast
 import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-from dscref import cli
 from dscref.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "models"))
-
-N, D, K = 300, 16, 20
-
-
-def visible_lines(err: str) -> list:
-    """The non-empty lines a terminal shows for ``err`` (text after a line's last carriage
-    return; progress bars that were erased leave nothing)."""
-    out = []
-    for raw in err.split("\n"):
-        seg = raw.split("\r")[-1]
-        if seg.strip():
-            out.append(seg)
-    return out
-
-
-def assert_one_error_line(rc, err, command, *needles):
-    assert rc == 2, err
-    assert "Traceback" not in err
-    lines = visible_lines(err)
-    assert len(lines) == 1, lines
-    prefix = f"dscref {command}: error: " if command else "dscref: error: "
-    assert lines[0].startswith(prefix), lines[0]
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    return lines[0]
-
-
-# --------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    """A tiny DSC index built through the CLI, query files, and broken files of every kind."""
-    d = tmp_path_factory.mktemp("cli")
-    rng = np.random.default_rng(0)
-    feats = d / "feats"
-    feats.mkdir()
-    xb = rng.standard_normal((N, D)).astype(np.float32)
-    labels = rng.integers(0, K, N).astype(np.int64)
-    np.save(feats / "features.npy", xb)
-    np.save(feats / "labels.npy", labels[:, None])
-    (feats / "names.txt").write_text("".join(f"img{i:03d}.jpg\n" for i in range(N)))
-    qdir = d / "q"
-    qdir.mkdir()
-    np.save(qdir / "xq.npy", xb[:3] + 0.01)
-    heads = np.stack([rng.permutation(K)[:5] for _ in range(3)]).astype(np.int64)
-    heads[:, 0] = labels[:3]
-    np.save(qdir / "heads.npy", heads)
-    idx = d / "ix.dscidx"
-    assert main(["build", str(feats / "features.npy"), "--labels", str(feats / "labels.npy"),
-                 "--lists", str(K), "--M", "4", "--nbits", "4", "--out", str(idx)]) == 0
-    bad = d / "bad"
-    bad.mkdir()
-    raw = (feats / "features.npy").read_bytes()
-    (bad / "truncated.npy").write_bytes(raw[:200])
-    (bad / "text.npy").write_text("1 2 3\n")
-    (bad / "empty.npy").write_bytes(b"")
-    np.savez(bad / "arch.npz", a=np.arange(3))
-    (bad / "arch.npy").write_bytes((bad / "arch.npz").read_bytes())
-    np.save(bad / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    np.save(bad / "labels_float.npy", labels.astype(np.float64)[:, None] + 0.5)
-    np.save(bad / "labels_short.npy", labels[:-1])
-    np.save(bad / "heads_1d.npy", heads[:, 0])
-    np.save(bad / "heads_float.npy", heads.astype(np.float32))
-    np.save(bad / "heads_2rows.npy", heads[:2])
-    np.save(bad / "heads_3cols.npy", heads[:, :3])
-    np.save(bad / "heads_outside.npy", heads + K)
-    np.save(bad / "xq_d8.npy", xb[:3, :8])
-    (bad / "a_file").write_text("x")
-    (bad / "a_dir").mkdir()
-    return {"dir": d, "feats": feats, "xb": feats / "features.npy", "labels": feats / "labels.npy",
-            "idx": idx, "xq": qdir / "xq.npy", "heads": qdir / "heads.npy", "bad": bad,
-            "xb_arr": xb, "labels_arr": labels}
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    import make_tiny
-
-    return make_tiny.make_all(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    from PIL import Image
-
-    d = tmp_path_factory.mktemp("imgs")
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        Image.fromarray((rng.random((40, 60, 3)) * 255).astype(np.uint8)).save(d / f"p{i}.png")
-    broken = tmp_path_factory.mktemp("broken")
-    for i in range(2):
-        Image.fromarray((rng.random((40, 60, 3)) * 255).astype(np.uint8)).save(broken / f"p{i}.png")
-    (broken / "zz_bad.jpg").write_bytes(b"\xff\xd8\xffnot really")
-    return {"ok": d, "broken": broken}
+from dscref.cli import selftest as cli_selftest
+from dscref.cli._common import MIN_SYNTHETIC
 
 
 # --------------------------------------------------------------------------- every mistake
 def _build(f, features=None, labels=None, *extra, out=None):
-    return ["build", str(features or f["xb"]), "--labels", str(labels or f["labels"]), "--lists", str(K),
+    return ["build", str(features or f["xb"]), "--labels", str(labels or f["labels"]), "--lists", str(f["K"]),
             "--M", "4", "--nbits", "4", "--out", str(out or f["dir"] / "new.dscidx"), *extra]
 
 
@@ -177,11 +80,11 @@ MISTAKES = {
                                "a_file"),
     # reproduce
     **{f"reproduce-scale-{v}": (lambda f, v=v: ["reproduce", "fig2", "--scale", v, "--out", str(f["dir"] / "r")],
-                                str(cli._MIN_SYNTHETIC))
+                                str(MIN_SYNTHETIC))
        for v in ("inf", "nan", "-5", "0", "1.5", "2.5555k", "lots", "1g")},
     "reproduce-scale-too-small-for-the-seed": (
         lambda f: ["reproduce", "fig2", "--scale", "50", "--dim", "16", "--labels", "200",
-                   "--out", str(f["dir"] / "r")], str(cli._MIN_SYNTHETIC)),
+                   "--out", str(f["dir"] / "r")], str(MIN_SYNTHETIC)),
     "reproduce-data-unknown": (lambda f: ["reproduce", "fig2", "--data", "nonsense"], "features:PATH"),
     "reproduce-data-features-empty": (lambda f: ["reproduce", "fig2", "--data", "features:"], "features:PATH"),
     "reproduce-data-features-missing": (lambda f: ["reproduce", "fig2", "--data", "features:/no/such.npz"],
@@ -202,8 +105,8 @@ MISTAKES = {
     "demo-snr-nan": (lambda f: ["demo", "--snr", "nan"], "--snr"),
     "demo-snr-overflow": (lambda f: ["demo", "--snr", "1e400"], "--snr"),
     "demo-snr-extreme": (lambda f: ["demo", "--snr=-300"], "--snr"),
-    "demo-n-inf": (lambda f: ["demo", "--n", "inf"], str(cli._MIN_SYNTHETIC)),
-    "demo-n-zero": (lambda f: ["demo", "--n", "0"], str(cli._MIN_SYNTHETIC)),
+    "demo-n-inf": (lambda f: ["demo", "--n", "inf"], str(MIN_SYNTHETIC)),
+    "demo-n-zero": (lambda f: ["demo", "--n", "0"], str(MIN_SYNTHETIC)),
     "demo-images-missing": (lambda f: ["demo", "--images", str(f["dir"] / "none"), "--extractor", "a.onnx",
                                        "--classifier", "b.onnx"], "none"),
     "demo-models-without-images": (lambda f: ["demo", "--extractor", "a.onnx"], "--images"),
@@ -222,14 +125,14 @@ MISTAKES = {
 
 
 @pytest.mark.parametrize("case", sorted(MISTAKES))
-def test_every_mistake_is_one_line_and_status_2(case, files, capsys):
+def test_every_mistake_is_one_line_and_status_2(case, files, capsys, one_error_line):
     make_argv, needle = MISTAKES[case]
     argv = make_argv(files)
     capsys.readouterr()
     rc = main(argv)
     # an unknown command is the top-level parser's error: "dscref: error: ..."
     command = None if case == "unknown-command" else argv[0]
-    line = assert_one_error_line(rc, capsys.readouterr().err, command, needle)
+    line = one_error_line(rc, capsys.readouterr().err, command, needle)
     assert len(line) < 600
 
 
@@ -261,180 +164,51 @@ MODEL_MISTAKES = {
 
 
 @pytest.mark.parametrize("case", sorted(MODEL_MISTAKES))
-def test_model_and_image_mistakes(case, models, images, files, tmp_path, capsys):
+def test_model_and_image_mistakes(case, models, images, files, tmp_path, capsys, one_error_line):
     make_argv, needle = MODEL_MISTAKES[case]
     argv = make_argv(models, images, tmp_path)
     if argv[0] == "query":
         argv[1] = str(files["idx"])
     capsys.readouterr()
     rc = main(argv)
-    assert_one_error_line(rc, capsys.readouterr().err, argv[0], needle)
+    one_error_line(rc, capsys.readouterr().err, argv[0], needle)
 
 
-def test_unreadable_image_error_is_not_on_the_progress_bar_line(models, images, tmp_path, capsys):
+def test_unreadable_image_error_is_not_on_the_progress_bar_line(models, images, tmp_path, capsys, one_error_line):
     """A progress bar is running when the image fails: the error still starts on a fresh line,
     the bar is erased, and the file is named with the --skip-bad hint."""
     rc = main(["extract", str(images["broken"]), "--extractor", str(models["extractor"]), "--size", "32",
                "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert "%|" in err  # a bar was drawn ...
-    line = assert_one_error_line(rc, err, "extract", "zz_bad.jpg", "--skip-bad")  # ... and erased
+    line = one_error_line(rc, err, "extract", "zz_bad.jpg", "--skip-bad")  # ... and erased
     assert "%|" not in line
 
 
-def test_mistakes_in_a_real_process(files, tmp_path):
+def test_mistakes_in_a_real_process(files, tmp_path, one_error_line, repo_root):
     """The console entry point: status 2, one line, no traceback; -vv adds the traceback."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "PYTHONPATH": str(repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     for argv in (["reproduce", "fig2", "--scale", "inf"],
                  ["build", str(files["bad"] / "truncated.npy"), "--labels", str(files["labels"]),
                   "--out", str(tmp_path / "x")]):
         p = subprocess.run([sys.executable, "-m", "dscref", *argv], capture_output=True, text=True, env=env,
-                           cwd=ROOT)
-        assert_one_error_line(p.returncode, p.stderr, argv[0])
+                           cwd=repo_root)
+        one_error_line(p.returncode, p.stderr, argv[0])
         assert p.stdout == ""
     p = subprocess.run([sys.executable, "-m", "dscref", "-vv", "build", str(tmp_path / "nope.npy"), "--out",
-                        str(tmp_path / "x")], capture_output=True, text=True, env=env, cwd=ROOT)
+                        str(tmp_path / "x")], capture_output=True, text=True, env=env, cwd=repo_root)
     assert p.returncode == 2 and "Traceback" in p.stderr
     assert p.stderr.strip().splitlines()[-1].startswith("dscref build: error: ")
 
 
-# --------------------------------------------------------------------------- --scale
-@pytest.mark.parametrize("text, n", [("105k", 105_000), ("1m", 1_000_000), ("1M", 1_000_000), ("2.5k", 2500),
-                                     ("20000", 20000), (" 20K ", 20000), ("1e5", 100_000), (3036, 3036)])
-def test_scale_accepts_sizes_with_suffixes(text, n):
-    from dscref import experiments as E
-
-    assert E.parse_scale(text) == n
-    assert cli._synthetic_size(text, "--scale") == n
-
-
-@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "-5", "0", "1.5", "2.5555k", "", "k", "lots", "1g",
-                                  "1e400", True])
-def test_scale_refuses_non_sizes(text):
-    from dscref import experiments as E
-
-    with pytest.raises(ValueError, match="scale"):
-        E.parse_scale(text)
-    with pytest.raises(ValueError, match=str(cli._MIN_SYNTHETIC)):
-        cli._synthetic_size(text, "--scale")
-
-
-def test_smallest_scale_is_stated_and_is_the_generators_bound(capsys):
-    """The help's minimum is the worst case of the generator's landmark images: no seed needs
-    more (the generator's own too-small error names each seed's need)."""
-    from dscref import experiments as E
-    from dscref.synthetic import make_semantic_dataset
-
-    assert E.min_synthetic_size() == cli._MIN_SYNTHETIC
-    for seed in range(4):
-        with pytest.raises(ValueError, match="too small") as info:
-            make_semantic_dataset(1, d=16, n_classes=200, n_superclasses=20, seed=seed)
-        need = int(re.search(r"have (\d+) database images", str(info.value)).group(1))
-        assert 0 < need <= cli._MIN_SYNTHETIC
-    assert main(["reproduce", "--help"]) == 0
-    text = " ".join(capsys.readouterr().out.split())
-    assert f"works from {cli._MIN_SYNTHETIC}" in text and "2.5k" in text
-
-
-# --------------------------------------------------------------------------- query output
-def _rows(out: str) -> dict:
-    """{query name: [(rank, id, score, name)]} from query's printed text."""
-    res, cur = {}, None
-    for line in out.splitlines():
-        m = re.match(r"query (\S+): ", line)
-        if m:
-            cur = res.setdefault(m.group(1), [])
-        elif cur is not None and re.match(r"\s+\d+\s+\d+\s+\S+", line):
-            parts = line.split()
-            cur.append((int(parts[0]), int(parts[1]), float(parts[2]), parts[3] if len(parts) > 3 else None))
-    return res
-
-
-def test_query_prints_rank_id_score_and_names(files, capsys):
-    capsys.readouterr()
-    assert main(_query(files, None, None, "--k", "4")) == 0
-    cap = capsys.readouterr()
-    rows = _rows(cap.out)
-    assert list(rows) == ["0", "1", "2"] and cap.err == ""
-    for qi, r in enumerate(rows.values()):
-        assert [x[0] for x in r] == list(range(1, len(r) + 1)) and 1 <= len(r) <= 4
-        scores = [x[2] for x in r]
-        assert scores == sorted(scores)  # l2: smaller first
-        assert all(x[3] == f"img{x[1]:03d}.jpg" for x in r)  # names from build's names.txt
-        assert r[0][1] == qi  # the query is a slightly moved copy of item qi
-    assert re.search(r"query 0: \d+ bytes, head \[", cap.out)
-
-
-def test_query_caps_k_with_a_note(files, capsys):
-    capsys.readouterr()
-    assert main(_query(files, None, None, "--k", "5000")) == 0
-    cap = capsys.readouterr()
-    note = visible_lines(cap.err)
-    assert len(note) == 1 and "note" in note[0] and f"{N} items" in note[0] and "5000" in note[0]
-    assert all(len(r) <= N for r in _rows(cap.out).values())
-
-
-def test_query_writes_json_and_csv(files, tmp_path, capsys):
-    js, cs = tmp_path / "sub" / "r.json", tmp_path / "r.csv"
-    assert main(_query(files, None, None, "--k", "3", "--out", str(js))) == 0
-    printed = _rows(capsys.readouterr().out)
-    doc = json.loads(js.read_text())
-    assert doc["k"] == 3 and doc["metric"] == "l2" and len(doc["queries"]) == 3
-    q0 = doc["queries"][0]
-    assert q0["query"] == "0" and q0["head_sent"] == q0["head_received"] and q0["bit_errors"] is None
-    assert [(r["rank"], r["id"], r["name"]) for r in q0["results"]] == [(a, b, d) for a, b, _, d in printed["0"]]
-    assert main(_query(files, None, None, "--k", "3", "--out", str(cs), "--snr", "30")) == 0
-    with open(cs, newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert rows and set(rows[0]) >= {"query", "rank", "id", "score", "name", "bit_errors"}
-    assert rows[0]["name"] == f"img{int(rows[0]['id']):03d}.jpg" and rows[0]["bit_errors"] == "0"
-    assert [r["query"] for r in rows].count("0") == len(doc["queries"][0]["results"])
-
-
-def test_build_names_sidecar_follows_the_index(files, tmp_path, capsys):
-    """Names come from extract's names.txt beside the features; a rebuild without names removes
-    the old sidecar instead of leaving wrong names."""
-    other = tmp_path / "plain"
-    other.mkdir()
-    np.save(other / "x.npy", files["xb_arr"])
-    np.save(other / "l.npy", files["labels_arr"])
-    idx = tmp_path / "i.dscidx"
-    base = ["build", "--labels", str(other / "l.npy"), "--lists", str(K), "--M", "4", "--nbits", "4",
-            "--out", str(idx)]
-    assert main(base[:1] + [str(files["xb"])] + base[1:]) == 0
-    assert Path(f"{idx}.names.txt").read_text().splitlines()[5] == "img005.jpg"
-    assert main(base[:1] + [str(other / "x.npy")] + base[1:]) == 0
-    assert not Path(f"{idx}.names.txt").exists()
-    capsys.readouterr()
-    assert main(_query(files, None, None, "--k", "2", index=idx)) == 0
-    assert all(x[3] is None for r in _rows(capsys.readouterr().out).values() for x in r)
-
-
-def test_missing_output_folders_are_created(files, tmp_path):
-    out = tmp_path / "a" / "b" / "ix.dscidx"
-    assert main(_build(files, out=out)) == 0 and out.is_file()
-
-
-# --------------------------------------------------------------------------- demo / plots
-def test_demo_example_shows_head_sent_and_received():
-    from dscref.demo import format_example
-
-    ex = {"query": 4, "bit_errors": 9, "head_bit_errors": 3, "head_sent": [10, 20, 30, 40, 50],
-          "head_received": [10, 21, 30, 1020, 10], "dropped_slots": [3, 4], "top5": [7, 8, 9, -1, -1]}
-    line = format_example(ex, ok=[8], junk=[9])
-    assert "9 bit errors (3 in the head)" in line
-    assert "sent 10 20 30 40 50 -> received 10 [21] 30 [1020]x [10]x" in line
-    assert line.endswith("top-5: 7 8* 9j")
-
-
-def test_matplotlib_is_a_dependency_imported_only_when_plotting():
+def test_matplotlib_is_a_dependency_imported_only_when_plotting(repo_root):
     # the [project] dependencies list (tomllib is Python >= 3.11; dscref supports 3.10)
-    text = (ROOT / "pyproject.toml").read_text()
+    text = (repo_root / "pyproject.toml").read_text()
     deps = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M).group(1)
     assert re.search(r'^\s*"matplotlib[>=<]', deps, re.M)
     code = ("import sys, dscref.cli, dscref.experiments, dscref.demo; "
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported at import time'")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=repo_root)
 
 
 def test_out_of_memory_and_a_closed_pipe_are_one_line_or_quiet(monkeypatch, capsys):
@@ -443,7 +217,7 @@ def test_out_of_memory_and_a_closed_pipe_are_one_line_or_quiet(monkeypatch, caps
     def too_big(args):
         raise MemoryError("Unable to allocate 7.28 TiB for an array")
 
-    monkeypatch.setattr(cli, "_cmd_selftest", too_big)
+    monkeypatch.setattr(cli_selftest, "cmd_selftest", too_big)
     assert main(["selftest"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not enough memory" in err[0] and "7.28 TiB" in err[0]
@@ -451,7 +225,76 @@ def test_out_of_memory_and_a_closed_pipe_are_one_line_or_quiet(monkeypatch, caps
     def reader_left(args):
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr(cli, "_cmd_selftest", reader_left)
+    monkeypatch.setattr(cli_selftest, "cmd_selftest", reader_left)
     monkeypatch.setattr(sys, "stdout", sys.stdout)  # main replaces it with /dev/null
     assert main(["selftest"]) == 0
     assert capsys.readouterr().err == ""
+
+
+# --------------------------------------------------------------------------- entry points and layers
+def test_main_and_build_parser_keep_their_import_path(capsys):
+    from dscref import __version__
+    from dscref.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) == {"demo", "reproduce", "build", "query", "extract", "features", "selftest"}
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"dscref {__version__}"
+    assert main([]) == 2  # no command: the help, status 2
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_python_m_dscref_and_the_console_script(repo_root):
+    from dscref import __version__
+
+    env = {**os.environ, "PYTHONPATH": str(repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    p = subprocess.run([sys.executable, "-m", "dscref", "--version"], capture_output=True, text=True, env=env,
+                       cwd=repo_root)
+    assert p.returncode == 0 and p.stdout.strip() == f"dscref {__version__}", p.stderr
+    # the console script of pyproject.toml names dscref.cli:main
+    text = (repo_root / "pyproject.toml").read_text()
+    assert re.search(r'^dscref = "dscref\.cli:main"$', text, re.M)
+
+
+def test_importing_the_cli_is_light(repo_root):
+    """``dscref --help`` is instant: the CLI imports neither NumPy nor the library's modules."""
+    code = ("import sys, dscref.cli; heavy = [m for m in ('numpy', 'tqdm', 'dscref.link', 'dscref.demo', "
+            "'dscref.experiments', 'dscref.selftest', 'dscref._userinput') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=repo_root)
+
+
+def _imported_modules(path, package: str) -> set:
+    """Every module ``path`` imports (inside functions too), relative imports resolved."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module
+            out.add(mod)
+            out.update(f"{mod}.{a.name}" for a in node.names)  # `from dscref import cli`
+    return out
+
+
+def test_no_library_module_imports_the_cli(repo_root):
+    """The layer rule: the CLI sits on top; only ``python -m dscref`` (dscref/__main__.py) enters it."""
+    pkg = repo_root / "dscref"
+    offenders = []
+    for path in sorted(pkg.rglob("*.py")):
+        rel = path.relative_to(repo_root)
+        if rel.parts[:2] == ("dscref", "cli") or rel == pkg.relative_to(repo_root) / "__main__.py":
+            continue
+        package = ".".join(rel.parts[:-1])  # dscref/a/b.py and dscref/a/__init__.py: dscref.a
+        bad = sorted(m for m in _imported_modules(path, package) if m == "dscref.cli" or m.startswith("dscref.cli."))
+        if bad:
+            offenders.append((str(rel), bad))
+    assert not offenders, offenders
+    # the check sees an import of the CLI when there is one
+    assert "dscref.cli" in _imported_modules(pkg / "__main__.py", "dscref")

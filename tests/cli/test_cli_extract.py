@@ -8,7 +8,7 @@ from PIL import Image
 
 from dscref.cli import main
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models"))
 import make_tiny  # noqa: E402
 
 
