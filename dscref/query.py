@@ -25,12 +25,13 @@ Rules (strict on purpose: a malformed query is a caller's bug, never something t
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
 from ._validate import INT64_MAX, as_float_vector, check_int
 
-__all__ = ["Query", "check_labels", "check_codes", "check_query"]
+__all__ = ["Query", "SearchResult", "as_query_list", "check_labels", "check_codes", "check_query"]
 
 
 
@@ -201,3 +202,24 @@ def check_query(query, n_lists: int, M: int, nbits: int, d: int | None = None, *
     codes = check_codes(query.codes, h, M, nbits)
     llr = None if query.code_llr is None else _check_code_llr(query.code_llr, h, M, nbits)
     return replace(query, labels=labels, codes=codes, code_llr=llr)
+
+
+def as_query_list(queries) -> list:
+    """A Query or a sequence of queries as a list (what every ``search`` takes); anything else is
+    a TypeError naming it."""
+    if isinstance(queries, Query):
+        return [queries]
+    try:
+        return list(queries)
+    except TypeError:
+        raise TypeError(f"queries must be a dscref Query or a sequence of them, got "
+                        f"{type(queries).__name__}") from None
+
+
+class SearchResult(NamedTuple):
+    """``(D, I, n_candidates)``: scores (nq, k) float32, ids (nq, k) int64 padded with -1 and
+    +inf (L2) / -inf (cosine), and the number of database items scanned per query (nq,) int64."""
+
+    D: np.ndarray
+    I: np.ndarray  # noqa: E741 - faiss's name
+    n_candidates: np.ndarray

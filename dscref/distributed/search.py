@@ -15,8 +15,7 @@ import numpy as np
 
 from .._validate import as_float_vector, check_int, check_k
 from ..errors import IndexFormatError
-from ..index.base import SearchResult, _as_query_list
-from ..query import Query, check_labels, check_query
+from ..query import Query, SearchResult, as_query_list, check_labels, check_query
 from ._dask import get_client
 from .manifest import check_shard_files, read_manifest
 
@@ -139,7 +138,7 @@ class ShardedSearcher:
         k = check_k(k, self.ntotal)
         if metric not in ("l2", "cosine"):
             raise ValueError(f"metric must be 'l2' or 'cosine', got {metric!r}")
-        qs = [queries] if isinstance(queries, Query) else _as_query_list(queries)
+        qs = [queries] if isinstance(queries, Query) else as_query_list(queries)
         plan = [self._split(q) for q in qs]
         # one task per shard holding every sub-query routed to it
         per_shard: dict[int, list] = {}

@@ -5,7 +5,8 @@ All share :class:`dscref.index.base.InvertedPQIndex` and its faiss-style API: ``
 ``d``, ``ntotal``, ``is_trained``, ``encode_query``, ``search``. Nothing is compiled at import.
 """
 
-from .base import InvertedPQIndex, Query, SearchResult
+from ..query import Query, SearchResult
+from .base import InvertedPQIndex
 from .factory import INDEX_KINDS, INDEX_NAMES, make_index
 from .flat import FlatPQIndex
 from .gp import GPIndex

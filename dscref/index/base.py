@@ -17,37 +17,19 @@ loaded index :mod:`dscref.index._state`.
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from .._chunks import gather_rows
 from .._validate import as_float_matrix, as_float_vector, check_choice, check_int, check_k
-from ..query import Query, check_labels, check_query
+from ..query import Query, SearchResult, as_query_list, check_labels, check_query
 from . import _state, tables
 from ._lifecycle import IndexLifecycle
 
 __all__ = ["Query", "SearchResult", "InvertedPQIndex"]
 
 log = logging.getLogger(__name__)
-
-
-def _as_query_list(queries) -> list:
-    """A sequence of queries as a list; anything else is a TypeError naming it."""
-    try:
-        return list(queries)
-    except TypeError:
-        raise TypeError(f"queries must be a dscref Query or a sequence of them, got "
-                        f"{type(queries).__name__}") from None
-
-
-class SearchResult(NamedTuple):
-    """``(D, I, n_candidates)``: scores (nq, k) float32, ids (nq, k) int64 padded with -1 and
-    +inf (L2) / -inf (cosine), and the number of database items scanned per query (nq,) int64."""
-
-    D: np.ndarray
-    I: np.ndarray  # noqa: E741 - faiss's name
-    n_candidates: np.ndarray
 
 
 METRICS = {"l2", "cosine"}
@@ -377,7 +359,7 @@ class InvertedPQIndex(IndexLifecycle):
         self._check_built()
         k = check_k(k, self.ntotal)
         check_choice(metric, "metric", METRICS)
-        qs: Sequence[Query] = [queries] if isinstance(queries, Query) else _as_query_list(queries)
+        qs: Sequence[Query] = [queries] if isinstance(queries, Query) else as_query_list(queries)
         qs = [self._validate_query(q) for q in qs]  # all of them before any work
         largest = metric == "cosine"
         D = np.full((len(qs), k), -np.inf if largest else np.inf, dtype=np.float32)

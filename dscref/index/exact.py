@@ -16,7 +16,7 @@ import numpy as np
 
 from .._chunks import release_pages
 from .._validate import as_float_matrix, check_choice, check_int, check_k
-from .base import SearchResult
+from ..query import SearchResult
 
 __all__ = ["ExactSearch", "exact_search", "EXACT_METRICS"]
 
