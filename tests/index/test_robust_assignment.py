@@ -1,5 +1,6 @@
 """A robust inverted index (dscref.index.robust): make_index_robust, the robust label order, and
-their end-to-end use (error-free search unchanged, the codec, the robust variants experiment)."""
+their end-to-end use (error-free search unchanged, the codec); the robust variants experiment is
+tested in tests/experiments/test_exp_robust.py."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dscref.codec import PayloadLayout, decode_payload, encode_payload
-from dscref.experiments_robust import VARIANTS, robust_variants_mAP
 from dscref.index.robust import make_index_robust, robust_label_order
 
 K = 20  # lists of the robust_built index (tests/conftest.py)
@@ -71,23 +71,6 @@ def test_label_order_roundtrip_with_codec(robust_built):
     q2 = order.decode_query(q2)
     assert rep.clean and q2.labels.tolist() == [5, 0, 19]
     np.testing.assert_array_equal(q2.codes, q.codes)
-
-
-def test_robust_variants_mAP_smoke(robust_built):
-    x, labels, index, robust = robust_built
-    rng = np.random.default_rng(0)
-    qi = rng.choice(len(x), 6, replace=False)
-    heads = np.stack([[labels[i], (labels[i] + 1) % K, (labels[i] + 2) % K] for i in qi])
-    gnd = [{"ok": np.flatnonzero(labels == labels[i])[:50], "junk": []} for i in qi]
-    res = robust_variants_mAP(index, x[qi], heads, gnd, [6.0], n_trials=1, k=20,
-                              robust_index=robust, label_order=robust_label_order(index, 0.02))
-    assert set(res["mAP"]) == set(VARIANTS)
-    # error-free, every variant searches the same candidates with the same scores
-    clean = [res["mAP_clean"][v] for v in VARIANTS]
-    assert max(clean) - min(clean) < 1e-12
-    assert res["channel_uses"]["plain"] == (8 * (2 + 3 * 3)) // 2
-    assert res["channel_uses"]["protected_head"] > res["channel_uses"]["plain"]
-    assert all(0 <= res["mAP"][v][6.0]["mean"] <= 1 for v in VARIANTS)
 
 
 def test_bad_inputs_raise(robust_built):

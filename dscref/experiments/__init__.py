@@ -1,0 +1,54 @@
+"""Reproduce the paper's results: Fig. 2 (head size vs recall), Fig. 3 (mAP vs SNR), Table I, and
+the channel-robust coding experiment.
+
+Each experiment takes a :class:`RetrievalData` (the embedded synthetic benchmark by default, or
+real features), builds the indices it needs, and returns a JSON-serialisable dict of every
+number; :func:`write_results` stores it (atomically) with a PNG (matplotlib, imported lazily).
+The CLI (``dscref reproduce``) wraps these functions. One concept per module:
+
+* :mod:`~dscref.experiments.paper` -- the published numbers (``PAPER_TABLE1``, ``PAPER_FIG2``,
+  ``TABLE1_ROWS``, ``SCALES``);
+* :mod:`~dscref.experiments.data` -- :class:`RetrievalData` and its sources (``load_data``,
+  ``synthetic_data``, ``features_data``, ``image_data``, ``parse_scale``, ``min_synthetic_size``);
+* :mod:`~dscref.experiments.evaluate` -- ``build_index``, ``head_labels``, ``evaluate`` (Table I's
+  numbers for one index, queries through the error-free :class:`~dscref.link.Link`);
+* :mod:`~dscref.experiments.table1`, :mod:`~dscref.experiments.fig2`,
+  :mod:`~dscref.experiments.fig3` -- one experiment each;
+* :mod:`~dscref.experiments.robust` -- ``robust_variants_mAP`` (``VARIANTS``) and ``robust``;
+* :mod:`~dscref.experiments.report` -- ``write_results``, ``plot_results``, ``format_*``.
+
+The functions ``table1``, ``fig2``, ``fig3`` and ``robust`` are re-exported here under their
+modules' names, so ``dscref.experiments.fig3`` is the function (as before the package existed);
+``from dscref.experiments.fig3 import ...`` and ``importlib.import_module`` still reach the module.
+
+Every chain of an experiment goes through :mod:`dscref.link` (device -> channel -> server once).
+
+Synthetic numbers are not the paper's numbers: the generator models stated properties of GeM
+features and of a classifier with 0.77 / 0.94 top-1 / top-5 accuracy (see
+:mod:`dscref.synthetic`), and shows the *mechanisms* (label partitions vs k-means cells, the cost
+of PQ, the effect of channel noise), not Oxford's absolute values.
+"""
+
+from __future__ import annotations
+
+from ..index.factory import INDEX_NAMES, make_index
+from .data import (RetrievalData, features_data, image_data, load_data, min_synthetic_size, parse_scale,
+                   synthetic_data)
+from .evaluate import build_index, evaluate, head_labels
+from .fig2 import fig2
+from .fig3 import fig3
+from .paper import PAPER_FIG2, PAPER_TABLE1, SCALES, TABLE1_ROWS
+from .report import format_fig2, format_fig3, format_robust, format_table1, plot_results, write_results
+from .robust import VARIANTS, robust, robust_variants_mAP
+from .table1 import table1
+
+__all__ = [
+    "RetrievalData", "synthetic_data", "features_data", "image_data", "load_data", "make_index",
+    "parse_scale", "min_synthetic_size",
+    "evaluate", "fig2", "fig3", "table1", "robust", "write_results", "PAPER_TABLE1", "PAPER_FIG2",
+    # public before, outside __all__
+    "TABLE1_ROWS", "SCALES", "INDEX_NAMES", "build_index", "head_labels", "plot_results",
+    "format_table1", "format_fig2", "format_fig3", "format_robust",
+    # from dscref.experiments_robust
+    "VARIANTS", "robust_variants_mAP",
+]
