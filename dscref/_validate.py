@@ -29,6 +29,7 @@ __all__ = [
     "as_llr",
     "as_codes",
     "renamed_keyword",
+    "renamed_attribute",
     "check_finite",
     "check_float",
     "check_k",
@@ -349,3 +350,14 @@ def renamed_keyword(old: str, new: str):
             return fn(*args, **kwargs)
         return wrapper
     return deco
+
+
+def renamed_attribute(old: str, new: str) -> property:
+    """A read-only property ``old`` that warns (``DeprecationWarning``) and returns ``self.new``:
+    the attribute half of :func:`renamed_keyword`."""
+    def get(self):
+        warnings.warn(f"{type(self).__name__}.{old} is deprecated, use {type(self).__name__}.{new}",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(self, new)
+    get.__doc__ = f"Deprecated alias of :attr:`{new}`."
+    return property(get)

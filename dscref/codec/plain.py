@@ -15,13 +15,12 @@ and reported, so a decoded query can always be searched without indexing out of 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import bitpack
-from .._validate import check_choice, check_int, renamed_keyword
+from .._validate import check_choice, check_int, renamed_attribute, renamed_keyword
 from ..errors import PayloadError
 from ..query import Query, check_codes, check_query
 
@@ -69,12 +68,7 @@ class PayloadLayout:
             if self.head_size and self.n_lists > (1 << self.label_bits):
                 raise ValueError(f"n_lists={self.n_lists} does not fit in label_bits={self.label_bits}")
 
-    @property
-    def n_labels(self) -> int:
-        """Deprecated alias of :attr:`head_size`."""
-        warnings.warn("PayloadLayout.n_labels is deprecated, use PayloadLayout.head_size", DeprecationWarning,
-                      stacklevel=2)
-        return self.head_size
+    n_labels = renamed_attribute("n_labels", "head_size")
 
     @classmethod
     @renamed_keyword("n_labels", "head_size")

@@ -29,13 +29,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .._files import atomic_open, atomic_write_text
-from .._validate import check_int
+from .._validate import check_int, renamed_keyword
 from ..index.semantic import SemanticIndex
 from ._dask import get_client, import_dask, progress
 from .manifest import FORMAT, MANIFEST_NAME, VERSION, file_crc32
@@ -166,22 +165,10 @@ def _as_dask_rows(da, a, name: str, ndim: int):
     return arr
 
 
-def _n_lists_keyword(n_lists, n_labels) -> int:
-    """The number of lists from ``n_lists`` or from its deprecated name ``n_labels``, checked."""
-    if n_labels is None:
-        return check_int(1000 if n_lists is None else n_lists, "n_lists", low=1)
-    if n_lists is not None:
-        raise TypeError("build_semantic_index_dask() got both n_lists and n_labels, its deprecated "
-                        "name: pass n_lists only")
-    warnings.warn("build_semantic_index_dask(n_labels=...) is deprecated: pass n_lists=... (the number "
-                  "of lists)", DeprecationWarning, stacklevel=3)
-    return check_int(n_labels, "n_labels", low=1)
-
-
-def build_semantic_index_dask(features, labels, out_dir, *, n_lists: int | None = None, M: int = 8, nbits: int = 8,
+@renamed_keyword("n_labels", "n_lists")
+def build_semantic_index_dask(features, labels, out_dir, *, n_lists: int = 1000, M: int = 8, nbits: int = 8,
                               n_iter: int = 25, seed=0, sample_size: int = 200_000, per_partition: int | None = None,
-                              n_shards: int = 8, min_partition_size: int | None = None, client=None,
-                              n_labels: int | None = None) -> dict:
+                              n_shards: int = 8, min_partition_size: int | None = None, client=None) -> dict:
     """Build a sharded DSC index of ``features`` with Dask and write it to ``out_dir``.
 
     Parameters
@@ -230,7 +217,7 @@ def build_semantic_index_dask(features, labels, out_dir, *, n_lists: int | None 
     from distributed import wait
 
     client = get_client(client)
-    n_lists = _n_lists_keyword(n_lists, n_labels)
+    n_lists = check_int(n_lists, "n_lists", low=1)
     params = dict(M=check_int(M, "M", low=1),
                   nbits=check_int(nbits, "nbits", low=1, high=16), n_iter=check_int(n_iter, "n_iter", low=1),
                   seed=check_int(seed, "seed", low=0), min_partition_size=min_partition_size, progress=False)

@@ -12,13 +12,12 @@ import logging
 import shutil
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .._validate import renamed_keyword
+from .._validate import renamed_attribute, renamed_keyword
 
 __all__ = ["RetrievalData", "parse_scale", "min_synthetic_size", "synthetic_data", "features_data",
            "image_data", "load_data"]
@@ -54,12 +53,7 @@ class RetrievalData:
     def n(self) -> int:
         return self.xb.shape[0]
 
-    @property
-    def n_labels(self) -> int:
-        """Deprecated alias of :attr:`n_lists`."""
-        warnings.warn("RetrievalData.n_labels is deprecated, use RetrievalData.n_lists", DeprecationWarning,
-                      stacklevel=2)
-        return self.n_lists
+    n_labels = renamed_attribute("n_labels", "n_lists")
 
 
 RetrievalData.__init__ = renamed_keyword("n_labels", "n_lists")(RetrievalData.__init__)

@@ -11,12 +11,11 @@ cannot be derived from ``q`` and callers pass ``top_labels`` to ``encode_query``
 from __future__ import annotations
 
 import logging
-import warnings
 
 import numpy as np
 
 from .._chunks import release_pages
-from .._validate import as_generator, as_int_array, check_int
+from .._validate import as_generator, as_int_array, check_int, renamed_keyword
 from . import _state
 from .base import InvertedPQIndex
 
@@ -30,7 +29,7 @@ class SemanticIndex(InvertedPQIndex):
 
     Parameters
     ----------
-    n_lists : int, default 1000 (None)
+    n_lists : int, default 1000
         K, the number of lists: one per classifier label (ImageNet-1k: 1000). Head entries
         need ``ceil(log2 K)`` bits each (10 for K=1000).
     M, nbits, n_iter, seed, keep_vectors
@@ -52,18 +51,11 @@ class SemanticIndex(InvertedPQIndex):
     kind = "dsc"
     _v2_renames = {"K": "_n_lists"}
 
-    def __init__(self, n_lists: int | None = None, M: int = 8, nbits: int = 8, n_iter: int = 25, seed=None,
-                 keep_vectors: bool = False, min_partition_size: int | None = None, progress: bool = True,
-                 *, n_labels: int | None = None):
+    @renamed_keyword("n_labels", "n_lists")
+    def __init__(self, n_lists: int = 1000, M: int = 8, nbits: int = 8, n_iter: int = 25, seed=None,
+                 keep_vectors: bool = False, min_partition_size: int | None = None, progress: bool = True):
         super().__init__(M=M, nbits=nbits, n_iter=n_iter, seed=seed, keep_vectors=keep_vectors)
-        name = "n_lists"
-        if n_labels is not None:
-            if n_lists is not None:
-                raise TypeError("SemanticIndex got n_lists and n_labels, its deprecated alias: pass n_lists only")
-            warnings.warn("SemanticIndex(n_labels=...) is deprecated: use n_lists=... (the same number)",
-                          DeprecationWarning, stacklevel=2)
-            n_lists, name = n_labels, "n_labels"
-        self._n_lists = check_int(1000 if n_lists is None else n_lists, name, low=1)
+        self._n_lists = check_int(n_lists, "n_lists", low=1)
         self.min_partition_size = (1 << self.nbits) if min_partition_size is None else \
             check_int(min_partition_size, "min_partition_size", low=1)
         self.progress = progress

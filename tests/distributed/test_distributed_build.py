@@ -201,15 +201,15 @@ def test_n_lists_keyword_and_its_deprecated_alias(client, tmp_path):
         warnings.simplefilter("error")  # n_lists: no warning
         m = build_semantic_index_dask(x, y, tmp_path / "new", n_lists=6, **kw)
     assert m["n_lists"] == 6 and "n_labels" not in m and m["version"] == 2
-    with pytest.warns(DeprecationWarning, match=r"n_labels=\.\.\.\) is deprecated: pass n_lists"):
+    with pytest.warns(DeprecationWarning, match=r"n_labels= is deprecated, use n_lists="):
         old = build_semantic_index_dask(x, y, tmp_path / "old", n_labels=6, **kw)
     assert old["n_lists"] == 6
     assert [s["crc32"] for s in old["shards"]] == [s["crc32"] for s in m["shards"]]
-    with pytest.raises(TypeError, match="both n_lists and n_labels"):
+    with pytest.raises(TypeError, match="both n_lists= and its deprecated alias n_labels="):
         build_semantic_index_dask(x, y, tmp_path / "both", n_lists=6, n_labels=6, **kw)
     with pytest.raises(ValueError, match="n_lists"):
         build_semantic_index_dask(x, y, tmp_path / "zero", n_lists=0, **kw)
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="n_labels"):
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="n_lists"):
         build_semantic_index_dask(x, y, tmp_path / "zero", n_labels=0, **kw)
     s = ShardedSearcher(tmp_path / "new")
     assert s.n_lists == s.K == 6

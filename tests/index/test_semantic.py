@@ -84,9 +84,9 @@ def test_n_lists_is_the_keyword_and_n_labels_a_deprecated_alias():
         assert repr(ix).startswith("SemanticIndex(n_lists=7,")
     assert vars(new) == vars(old)
     assert SemanticIndex().K == 1000
-    with pytest.raises(TypeError, match="n_lists and n_labels"):
+    with pytest.raises(TypeError, match="both n_lists= and its deprecated alias n_labels="):
         SemanticIndex(n_lists=7, n_labels=7)
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="n_labels=0"):
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="n_lists=0"):
         SemanticIndex(n_labels=0)
     with pytest.raises(ValueError, match="n_lists=0"):
         SemanticIndex(n_lists=0)
