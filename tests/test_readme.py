@@ -92,3 +92,52 @@ def test_readme_python_block_runs(name, code, shown, tmp_path):
     assert proc.returncode == 0, f"{name} failed:\n{proc.stderr[-3000:]}"
     if shown is not None:
         assert proc.stdout.strip() == shown, f"{name} printed:\n{proc.stdout}"
+
+
+def _equation_map() -> list:
+    """Rows (eq, implemented-by cell, checked-by cell) of the README's equation map."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- equation-map -->\n(.*?)<!-- /equation-map -->", text, re.S)
+    assert m, "README has no equation-map table"
+    rows = []
+    for line in m.group(1).splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] not in ("eq.",) and not set(cells[0]) <= set("-"):
+            rows.append((cells[0], cells[2], cells[3]))
+    return rows
+
+
+def test_equation_map_covers_every_equation_and_result():
+    eqs = " ".join(r[0] for r in _equation_map())
+    for n in range(1, 16):
+        assert f"({n})" in eqs, f"eq. ({n}) missing from the README's equation map"
+    for result in ("Fig. 2", "Fig. 3", "Table I"):
+        assert result in eqs
+    assert "not implemented" in dict((r[0], r[1]) for r in _equation_map())["(9)"]
+
+
+def test_equation_map_names_code_that_exists_and_tests_that_exist():
+    import importlib
+    import re
+
+    n_code = n_tests = 0
+    for eq, code, tests in _equation_map():
+        for name in re.findall(r"`(dscref(?:\.\w+)+)`", code):
+            parts = name.split(".")
+            for i in range(len(parts), 0, -1):  # the longest importable prefix, then attributes
+                try:
+                    obj = importlib.import_module(".".join(parts[:i]))
+                except ImportError:
+                    continue
+                for attr in parts[i:]:
+                    assert hasattr(obj, attr), f"eq. {eq}: {name} does not exist"
+                    obj = getattr(obj, attr)
+                n_code += 1
+                break
+            else:
+                raise AssertionError(f"eq. {eq}: {name} does not import")
+        for path, test in re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", tests):
+            text = (ROOT / path).read_text(encoding="utf-8")
+            assert re.search(rf"^def {test}\(", text, re.M), f"eq. {eq}: {path}::{test} does not exist"
+            n_tests += 1
+    assert n_code >= 30 and n_tests >= 25
