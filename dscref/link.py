@@ -134,16 +134,16 @@ class Link:
                                                for m in ("encode_query", "decode_query")):
             raise TypeError(f"label_order must be a LabelOrder (dscref.index.robust.robust_label_order), "
                             f"got {type(label_order).__name__}")
-        if channel is not None:
-            from .channel import as_modem, check_channel
+        from .channel import as_modem, check_channel
 
-            modem, channel = as_modem(modem), check_channel(channel)
+        modem = as_modem(modem)
+        channel = None if channel is None else check_channel(channel)
         self.layout, self.modem, self.channel = layout, modem, channel
         self.head, self.codes, self.policy = head, codes, policy
         self.label_order, self.burst = label_order, bool(burst)
 
     def __repr__(self) -> str:
-        return (f"Link({self.layout!r}, {getattr(self.modem, 'name', self.modem)!r}, {self.channel!r}, "
+        return (f"Link({self.layout!r}, {self.modem.name!r}, {self.channel!r}, "
                 f"head={self.head!r}, codes={self.codes!r}, policy={self.policy!r}, burst={self.burst})")
 
     @property
@@ -165,7 +165,7 @@ class Link:
         """The server's side: received bits (or LLRs for a protected layout) -> (Query, DecodeReport)."""
         if self.protected:
             return decode_protected_payload(received, self.layout, head=self.head, codes=self.codes,
-                                         policy=self.policy, label_order=self.label_order)
+                                            policy=self.policy, label_order=self.label_order)
         return decode_payload(bitpack.bits_to_bytes(received), self.layout, policy=self.policy)
 
     def _through(self, sent: list, rng) -> tuple:

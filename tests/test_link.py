@@ -147,6 +147,8 @@ def test_bad_link_settings_are_refused(setup):
         Link(layout, "qpsk", channel=3.0)
     with pytest.raises(ValueError):
         Link(layout, "8psk", AWGN(1.0))
+    with pytest.raises(ValueError):   # the modem is checked with or without a channel
+        Link(layout, "8psk")
     with pytest.raises(ValueError, match="plain"):
         Link(ProtectedLayout(layout, "rep3")).send_heads([])
     # a protected layout is checked when the link is made, not when its size is first needed

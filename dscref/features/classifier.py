@@ -78,9 +78,9 @@ class Classifier(ModelUser):
         from tqdm.auto import tqdm
 
         names = [image_name(im, i) for i, im in enumerate(images)]
-        arrays = [self._model._prepare(im, self.size, self.mode)
+        arrays = [self._model.prepare(im, self.size, self.mode)
                   for im in tqdm(images, disable=not progress, desc="preprocess", leave=False)]
-        rows = self._model._run_batches(arrays, self.batch_size, names)
+        rows = self._model.run_batches(arrays, self.batch_size, names)
         for i, r in enumerate(rows):
             if r.ndim != 2 or r.shape[1] != self.n_classes:
                 raise ModelError(f"classifier {str(self.path)!r} returned shape {r.shape} for "

@@ -120,7 +120,7 @@ class Extractor(ModelUser):
 
     def preprocess_all(self, images, scale: float = 1.0) -> list[np.ndarray]:
         size = max(1, round(self.size * scale))
-        return [self._model._prepare(im, size, "longer") for im in images]
+        return [self._model.prepare(im, size, "longer") for im in images]
 
     def extract(self, images, progress: bool = False) -> np.ndarray:
         """Descriptors of ``images``.
@@ -152,10 +152,10 @@ class Extractor(ModelUser):
         names = [image_name(im, i) for i, im in enumerate(images)]
         per_scale = []
         for s in self.scales:
-            arrays = [self._model._prepare(im, max(1, round(self.size * s)), "longer")
+            arrays = [self._model.prepare(im, max(1, round(self.size * s)), "longer")
                       for im in tqdm(images, disable=not progress, desc=f"preprocess x{s:.3g}",
                                      leave=False)]
-            rows = self._model._run_batches(arrays, self.batch_size, names)
+            rows = self._model.run_batches(arrays, self.batch_size, names)
             pooled = [self._pool(r, f"{names[i]!r} at scale {s:g}") for i, r in enumerate(rows)]
             widths = sorted({p.shape[1] for p in pooled})
             if len(widths) > 1:

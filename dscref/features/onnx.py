@@ -149,13 +149,15 @@ class OnnxModel:
             log.info("%s has a fixed input size %s: images are resized to it", self.path, self.fixed_hw)
 
     # ----------------------------------------------------------------------------------- run
-    def _prepare(self, image, size: int, mode: str) -> np.ndarray:
+    def prepare(self, image, size: int, mode: str) -> np.ndarray:
+        """One image as the model's (1, 3, H, W) float32 input: resized to the model's fixed
+        input size if it has one, else :func:`~dscref.features.image.preprocess`."""
         if self.fixed_hw:
             return resize_exact(image, self.fixed_hw, IMAGENET_MEAN, IMAGENET_STD)
         return preprocess(image, size, mode=mode)
 
-    def _run_batches(self, arrays: list[np.ndarray], batch_size: int,
-                     names: list[str]) -> list[np.ndarray]:
+    def run_batches(self, arrays: list[np.ndarray], batch_size: int,
+                    names: list[str]) -> list[np.ndarray]:
         """Run preprocessed (1, 3, H, W) inputs, stacking equal-size ones into batches.
 
         Returns one output row per input, in input order. Inputs of different sizes are never
