@@ -48,14 +48,10 @@ def _floats(text: str, name: str) -> list:
 
 
 def cmd_extract(args) -> int:
-    import time
-
-    import numpy as np
-
-    from .._files import atomic_open, atomic_write_text
     from .._userinput import input_dir, input_file, load_models, output_dir
-    from ..datasets import cached_features, extract_images, list_images
+    from ..datasets import list_images
     from ..errors import ImageError
+    from ..features.extraction import extract_folder
 
     if not args.extractor and not args.classifier:
         raise ValueError("give --extractor and/or --classifier")
@@ -75,40 +71,21 @@ def cmd_extract(args) -> int:
                                               manifest=args.manifest))
     if clf is not None and args.k > clf.n_classes:
         raise ValueError(f"--k {args.k} is more than the classifier's {clf.n_classes} classes")
-    out.mkdir(parents=True, exist_ok=True)
     names = [f.relative_to(images).as_posix() for f in files]
-    bad: list = []
-    t0 = time.perf_counter()
     try:
-        if ext is not None:
-            x, kept_names, bad = cached_features(ext, files, out / "features.npy", names=names,
-                                                 skip_bad=args.skip_bad)
-            print(f"features: {x.shape} float32 -> {out / 'features.npy'}")
-            keep = set(kept_names)
-            files = [f for f, n in zip(files, names) if n in keep]
-            names = kept_names
-        if clf is not None:
-            res, kept, bad2 = extract_images(clf, files, skip_bad=args.skip_bad, k=args.k)
-            if bad2 and ext is not None:  # cannot happen: the same files were readable a moment ago
-                raise ValueError(f"images became unreadable during extraction: {bad2}")
-            bad += bad2
-            names = [names[i] for i in kept]
-            labels, probs = res if res is not None else (np.zeros((0, args.k), np.int64),
-                                                          np.zeros((0, args.k), np.float32))
-            for name, a in (("labels.npy", labels), ("probs.npy", probs)):
-                with atomic_open(out / name) as f:
-                    np.save(f, a, allow_pickle=False)
-            print(f"labels: {labels.shape} int64 -> {out / 'labels.npy'}")
+        res = extract_folder(files, names, out, ext, clf, k=args.k, skip_bad=args.skip_bad)
     except ImageError as exc:
         if args.skip_bad:
             raise
         raise ImageError(f"{exc} (pass --skip-bad to skip unreadable images)") from None
-    atomic_write_text(out / "names.txt", "".join(n + "\n" for n in names))
-    if bad:
-        atomic_write_text(out / "bad.txt", "".join(f"{n}\t{m}\n" for n, m in bad))
-        print(f"skipped {len(bad)} unreadable image(s), listed in {out / 'bad.txt'}")
-    dt = time.perf_counter() - t0
-    print(f"{len(names)} images in {dt:.1f} s ({len(names) / max(dt, 1e-9):.1f} images/s)")
+    for name, shape in res.written.items():
+        if name != "probs.npy":
+            dtype = "float32" if name == "features.npy" else "int64"
+            print(f"{name[:-4]}: {shape} {dtype} -> {out / name}")
+    if res.bad:
+        print(f"skipped {len(res.bad)} unreadable image(s), listed in {out / 'bad.txt'}")
+    n, dt = len(res.names), res.seconds
+    print(f"{n} images in {dt:.1f} s ({n / max(dt, 1e-9):.1f} images/s)")
     return 0
 
 

@@ -28,7 +28,7 @@ Modules, one concept each:
 from __future__ import annotations
 
 from .classifier import Classifier
-from .extraction import cached_features, extract_images
+from .extraction import FolderExtraction, cached_features, extract_folder, extract_images
 from .extractor import Extractor
 from .file import features_file_from_extract, load_features_file, save_features_file
 from .image import IMAGENET_MEAN, IMAGENET_STD, load_image, preprocess
@@ -48,6 +48,8 @@ __all__ = [
     "Classifier",
     "extract_images",
     "cached_features",
+    "extract_folder",
+    "FolderExtraction",
     "save_features_file",
     "load_features_file",
     "features_file_from_extract",

@@ -1,8 +1,9 @@
 """Running a model over many images: :func:`extract_images` (chunks, unreadable images skipped
 and reported, never silently) and :func:`cached_features` (descriptors cached to ``.npy`` with a
 JSON sidecar recording the model's SHA-256 and the preprocessing, so a re-run with the same
-settings skips extraction): the batch job of ``dscref extract``. Both are also importable from
-:mod:`dscref.features` and :mod:`dscref.datasets`.
+settings skips extraction); :func:`extract_folder`, the batch job of ``dscref extract`` (both
+models over a list of image files, every output file written atomically). All are also
+importable from :mod:`dscref.features` and :mod:`dscref.datasets`.
 """
 
 from __future__ import annotations
@@ -10,16 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .._files import atomic_open, atomic_write
+from .._files import atomic_open, atomic_write, atomic_write_text
 from .._validate import check_finite
 from ..errors import ImageError
 from .image import image_name
 
-__all__ = ["extract_images", "cached_features"]
+__all__ = ["extract_images", "cached_features", "extract_folder", "FolderExtraction"]
 
 log = logging.getLogger(__name__)
 
@@ -237,3 +240,57 @@ def cached_features(extractor, images, cache_path, *, names=None, skip_bad: bool
             "features_sha256": _digest(x)}
     atomic_write(_sidecar(cache_path), json.dumps(meta, indent=1))
     return x, [names[i] for i in kept], bad
+
+
+@dataclass
+class FolderExtraction:
+    """What :func:`extract_folder` wrote: file -> array shape, the images kept (row order), the
+    skipped ``(name, reason)`` pairs and the wall time."""
+
+    written: dict = field(default_factory=dict)
+    names: list = field(default_factory=list)
+    bad: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def extract_folder(files, names, out, extractor=None, classifier=None, *, k: int = 5,
+                   skip_bad: bool = False) -> FolderExtraction:
+    """Run an extractor and/or a classifier over image files and write their outputs to ``out``.
+
+    Writes ``features.npy`` (n, D) float32 (cached, :func:`cached_features`), ``labels.npy``
+    (n, k) int64 and ``probs.npy`` (n, k) float32 (the classifier's top ``k``), ``names.txt``
+    (``names`` of the rows, one per line) and, when images were skipped, ``bad.txt``. Each file
+    is written atomically. Rows follow ``files``; an image unreadable by the extractor is left out
+    of every output (``skip_bad``), otherwise :class:`~dscref.errors.ImageError`.
+    """
+    if extractor is None and classifier is None:
+        raise ValueError("extract_folder needs an extractor and/or a classifier")
+    files, names, out = list(files), list(names), Path(out)
+    if len(files) != len(names):
+        raise ValueError(f"{len(files)} files but {len(names)} names")
+    out.mkdir(parents=True, exist_ok=True)
+    res = FolderExtraction()
+    t0 = time.perf_counter()
+    if extractor is not None:
+        x, kept_names, res.bad = cached_features(extractor, files, out / "features.npy", names=names,
+                                                 skip_bad=skip_bad)
+        res.written["features.npy"] = x.shape
+        keep = set(kept_names)
+        files = [f for f, n in zip(files, names) if n in keep]
+        names = kept_names
+    if classifier is not None:
+        top, kept, bad = extract_images(classifier, files, skip_bad=skip_bad, k=k)
+        if bad and extractor is not None:  # cannot happen: the same files were readable a moment ago
+            raise ValueError(f"images became unreadable during extraction: {bad}")
+        res.bad += bad
+        names = [names[i] for i in kept]
+        labels, probs = top if top is not None else (np.zeros((0, k), np.int64), np.zeros((0, k), np.float32))
+        for name, a in (("labels.npy", labels), ("probs.npy", probs)):
+            with atomic_open(out / name) as f:
+                np.save(f, a, allow_pickle=False)
+            res.written[name] = a.shape
+    atomic_write_text(out / "names.txt", "".join(n + "\n" for n in names))
+    if res.bad:
+        atomic_write_text(out / "bad.txt", "".join(f"{n}\t{m}\n" for n, m in res.bad))
+    res.names, res.seconds = names, time.perf_counter() - t0
+    return res

@@ -192,3 +192,30 @@ def test_two_extracts_into_one_folder(models, files, tmp_path, monkeypatch):
     calls = counting(ext, monkeypatch)
     x2, _, _ = cached_features(ext, files, out / "features.npy", names=[f.name for f in files], progress=False)
     assert calls == [] and np.array_equal(x2, x)
+
+
+def test_extract_folder_writes_every_output_in_row_order(models, files, tmp_path):
+    from dscref.features import Classifier, extract_folder
+
+    ext, clf = Extractor(models["extractor"]), Classifier(models["classifier"])
+    names = [f.name for f in files]
+    bad = files[1].parent / "zz_bad.png"
+    bad.write_bytes(b"not an image")
+    out = tmp_path / "out"
+    res = extract_folder(files + [bad], names + [bad.name], out, ext, clf, k=3, skip_bad=True)
+    assert res.names == names and [Path(b[0]).name for b in res.bad] == [bad.name]
+    x = np.load(out / "features.npy")
+    labels, probs = np.load(out / "labels.npy"), np.load(out / "probs.npy")
+    assert res.written == {"features.npy": x.shape, "labels.npy": (3, 3), "probs.npy": (3, 3)}
+    np.testing.assert_allclose(x, ext.extract(files), rtol=1e-5, atol=1e-6)
+    want_labels, want_probs = clf.topk(files, k=3)
+    np.testing.assert_array_equal(labels, want_labels)
+    np.testing.assert_allclose(probs, want_probs, rtol=1e-6)
+    assert (out / "names.txt").read_text().split() == names
+    assert bad.name in (out / "bad.txt").read_text()
+    only_labels = extract_folder(files, names, tmp_path / "c", classifier=clf, k=2)
+    assert set(only_labels.written) == {"labels.npy", "probs.npy"} and not (tmp_path / "c" / "features.npy").exists()
+    with pytest.raises(ValueError, match="extractor and/or a classifier"):
+        extract_folder(files, names, tmp_path / "d")
+    with pytest.raises(ValueError, match="3 files but 2 names"):
+        extract_folder(files, names[:2], tmp_path / "e", ext)
