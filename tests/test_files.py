@@ -64,7 +64,7 @@ def test_results_and_plot_honour_the_umask(tmp_path, umask):
     umask(0o027)
     data = RetrievalData(name="t", xb=np.zeros((4, 2), np.float32), labels_b=np.zeros(4, np.int64),
                          xq=np.zeros((1, 2), np.float32), ranking_q=np.zeros((1, 5), np.int64),
-                         gnd=[{"ok": np.array([0]), "junk": np.array([], np.int64)}], n_labels=5)
+                         gnd=[{"ok": np.array([0]), "junk": np.array([], np.int64)}], n_lists=5)
     result = {"experiment": "fig2", "target": 0.9, "head_size_for_target": {"dsc": 1},
               "curves": {"dsc": {"head_sizes": [1, 2], "recall": [0.5, 1.0]}}}
     write_results(tmp_path / "r", result, data, {"seed": 0})
