@@ -87,13 +87,13 @@ def _check_size(width: int, height: int, what: str, resized=None) -> None:
     limit = _decode_limit()
     if width * height > limit:
         raise ImageError(f"{what} is {width}x{height} = {width * height} pixels, above the "
-                         f"decoding limit of {limit} pixels (dscref.images.MAX_IMAGE_PIXELS; "
+                         f"decoding limit of {limit} pixels (dscref.features.image.MAX_IMAGE_PIXELS; "
                          f"a decompression bomb?)")
     if resized is not None:
         w, h = resized(width, height)
         if w * h > MAX_RESIZE_PIXELS:
             raise ImageError(f"{what} is {width}x{height} pixels; preprocessing would resize it "
-                             f"to {w}x{h} = {w * h} pixels, above dscref.images.MAX_RESIZE_PIXELS "
+                             f"to {w}x{h} = {w * h} pixels, above dscref.features.image.MAX_RESIZE_PIXELS "
                              f"= {MAX_RESIZE_PIXELS} (extreme aspect ratio or size)")
 
 

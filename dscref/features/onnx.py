@@ -16,7 +16,8 @@ import numpy as np
 
 from .._validate import check_int
 from ..errors import ModelError
-from .image import IMAGENET_MEAN, IMAGENET_STD, MAX_RESIZE_PIXELS, preprocess, resize_exact
+from . import image as _image
+from .image import IMAGENET_MEAN, IMAGENET_STD, preprocess, resize_exact
 
 __all__ = ["sha256_file", "ort_errors", "onnx_dim", "FLOAT_TYPES", "OnnxModel", "ModelUser"]
 
@@ -142,9 +143,10 @@ class OnnxModel:
                              "dynamic or 1")
         h, w = onnx_dim(inp.shape[2]), onnx_dim(inp.shape[3])
         self.fixed_hw = (h, w) if h and w else None
-        if self.fixed_hw and h * w > MAX_RESIZE_PIXELS:
+        limit = _image.MAX_RESIZE_PIXELS  # read at use, so that setting the module's limit takes effect
+        if self.fixed_hw and h * w > limit:
             raise self._fail(f"the fixed input size of {inp.name!r}", f"{h}x{w}",
-                             f"at most {MAX_RESIZE_PIXELS} pixels (dscref.images.MAX_RESIZE_PIXELS)")
+                             f"at most {limit} pixels (dscref.features.image.MAX_RESIZE_PIXELS)")
         if self.fixed_hw:
             log.info("%s has a fixed input size %s: images are resized to it", self.path, self.fixed_hw)
 

@@ -47,7 +47,8 @@ def test_old_module_paths_still_work(old, new, names):
 
 
 def test_dscref_images_is_the_module_so_its_limits_can_be_set(monkeypatch, tmp_path):
-    """Error messages name dscref.images.MAX_IMAGE_PIXELS: setting it there still takes effect."""
+    """Error messages named dscref.images.MAX_IMAGE_PIXELS before the layout change: setting it there
+    still takes effect."""
     from PIL import Image
 
     import dscref.images

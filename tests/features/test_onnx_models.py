@@ -116,3 +116,25 @@ def test_output_batch_dimension_is_checked(tiny, drawn):
     with pytest.raises(ModelError, match=r"returned shape \(1, 3\) for a batch of 2 \(row 0 '<image 0>', "
                                          r"row 1 '<image 1>'\)"):
         ext.extract([drawn(64, 48, 0), drawn(64, 48, 1)])
+
+
+def test_fixed_input_size_is_checked_against_the_module_limit_as_set(tiny, tmp_path, monkeypatch, drawn):
+    """A model with a fixed (H, W) input is refused when H * W exceeds
+    dscref.features.image.MAX_RESIZE_PIXELS, read when the model is opened (so setting the limit,
+    as the message suggests, takes effect)."""
+    import onnx
+
+    import dscref.features.image as image
+
+    m = onnx.load(str(tiny["classifier"]))
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    dims[2].ClearField("dim_param")
+    dims[3].ClearField("dim_param")
+    dims[2].dim_value, dims[3].dim_value = 64, 48
+    path = tmp_path / "fixed.onnx"
+    onnx.save(m, str(path))
+    clf = Classifier(path)                      # 3072 pixels: within the default limit
+    assert clf.topk([drawn()], k=2)[0].shape == (1, 2)
+    monkeypatch.setattr(image, "MAX_RESIZE_PIXELS", 3000)
+    with pytest.raises(ModelError, match=r"64x48.*at most 3000 pixels \(dscref.features.image.MAX_RESIZE_PIXELS\)"):
+        Classifier(path)
