@@ -45,27 +45,20 @@ def _chain(index, xq, heads, gnd, snrs, modem_name, seed, k, show):
     for snr in snrs:
         bar.set_postfix_str(f"{float(snr):g} dB")
         sent = Link(layout, modem, AWGN(float(snr))).send(queries, rng)
-        I = np.full((len(xq), k), -1, np.int64)
-        cands, examples = [], []
-        for i, rx in enumerate(sent.received):
-            q, rep = rx.query, rx.report
-            if q.labels.size:
-                r = index.search(q, k=k)
-                I[i] = r.I[0]
-                cands.append(int(r.n_candidates[0]))
-            else:
-                cands.append(0)
-            if i < show:
-                examples.append({"query": i, "bit_errors": rx.bit_errors, "head_bit_errors": rx.head_bit_errors,
-                                 "head_sent": [int(v) for v in heads[i]],
-                                 "head_received": [int(v) for v in rep.received_labels],
-                                 "dropped_slots": [int(v) for v in rep.dropped],
-                                 "searched": q.labels.tolist(), "top5": I[i, :5].tolist()})
-            bar.update(1)
+        res = index.search(sent.queries, k=k)   # a query whose head was all dropped: an empty row
+        I = res.I
+        examples = []
+        for i, rx in enumerate(sent.received[:show]):
+            examples.append({"query": i, "bit_errors": rx.bit_errors, "head_bit_errors": rx.head_bit_errors,
+                             "head_sent": [int(v) for v in heads[i]],
+                             "head_received": [int(v) for v in rx.report.received_labels],
+                             "dropped_slots": [int(v) for v in rx.report.dropped],
+                             "searched": rx.query.labels.tolist(), "top5": I[i, :5].tolist()})
+        bar.update(len(xq))
         out["snr"][float(snr)] = {
             "mAP": float(compute_map(I, gnd)[0]), "bit_errors": sent.bit_errors, "bits": sent.bits,
             "channel_uses_per_query": sent.channel_uses / len(xq), "dropped_labels": sent.dropped_labels,
-            "mean_candidates": float(np.mean(cands)), "examples": examples,
+            "mean_candidates": float(np.mean(res.n_candidates)), "examples": examples,
         }
     bar.close()
     return out
