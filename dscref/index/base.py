@@ -95,8 +95,8 @@ class InvertedPQIndex(IndexLifecycle):
     def K(self) -> int:
         """The paper's K, the list count the index was constructed with (``_n_lists``): an alias
         kept for code written before the name was unified (:class:`~dscref.index.imi.IMIIndex`:
-        ``n_centroids_per_half``). Setting it sets that count (as a copy of another index's
-        parameters does, :mod:`dscref.distributed`)."""
+        ``n_centroids_per_half``). Setting it sets that count, as assigning the plain attribute
+        ``K`` did before."""
         return self._n_lists
 
     @K.setter
