@@ -1,6 +1,10 @@
 """``dscref reproduce``: the arguments of the paper's experiments (:mod:`dscref.experiments`:
 Table I, Fig. 2, Fig. 3 and the robust-coding experiment), the data they run on, and the printed
-tables beside the written JSON / PNG."""
+tables beside the written JSON / PNG.
+
+``--scale`` takes a size, a data set preset (``oxford5k``, ``paris6k``, ``holidays``:
+:data:`dscref.synthetic.presets.PRESETS`) or ``paper``: Fig. 2 on the three presets and 105k
+(:func:`dscref.experiments.fig2_paper`), the other experiments at 105k."""
 
 from __future__ import annotations
 
@@ -15,6 +19,10 @@ __all__ = ["add_reproduce", "cmd_reproduce"]
 _FIG3_SNRS = "-20,-15,-10,-5,-2.5,0,2.5,5,7.5,10"
 _ROBUST_SNRS = "-2,0,2,4,6,8,10,12"
 _DATA_FORMS = "synthetic | features:PATH | revisited:ROOT:NAME | holidays:ROOT"
+# the generator's presets and what --scale paper runs Fig. 2 on (constants here, so that --help
+# imports nothing heavy; tests/cli checks them against dscref.synthetic.presets / experiments.paper)
+_PRESETS = ("oxford5k", "paris6k", "holidays")
+_PAPER_SCALES = _PRESETS + ("105k",)
 
 
 def add_reproduce(sub) -> None:
@@ -40,7 +48,11 @@ def add_reproduce(sub) -> None:
     p.add_argument("--scale", default="105k",
                    help=f"synthetic database size: 105k | 1m | any whole number, k/m suffixes allowed "
                    f"(20k, 2.5k, 1M). Every seed works from {MIN_SYNTHETIC} (the landmark images must "
-                   "fit; smaller sizes only for seeds that draw fewer). Default 105k")
+                   "fit; smaller sizes only for seeds that draw fewer). Or a data set's shape: "
+                   f"{' | '.join(_PRESETS)} (its size, landmarks, positives and queries; Holidays' "
+                   "queries are database images, each junk for itself). Or paper: Fig. 2 on "
+                   f"{', '.join(_PAPER_SCALES)} (one figure, a panel per data set, and the head size "
+                   "for 90 %% recall beside the paper's); table1 / fig3 / robust at 105k. Default 105k")
     p.add_argument("--out", default="results", help="output folder (default ./results)")
     p.add_argument("--seed", type=_count(0), default=0, help="random seed (default 0)")
     p.add_argument("--trials", type=_count(), default=5, help="Fig. 3: channel realisations per SNR (default 5)")
@@ -106,23 +118,58 @@ def cmd_reproduce(args) -> int:
     wanted = ["fig2", "table1", "fig3"] if args.experiment == "all" else [args.experiment]
     snrs = {exp: parse_snrs(args.snr or default, "--snr")
             for exp, default in (("fig3", _FIG3_SNRS), ("robust", _ROBUST_SNRS)) if exp in wanted}
+    scale = args.scale.strip().lower() if isinstance(args.scale, str) else args.scale
+    paper = kind == "synthetic" and scale == "paper"
     scale_key = n = ext = clf = None
     if kind == "synthetic":
-        n = synthetic_size(args.scale, "--scale")
-        scale_key = {v: k for k, v in E.SCALES.items()}.get(n)
+        if paper:
+            scale = "105k"  # the experiments other than Fig. 2 run at Table I's first size
+        if scale in _PRESETS:
+            n = scale
+        else:
+            n = synthetic_size(scale, "--scale")
+            scale_key = {v: k for k, v in E.SCALES.items()}.get(n)
     elif kind in ("revisited", "holidays"):
         if not (args.extractor and args.classifier):
             raise ValueError(f"--data {args.data!r} needs --extractor X.onnx and --classifier Y.onnx")
         ext, clf = load_models(args.extractor, args.classifier)
 
-    def load():
-        return _load_data(E, args.data, scale=n, seed=args.seed, extractor=ext, classifier=clf, d=args.dim,
+    def load(size=None):
+        size = n if size is None else size
+        return _load_data(E, args.data, scale=size, seed=args.seed, extractor=ext, classifier=clf, d=args.dim,
                           n_classes=args.labels, workdir=args.workdir, n_superclasses=max(1, args.labels // 10))
 
-    data = synthetic_checked(load, n, "--scale") if kind == "synthetic" else load()
+    def load_checked(size=None):
+        size = n if size is None else size
+        if kind != "synthetic" or isinstance(size, str):  # real data, or a preset (its own size)
+            return load(size)
+        return synthetic_checked(lambda: load(size), size, "--scale")
+
     # "all" shares the built indices between experiments; a single experiment frees each index
     # as soon as it is done with it (lower peak memory at 1M items)
     indexes: dict | None = {} if len(wanted) > 1 else None
+    data = None
+    if paper and "fig2" in wanted:
+        loaded = {}
+
+        def load_paper(s):
+            size = s if s in _PRESETS else synthetic_size(s, "--scale")
+            d = load_checked(size)
+            if size == n:  # kept for the other experiments (and its indexes shared with them)
+                loaded["data"] = d
+            return d
+
+        res = E.fig2_paper(load_paper, _PAPER_SCALES, seed=args.seed,
+                           indexes_of=lambda s: indexes if s == scale else None)
+        res["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        path = E.write_results(out / "fig2", res, None, params)
+        png = path.parent / "fig2.png"
+        print(f"== fig2 ({', '.join(_PAPER_SCALES)}) -> {path}" + (f", {png.name}" if png.is_file() else ""))
+        print(E.format_fig2_paper(res))
+        wanted = [w for w in wanted if w != "fig2"]
+        data = loaded.get("data")
+    if wanted and data is None:
+        data = load_checked()
     for exp in wanted:
         if exp == "table1":
             res = E.table1(data, seed=args.seed, indexes=indexes)

@@ -7,13 +7,14 @@ number; :func:`write_results` stores it (atomically) with a PNG (matplotlib, imp
 The CLI (``dscref reproduce``) wraps these functions. One concept per module:
 
 * :mod:`~dscref.experiments.paper` -- the published numbers (``PAPER_TABLE1``, ``PAPER_FIG2``,
-  ``TABLE1_ROWS``, ``SCALES``);
+  ``PAPER_FIG2_DATASETS``, ``PAPER_SCALES``, ``TABLE1_ROWS``, ``SCALES``);
 * :mod:`~dscref.experiments.data` -- :class:`RetrievalData` and its sources (``load_data``,
-  ``synthetic_data``, ``features_data``, ``image_data``, ``parse_scale``, ``min_synthetic_size``);
+  ``synthetic_data``, ``preset_data``, ``features_data``, ``image_data``, ``parse_scale``,
+  ``min_synthetic_size``);
 * :mod:`~dscref.experiments.evaluate` -- ``build_index``, ``head_labels``, ``evaluate`` (Table I's
   numbers for one index, queries through the error-free :class:`~dscref.link.Link`);
-* :mod:`~dscref.experiments.table1`, :mod:`~dscref.experiments.fig2`,
-  :mod:`~dscref.experiments.fig3` -- one experiment each;
+* :mod:`~dscref.experiments.table1`, :mod:`~dscref.experiments.fig2` (with ``fig2_paper``: the
+  paper's data sets), :mod:`~dscref.experiments.fig3` -- one experiment each;
 * :mod:`~dscref.experiments.robust` -- ``robust_variants_mAP`` (``VARIANTS``) and ``robust``;
 * :mod:`~dscref.experiments.report` -- ``write_results``, ``plot_results``, ``format_*``.
 
@@ -33,12 +34,13 @@ from __future__ import annotations
 
 from ..index.factory import INDEX_NAMES, make_index
 from .data import (RetrievalData, features_data, image_data, load_data, min_synthetic_size, parse_scale,
-                   synthetic_data)
+                   preset_data, synthetic_data)
 from .evaluate import build_index, evaluate, head_labels
-from .fig2 import fig2
+from .fig2 import fig2, fig2_paper, list_of_items, recall_curve
 from .fig3 import fig3
-from .paper import PAPER_FIG2, PAPER_TABLE1, SCALES, TABLE1_ROWS
-from .report import format_fig2, format_fig3, format_robust, format_table1, plot_results, write_results
+from .paper import PAPER_FIG2, PAPER_FIG2_DATASETS, PAPER_SCALES, PAPER_TABLE1, SCALES, TABLE1_ROWS
+from .report import (data_label, format_fig2, format_fig2_paper, format_fig3, format_robust, format_table1,
+                     plot_results, write_results)
 from .robust import VARIANTS, robust, robust_variants_mAP
 from .table1 import table1
 
@@ -49,6 +51,9 @@ __all__ = [
     # public before, outside __all__
     "TABLE1_ROWS", "SCALES", "INDEX_NAMES", "build_index", "head_labels", "plot_results",
     "format_table1", "format_fig2", "format_fig3", "format_robust",
+    # the paper's data sets (Fig. 2 on Oxford5k-, Paris6k-, Holidays-like data and 105k)
+    "preset_data", "fig2_paper", "format_fig2_paper", "PAPER_FIG2_DATASETS", "PAPER_SCALES",
+    "list_of_items", "recall_curve", "data_label",
     # from dscref.experiments_robust
     "VARIANTS", "robust_variants_mAP",
 ]

@@ -22,8 +22,10 @@ log = logging.getLogger(__name__)
 def table1(data: RetrievalData, *, seed: int = 0, M: int = 8, nbits: int = 8, head_size: int = 5,
            flat_M: int = 64, flat_nbits: int = 5, k: int = 1000, indexes: dict | None = None,
            kinds=("gp", "ivf", "imi", "dsc", "flat"), metric: str = "l2") -> dict:
-    """Table I: for each row (index, raw 2048-d feature or PQ code, 7-byte head) the mAP, Recall,
-    R@1, R@10, R@100, plus candidates scanned, bytes sent and query time.
+    """Table I: for each row (index, raw 2048-d feature or PQ code, 7-byte head) the mAP, Recall
+    (share of the positives in the candidate list), Recall@k (share in the ``k`` returned items,
+    ``k`` = the search depth, default 1000; key ``f"Recall@{k}"``, ``k`` in the result), R@1,
+    R@10, R@100, plus candidates scanned, bytes sent and query time.
 
     The "DUC+PQ" row sends one 40-byte PQ code and no head; 2048 is not divisible by 40, so the
     40 bytes are M=64 sub-codes of 5 bits (``flat_M``, ``flat_nbits``). Other PQ rows send 5 codes
@@ -53,5 +55,5 @@ def table1(data: RetrievalData, *, seed: int = 0, M: int = 8, nbits: int = 8, he
             del indexes[kind], idx
             release_pages(data.xb)
     rows = [by_label[label] for label, _, _ in TABLE1_ROWS if label in by_label]
-    return {"experiment": "table1", "rows": rows, "build_s": build_s,
+    return {"experiment": "table1", "rows": rows, "k": k, "build_s": build_s,
             "total_s": time.perf_counter() - t_start}
