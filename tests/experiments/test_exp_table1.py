@@ -19,6 +19,12 @@ def test_table1_rows_and_schema(tiny, indexes, tmp_path):
     assert by["DUC+PQ"]["bytes"] == 40
     assert by["DSC"]["Recall"] == by["DSC+PQ"]["Recall"]
     assert by["DUC+PQ"]["Recall"] == 1.0
+    # both readings of "Recall": the candidate list, and the k = 500 items returned
+    assert res["k"] == 500
+    for r in res["rows"]:
+        assert r["R@100"] - 1e-12 <= r["Recall@500"] <= r["Recall"] + 1e-12, r  # top-500 within the candidates
+    assert by["DUC+PQ"]["Recall@500"] <= 1.0 == by["DUC+PQ"]["Recall"]  # an exhaustive scan's list holds all
     text = E.format_table1(res, "105k")
     assert "0.702" in text  # the paper's DSC+PQ mAP beside ours
+    assert "Recall@500" in text and f"{by['DUC+PQ']['Recall@500']:.3f}" in text
     json.loads(E.write_results(tmp_path / "t1", res, tiny, {}).read_text())
