@@ -101,3 +101,65 @@ def test_image_datasets_go_through_the_adapter_with_the_loaded_models():
     assert _load_data(E, "holidays:/r", extractor="X", classifier="C", scale=None, d=8) == \
         ("image_data", "holidays:/r", "X", "C")
     assert _load_data(E, "synthetic", scale=4000, d=8) == ("load_data", "synthetic", {"scale": 4000, "d": 8})
+
+
+# --------------------------------------------------------------------------- presets and --scale paper
+def test_cli_preset_names_are_the_generators_and_the_papers():
+    from dscref.cli.reproduce import _PAPER_SCALES, _PRESETS
+    from dscref.experiments import PAPER_SCALES
+    from dscref.synthetic.presets import PRESETS
+
+    assert set(_PRESETS) == set(PRESETS) and _PAPER_SCALES == PAPER_SCALES
+
+
+@pytest.mark.parametrize("scale", ["oxford5k", "Paris6k", "holidays"])
+def test_reproduce_passes_a_preset_name_to_load_data(loads, tmp_path, capsys, scale):
+    argv = ["reproduce", "table1", "--scale", scale, "--dim", "32", "--labels", "40", "--out", str(tmp_path / "r")]
+    assert main(argv) == 2 and "stopped after loading" in capsys.readouterr().err
+    (name, args, kw), = loads
+    assert args == ("synthetic",) and kw["scale"] == scale.lower()
+
+
+def test_scale_paper_loads_the_three_data_sets_first(loads, tmp_path, capsys):
+    assert main(["reproduce", "fig2", "--scale", "paper", "--out", str(tmp_path / "r")]) == 2
+    capsys.readouterr()
+    assert [kw["scale"] for _, _, kw in loads] == ["oxford5k"]  # stopped at the first
+
+
+def test_scale_paper_runs_fig2_per_data_set_then_the_rest_at_105k(monkeypatch, tmp_path, capsys):
+    """``reproduce all --scale paper``: Fig. 2 on every data set (one JSON, one figure), Table I and
+    Fig. 3 on the 105k data, loaded once and sharing its indexes with Fig. 2."""
+    import importlib
+    import json
+
+    from dscref import experiments as E
+
+    data = E.synthetic_data(3000, seed=3, d=16, n_classes=200, n_superclasses=20, ranking_depth=50)
+    calls, ran = [], []
+    monkeypatch.setattr(E, "load_data", lambda spec, **kw: calls.append(kw["scale"]) or data)
+    real_fig2 = E.fig2
+
+    def small_fig2(d, **kw):
+        return real_fig2(d, kinds=("dsc", "ivf"), head_sizes=(1, 5), **kw)
+
+    def fake(name):
+        def run(d, **kw):
+            ran.append((name, d is data, kw.get("indexes")))
+            return {"experiment": name, "rows": [], "k": 1000, "fading": False,
+                    "curves": {"a": {"B": 4, "snr_db": [0.0], "mAP": [0.1], "mAP_std": [0.0]}}}
+        return run
+
+    monkeypatch.setattr(importlib.import_module("dscref.experiments.fig2"), "fig2", small_fig2)  # what fig2_paper calls
+    monkeypatch.setattr(E, "table1", fake("table1"))
+    monkeypatch.setattr(E, "fig3", fake("fig3"))
+    monkeypatch.setattr(E, "format_fig3", lambda r: "fig3 text")
+    out = tmp_path / "r"
+    assert main(["reproduce", "all", "--scale", "paper", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert calls == ["oxford5k", "paris6k", "holidays", 105_000]
+    assert [r[0] for r in ran] == ["table1", "fig3"] and all(r[1] for r in ran)
+    assert set(ran[0][2]) == {"dsc", "ivf"}  # the 105k indexes Fig. 2 built, shared
+    doc = json.loads((out / "fig2" / "results.json").read_text())
+    assert doc["experiment"] == "fig2_paper" and list(doc["datasets"]) == ["oxford5k", "paris6k", "holidays", "105k"]
+    assert doc["meta"]["params"]["scale"] == "paper"
+    assert "head size for 90% recall, ours / paper" in text and "/ 30" in text
