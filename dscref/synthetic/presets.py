@@ -47,6 +47,10 @@ each query its own junk, so the synthetic Holidays is generated with the 991 pos
 gets its 500 queries inserted as database images, each junk for itself
 (:func:`queries_into_database`): 1,491 database images, 500 queries, as the real protocol.
 
+Each data set is its own photo collection (``collection_size`` = its database size): the
+images beside the landmarks are the collection's other photos (Oxford's and Paris' other
+buildings and streets), not general Flickr distractors; Holidays has none.
+
 Junk views: the generator takes one junk share for all landmarks (``junk_fraction``); the
 presets pass the data set's pooled share (Oxford 299 / 867 = 0.345, Paris 1,649 / 3,440 =
 0.479), so per-landmark junk counts are approximate (``round(ok * share / (1 - share))``);
@@ -88,12 +92,12 @@ def _share(name: str) -> float:
 
 PRESETS = {
     "oxford5k": {"n_db": 5062, "positives": _OK["oxford5k"], "queries_per_instance": 5,
-                 "junk_fraction": _share("oxford5k")},
+                 "junk_fraction": _share("oxford5k"), "collection_size": 5062},
     "paris6k": {"n_db": 6392, "positives": _OK["paris6k"], "queries_per_instance": 5,
-                "junk_fraction": _share("paris6k")},
+                "junk_fraction": _share("paris6k"), "collection_size": 6392},
     # 991 generated positives, no distractors, no junk views; + 500 queries put into the database
     "holidays": {"n_db": sum(_HOLIDAYS_OK), "positives": _HOLIDAYS_OK, "queries_per_instance": 1,
-                 "junk_fraction": 0.0},
+                 "junk_fraction": 0.0, "collection_size": sum(_HOLIDAYS_OK)},
 }
 # presets whose queries are database images (each junk for itself), as in the real protocol
 QUERIES_IN_DATABASE = frozenset({"holidays"})

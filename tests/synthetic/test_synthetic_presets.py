@@ -31,6 +31,8 @@ def test_preset_numbers_are_the_published_ones():
     assert ho["n_db"] == sum(ho["positives"]) == 991 and ho["junk_fraction"] == 0.0  # no distractors, no junk
     assert QUERIES_IN_DATABASE == {"holidays"}
     assert DATABASE_SIZE["oxford5k"] == ox["n_db"] and DATABASE_SIZE["paris6k"] == pa["n_db"]
+    for p in (ox, pa, ho):  # each data set is its own photo collection
+        assert p["collection_size"] == p["n_db"]
 
 
 def test_preset_params_is_a_checked_copy():
