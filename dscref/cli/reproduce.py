@@ -39,8 +39,8 @@ def add_reproduce(sub) -> None:
                    "gnd_ok[off[q]:off[q+1]]); `dscref features` makes one from dscref extract's output")
     p.add_argument("--scale", default="105k",
                    help=f"synthetic database size: 105k | 1m | any whole number, k/m suffixes allowed "
-                   f"(20k, 2.5k, 1M). Every seed works from {MIN_SYNTHETIC} (the landmark images must "
-                   "fit; smaller sizes only for seeds that draw fewer). Default 105k")
+                   f"(20k, 2.5k, 1M). Every seed works from {MIN_SYNTHETIC} (the landmarks' photos, "
+                   "Oxford5k's 568 and their junk views, must fit). Default 105k")
     p.add_argument("--out", default="results", help="output folder (default ./results)")
     p.add_argument("--seed", type=_count(0), default=0, help="random seed (default 0)")
     p.add_argument("--trials", type=_count(), default=5, help="Fig. 3: channel realisations per SNR (default 5)")
