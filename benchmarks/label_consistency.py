@@ -14,7 +14,9 @@ Each photo (brought to a working size, longer side 512 px) is changed by every c
 reports P(top-1 of the original == top-1 of the changed view), P(top-1 of the original in the
 top-5 of the changed view), the top-5 overlap size and the GeM cosine between the two (the
 matching similarity), with 95 % bootstrap CIs over photos (photos of one scene, the stereo pair
-motorcycle_left/right, resampled together).
+motorcycle_left/right, resampled together); for the random changes also the agreement between two
+changed views (``label_summary.py``: statistics and the markdown report; ``view_changes.py``: the
+changes).
 
     python benchmarks/label_consistency.py --models models/build --out docs/calibration
 """
@@ -32,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from label_summary import fmt_ci, headline, markdown, summarise
 from view_changes import CHANGES, RANDOM_CHANGES, apply_change
 
 log = logging.getLogger("label_consistency")
 
 WORKING_SIDE = 512
-METRICS = ("top1_to_top1", "top1_in_top5", "top5_overlap", "gem_cos")
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def compare(orig_top5, view_top5, orig_desc, view_desc) -> dict:
     return {"top1_to_top1": bool(int(view_top5[0]) == top1),
             "top1_in_top5": bool(top1 in set(int(v) for v in view_top5)),
             "top5_overlap": len(set(int(v) for v in orig_top5) & set(int(v) for v in view_top5)),
-            "gem_cos": float(np.dot(orig_desc, view_desc))}
+            "gem_cos": round(float(np.dot(orig_desc, view_desc)), 6)}
 
 
 def measure_photo(classifier, extractor, img, views) -> dict:
@@ -176,58 +178,6 @@ def measure(classifier, extractor, photos, *, seed: int = 0, draws: int = 6, cha
     return out
 
 
-def bootstrap_mean(values, clusters, rng: np.random.Generator, n_boot: int = 2000) -> list[float]:
-    """[mean, lo, hi]: the mean of per-photo ``values`` and its 95 % percentile bootstrap CI,
-    resampling the clusters (scenes) with replacement."""
-    values = np.asarray(values, dtype=np.float64)
-    _, cid = np.unique(np.asarray(clusters), return_inverse=True)
-    g = int(cid.max()) + 1
-    sums, counts = np.bincount(cid, values, g), np.bincount(cid, minlength=g).astype(np.float64)
-    pick = rng.integers(0, g, size=(n_boot, g))
-    boot = sums[pick].sum(1) / counts[pick].sum(1)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return [float(values.mean()), float(lo), float(hi)]
-
-
-def _per_photo(results, keep) -> np.ndarray:
-    """(n_photos, 4 + 6): per photo, the mean over the selected views of the four metrics and of
-    the indicators overlap == 0..5, each (change, level) weighted equally."""
-    out = []
-    for r in results:
-        cells = {}
-        for v in r["views"]:
-            if keep(v):
-                row = [float(v[m]) for m in METRICS] + [float(v["top5_overlap"] == k) for k in range(6)]
-                cells.setdefault((v["change"], v["level"]), []).append(row)
-        out.append(np.mean([np.mean(c, axis=0) for c in cells.values()], axis=0))
-    return np.asarray(out)
-
-
-def summarise(results, *, seed: int = 0, n_boot: int = 2000) -> dict:
-    """Per group: every (change, level), every change over its levels, and all changes."""
-    summary = {}
-    for group in sorted({r["group"] for r in results}):
-        rs = [r for r in results if r["group"] == group]
-        clusters = [r["scene"] for r in rs]
-        present = {(v["change"], v["level"]) for r in rs for v in r["views"]}
-        selections = {"overall": lambda v: True}
-        for c in CHANGES:
-            if not any(pc == c for pc, _ in present):
-                continue
-            selections[c] = lambda v, c=c: v["change"] == c
-            for level in (lv for lv in CHANGES[c] if (c, lv) in present):
-                selections[f"{c}/{level}"] = lambda v, c=c, lv=level: v["change"] == c and v["level"] == lv
-        block = {}
-        for key, keep in selections.items():
-            vals = _per_photo(rs, keep)
-            rng = np.random.default_rng([seed, zlib.crc32(f"{group}/{key}".encode())])
-            block[key] = {**{m: bootstrap_mean(vals[:, j], clusters, rng, n_boot) for j, m in enumerate(METRICS)},
-                          "p_top5_overlap": [round(float(x), 4) for x in vals[:, 4:].mean(0)],
-                          "n_photos": len(rs), "n_scenes": len(set(clusters))}
-        summary[group] = block
-    return summary
-
-
 def pairs_of_originals(results) -> dict:
     """The stereo pair (two real viewpoints of one scene) and unrelated pairs of originals."""
     by = {r["name"]: r for r in results}
@@ -245,6 +195,17 @@ def pairs_of_originals(results) -> dict:
     return out
 
 
+def to_json(doc: dict) -> str:
+    """``doc`` as indented JSON, but one line per changed view (about 1,300 of them)."""
+    head = json.dumps({k: v for k, v in doc.items() if k != "per_image"}, indent=1)
+    rows = []
+    for r in doc["per_image"]:
+        meta = json.dumps({k: v for k, v in r.items() if k != "views"})
+        views = ",\n    ".join(json.dumps(v) for v in r["views"])
+        rows.append(f'{meta[:-1]}, "views": [\n    {views}\n  ]}}')
+    return f'{head[:-2]},\n "per_image": [\n  ' + ",\n  ".join(rows) + "\n ]\n}\n"
+
+
 def versions() -> dict:
     import importlib.metadata as md
 
@@ -255,53 +216,6 @@ def versions() -> dict:
         except md.PackageNotFoundError:
             out[pkg] = None
     return out
-
-
-def _fmt(ci) -> str:
-    return f"{ci[0]:.2f} [{ci[1]:.2f}, {ci[2]:.2f}]"
-
-
-def markdown(doc: dict) -> str:
-    """The short table of ``docs/calibration/label_consistency.md``."""
-    s, lines = doc["summary"], []
-    lines += ["# Label consistency of the real classifier under view changes", "",
-              f"EfficientNet-Lite0 (ImageNet-1k, `{doc['models']['classifier']['file']}` sha256 "
-              f"`{doc['models']['classifier']['sha256'][:12]}…`), 224 px centre crop; GeM descriptor "
-              f"`{doc['models']['extractor']['file']}` at 362 px. Written by `benchmarks/label_consistency.py` "
-              f"(seed {doc['params']['seed']}, {doc['params']['draws']} draws per random change, "
-              f"{doc['params']['n_boot']} bootstrap resamples of the scenes). Mean over photos [95 % CI].", ""]
-    for group, block in s.items():
-        n = next(iter(block.values()))
-        lines += [f"## {group} photos ({n['n_photos']} photos, {n['n_scenes']} scenes)", "",
-                  "| change | level | P(top-1 → top-1) | P(top-1 ∈ top-5) | top-5 overlap | GeM cosine |",
-                  "|---|---|---|---|---|---|"]
-        for key, b in block.items():
-            change, _, level = key.partition("/")
-            if not level and key != "overall":
-                level = "all"
-            lines.append(f"| {change} | {level} | {_fmt(b['top1_to_top1'])} | {_fmt(b['top1_in_top5'])} | "
-                         f"{b['top5_overlap'][0]:.2f} | {_fmt(b['gem_cos'])} |")
-        lines.append("")
-    lines += ["## Per photo (original top-1, combined/medium)", "", "| photo | group | top-1 | p | "
-              "P(top-1 → top-1) | P(top-1 ∈ top-5) |", "|---|---|---|---|---|---|"]
-    for r in doc["per_image"]:
-        vs = [v for v in r["views"] if v["change"] == "combined" and v["level"] == "medium"]
-        if vs:
-            lines.append(f"| {r['name']} | {r['group']} | {r['top5'][0]} | {r['top5_probs'][0]:.2f} | "
-                         f"{np.mean([v['top1_to_top1'] for v in vs]):.2f} | "
-                         f"{np.mean([v['top1_in_top5'] for v in vs]):.2f} |")
-    pairs = doc["pairs"]
-    if "stereo_pair" in pairs:
-        p = pairs["stereo_pair"]
-        lines += ["", f"Real second viewpoint (Middlebury stereo pair motorcycle_left/right): top-1 → top-1 "
-                      f"{p['top1_to_top1']}, top-1 ∈ top-5 {p['top1_in_top5']}, overlap {p['top5_overlap']}, "
-                      f"GeM cosine {p['gem_cos']:.3f}."]
-    if "unrelated_colour_gem_cos" in pairs:
-        u = pairs["unrelated_colour_gem_cos"]
-        lines += [f"Unrelated colour photos: GeM cosine mean {u['mean']:.3f} (min {u['min']:.3f}, "
-                  f"max {u['max']:.3f}, {u['n_pairs']} pairs)."]
-    lines += ["", "Excluded images: " + "; ".join(f"{k}: {v}" for k, v in doc["excluded"].items()) + ".", ""]
-    return "\n".join(lines)
 
 
 def run(models, *, seed: int = 0, draws: int = 6, n_boot: int = 2000, threads=None, changes=None,
@@ -320,6 +234,7 @@ def run(models, *, seed: int = 0, draws: int = 6, n_boot: int = 2000, threads=No
     for r in results:
         del r["_desc"]
     entries = json.loads(manifest.read_text())["models"]
+    summary = summarise(results, seed=seed, n_boot=n_boot)
     return {
         "schema": "dscref-label-consistency/1",
         "params": {"seed": seed, "draws": draws, "n_boot": n_boot, "working_side": WORKING_SIDE,
@@ -332,7 +247,8 @@ def run(models, *, seed: int = 0, draws: int = 6, n_boot: int = 2000, threads=No
         "photos": [{"name": p.name, "package": p.package, "file": p.file, "group": p.group, "scene": p.scene,
                     "source": p.source} for p, _ in photos],
         "excluded": EXCLUDED,
-        "summary": summarise(results, seed=seed, n_boot=n_boot),
+        "summary": summary,
+        "headline": headline(summary),
         "pairs": pairs,
         "seconds": round(time.perf_counter() - t0, 1),
         "per_image": results,
@@ -373,14 +289,15 @@ def main(argv=None) -> dict:
         ap.exit(1, f"label_consistency: error: {exc}\n")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "label_consistency.json", json.dumps(doc, indent=1) + "\n")
+    atomic_write_text(out / "label_consistency.json", to_json(doc))
     atomic_write_text(out / "label_consistency.md", markdown(doc))
-    for group, block in doc["summary"].items():
-        for level in CHANGES["combined"]:
-            b = block.get(f"combined/{level}")
-            if b:
-                print(f"{group:9s} combined/{level:6s} top-1->top-1 {_fmt(b['top1_to_top1'])}  "
-                      f"top-1 in top-5 {_fmt(b['top1_in_top5'])}  GeM cos {_fmt(b['gem_cos'])}")
+    for group, levels in doc["headline"].items():
+        for level, h in levels.items():
+            o, bv = h["original_to_view"], h["between_views"]
+            print(f"{group:9s} combined/{level:6s} original->view: top-1->top-1 {fmt_ci(o['top1_to_top1'])}, "
+                  f"top-1->top-5 {fmt_ci(o['top1_in_top5'])}"
+                  + (f"; between views: {fmt_ci(bv['top1_to_top1'])}, {fmt_ci(bv['top1_in_top5'])}" if bv else "")
+                  + f"; GeM cos {fmt_ci(h['gem_cos'])}")
     print(f"wrote {out / 'label_consistency.json'} and .md ({doc['seconds']} s)")
     return doc
 

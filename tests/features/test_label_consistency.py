@@ -12,6 +12,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import label_consistency as lc  # noqa: E402
+import label_summary as ls  # noqa: E402
 import view_changes as vc  # noqa: E402
 
 BUILD = Path(__file__).resolve().parents[2] / "models" / "build"
@@ -170,28 +171,29 @@ def test_compare():
 
 def test_bootstrap_mean_resamples_scenes():
     r = rng(0)
-    m, lo, hi = lc.bootstrap_mean([0.5] * 6, list("aabbcc"), r)
+    m, lo, hi = ls.bootstrap_mean([0.5] * 6, list("aabbcc"), r)
     assert m == lo == hi == 0.5
-    m, lo, hi = lc.bootstrap_mean([0, 0, 1, 1, 1, 1], list("aabbcc"), rng(1), n_boot=4000)
+    m, lo, hi = ls.bootstrap_mean([0, 0, 1, 1, 1, 1], list("aabbcc"), rng(1), n_boot=4000)
     assert m == pytest.approx(4 / 6) and 0 <= lo < m < hi <= 1
     # two photos of one scene move together: clustering widens nothing here but the mean holds
-    assert lc.bootstrap_mean([0, 1], ["s", "s"], rng(2)) == [0.5, 0.5, 0.5]
-    assert lc.bootstrap_mean([0, 1, 1], list("abc"), rng(3)) == lc.bootstrap_mean([0, 1, 1], list("abc"), rng(3))
+    assert ls.bootstrap_mean([0, 1], ["s", "s"], rng(2)) == [0.5, 0.5, 0.5]
+    assert ls.bootstrap_mean([0, 1, 1], list("abc"), rng(3)) == ls.bootstrap_mean([0, 1, 1], list("abc"), rng(3))
 
 
-def _fake(name, scene, same):
+def _fake(name, scene, same, p_top1=0.5):
     views = [{"change": "jpeg", "level": "weak", "draw": 0, "top1_to_top1": same[0], "top1_in_top5": True,
-              "top5_overlap": 5, "gem_cos": 0.9},
+              "top5_overlap": 5, "gem_cos": 0.9, "top5": [1, 2, 3, 4, 5]},
              {"change": "crop", "level": "weak", "draw": 0, "top1_to_top1": same[1], "top1_in_top5": True,
-              "top5_overlap": 3, "gem_cos": 0.8},
+              "top5_overlap": 3, "gem_cos": 0.8, "top5": [1, 2, 3, 7, 8]},
              {"change": "crop", "level": "weak", "draw": 1, "top1_to_top1": same[2], "top1_in_top5": False,
-              "top5_overlap": 2, "gem_cos": 0.7}]
-    return {"name": name, "group": "colour", "scene": scene, "views": views}
+              "top5_overlap": 2, "gem_cos": 0.7, "top5": [9, 2, 3, 7, 8]}]
+    return {"name": name, "group": "colour", "scene": scene, "views": views, "top5": [1, 2, 3, 4, 5],
+            "top5_probs": [p_top1, 0.1, 0.1, 0.1, 0.1]}
 
 
 def test_summarise_weights_each_change_and_level_equally():
     res = [_fake("a", "a", (True, True, False)), _fake("b", "b", (True, False, False))]
-    s = lc.summarise(res, seed=0, n_boot=200)["colour"]
+    s = ls.summarise(res, seed=0, n_boot=200)["colour"]
     assert set(s) == {"overall", "jpeg", "jpeg/weak", "crop", "crop/weak"}
     assert s["crop/weak"]["top1_to_top1"][0] == pytest.approx((0.5 + 0.0) / 2)
     assert s["overall"]["top1_to_top1"][0] == pytest.approx(((1 + 0.5) / 2 + (1 + 0) / 2) / 2)
@@ -199,6 +201,44 @@ def test_summarise_weights_each_change_and_level_equally():
     assert s["crop/weak"]["gem_cos"][0] == pytest.approx(0.75)
     assert s["crop/weak"]["p_top5_overlap"] == [0, 0, 0.5, 0.5, 0, 0]
     assert s["overall"]["n_photos"] == 2 and s["overall"]["n_scenes"] == 2
+    # two draws of crop/weak: top-1 1 vs 9, and 1 is in the other's top-5 one way only
+    assert s["crop/weak"]["between_views"]["top1_to_top1"][0] == 0.0
+    assert s["crop/weak"]["between_views"]["top1_in_top5"][0] == 0.0
+    assert "between_views" not in s["jpeg/weak"] and "between_views" not in s["crop"]
+
+
+def test_between_views_counts_ordered_pairs_of_draws():
+    r = {"views": [{"change": "colour", "level": "weak", "top5": t} for t in
+                   ([1, 2, 3, 4, 5], [1, 6, 7, 8, 9], [2, 1, 3, 4, 5])]}
+    t1, t5 = ls.between_views(r, "colour", "weak")
+    assert t1 == pytest.approx(2 / 6)  # (0, 1) and (1, 0) agree
+    assert t5 == pytest.approx(5 / 6)  # every pair but top-1 2 -> [1, 6, 7, 8, 9]
+    assert ls.between_views(r, "colour", "strong") is None
+
+
+def test_confidence_and_headline():
+    res = [_fake(n, n, s, p) for n, s, p in (("a", (True, True, True), 0.9), ("b", (True, True, False), 0.5),
+                                            ("c", (False, False, False), 0.1), ("d", (True, False, False), 0.3))]
+    c = ls.confidence(res)
+    assert c["n_photos"] == 4 and c["spearman_top1_to_top1"][0] == pytest.approx(1.0)
+    for r in res:
+        for v in r["views"]:
+            v["change"] = "combined"
+    h = ls.headline(ls.summarise(res, seed=1, n_boot=100))
+    assert set(h) == {"colour"} and set(h["colour"]) == {"weak"}
+    w = h["colour"]["weak"]
+    assert w["original_to_view"]["top1_to_top1"][0] == pytest.approx((1 + 2 / 3 + 0 + 1 / 3) / 4)
+    # every photo's three views have top-1 1, 1, 9: two of the six ordered pairs agree
+    assert w["between_views"]["top1_to_top1"][0] == pytest.approx(1 / 3)
+
+
+def test_to_json_is_the_same_document_one_line_per_view():
+    doc = {"schema": "x", "summary": {"a": [1, 2.5]}, "per_image": [
+        {"name": "a", "top5": [1, 2, 3, 4, 5], "views": [{"change": "crop", "gem_cos": 0.5}, {"change": "jpeg"}]},
+        {"name": "b", "top5": [5, 4, 3, 2, 1], "views": [{"change": "blur", "top5": [1, 2]}]}]}
+    text = lc.to_json(doc)
+    assert json.loads(text) == doc
+    assert sum('"change"' in line for line in text.splitlines()) == 3 and text.endswith("}\n")
 
 
 def test_photo_table_is_consistent():
