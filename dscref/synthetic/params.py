@@ -42,7 +42,7 @@ DEFAULTS = dict(
     query_visibility=1.0, clutter_effect=0.2,
     latent_dim=None, spectrum_decay=1.0, isotropic_fraction=0.1, class_size_spread=1.0,
     scene_classes=60, scene_share=0.3, collection_size=5062,
-    top1_acc=0.77, top5_acc=0.94, label_consistency=0.7, viewpoint_label_share=0.5,
+    top1_acc=0.77, top5_acc=0.94, label_consistency=0.45, viewpoint_label_share=0.5,
     calibration_samples=100_000, stats_pairs=2000, query_ranking_depth=TOP_K,
 )
 
