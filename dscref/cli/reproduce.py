@@ -47,8 +47,8 @@ def add_reproduce(sub) -> None:
                    "gnd_ok[off[q]:off[q+1]]); `dscref features` makes one from dscref extract's output")
     p.add_argument("--scale", default="105k",
                    help=f"synthetic database size: 105k | 1m | any whole number, k/m suffixes allowed "
-                   f"(20k, 2.5k, 1M). Every seed works from {MIN_SYNTHETIC} (the landmark images must "
-                   "fit; smaller sizes only for seeds that draw fewer). Or a data set's shape: "
+                   f"(20k, 2.5k, 1M). Every seed works from {MIN_SYNTHETIC} (the landmarks' photos, "
+                   "Oxford5k's 568 and their junk views, must fit). Or a data set's shape: "
                    f"{' | '.join(_PRESETS)} (its size, landmarks, positives and queries; Holidays' "
                    "queries are database images, each junk for itself). Or paper: Fig. 2 on "
                    f"{', '.join(_PAPER_SCALES)} (one figure, a panel per data set, and the head size "

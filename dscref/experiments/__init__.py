@@ -16,7 +16,9 @@ The CLI (``dscref reproduce``) wraps these functions. One concept per module:
 * :mod:`~dscref.experiments.table1`, :mod:`~dscref.experiments.fig2` (with ``fig2_paper``: the
   paper's data sets), :mod:`~dscref.experiments.fig3` -- one experiment each;
 * :mod:`~dscref.experiments.robust` -- ``robust_variants_mAP`` (``VARIANTS``) and ``robust``;
-* :mod:`~dscref.experiments.report` -- ``write_results``, ``plot_results``, ``format_*``.
+* :mod:`~dscref.experiments.report` -- ``write_results``, ``plot_results``, ``format_*``;
+* :mod:`~dscref.experiments.calibration` -- the synthetic benchmark against published measurements
+  of real data (``TARGETS``, ``calibration``).
 
 The functions ``table1``, ``fig2``, ``fig3`` and ``robust`` are re-exported here under their
 modules' names, so ``dscref.experiments.fig3`` is the function (as before the package existed);
@@ -33,6 +35,7 @@ of PQ, the effect of channel noise), not Oxford's absolute values.
 from __future__ import annotations
 
 from ..index.factory import INDEX_NAMES, make_index
+from .calibration import TARGETS, calibration, exhaustive_aps, format_calibration, mean_ci, measure_size, ranked_aps
 from .data import (RetrievalData, features_data, image_data, load_data, min_synthetic_size, parse_scale,
                    preset_data, synthetic_data)
 from .evaluate import build_index, evaluate, head_labels
@@ -56,4 +59,6 @@ __all__ = [
     "list_of_items", "recall_curve", "data_label",
     # from dscref.experiments_robust
     "VARIANTS", "robust_variants_mAP",
+    # the synthetic benchmark's calibration targets
+    "TARGETS", "calibration", "exhaustive_aps", "format_calibration", "mean_ci", "measure_size", "ranked_aps",
 ]
