@@ -158,7 +158,7 @@ def test_scale_paper_runs_fig2_per_data_set_then_the_rest_at_105k(monkeypatch, t
     text = capsys.readouterr().out
     assert calls == ["oxford5k", "paris6k", "holidays", 105_000]
     assert [r[0] for r in ran] == ["table1", "fig3"] and all(r[1] for r in ran)
-    assert set(ran[0][2]) == {"dsc", "ivf"}  # the 105k indexes Fig. 2 built, shared
+    assert set(ran[0][2]) == {"ivf"}  # the 105k index Fig. 2 built (DSC needs none), shared
     doc = json.loads((out / "fig2" / "results.json").read_text())
     assert doc["experiment"] == "fig2_paper" and list(doc["datasets"]) == ["oxford5k", "paris6k", "holidays", "105k"]
     assert doc["meta"]["params"]["scale"] == "paper"
