@@ -87,7 +87,9 @@ _NO_PLOT_WARNED: list = []
 
 def _fig2_axes(ax, result: dict) -> None:
     for kind, c in result["curves"].items():
-        ax.plot(c["head_sizes"], c["recall"], marker="o", ms=3, label=INDEX_NAMES[kind])
+        # G+P's cells are IVF's (its curve lies on IVF's): dashed, so that both show
+        ax.plot(c["head_sizes"], c["recall"], marker="o", ms=3, ls="--" if kind == "gp" else "-",
+                label=INDEX_NAMES[kind])
     ax.set_xscale("log")
     ax.axhline(result["target"], color="grey", ls=":", lw=1)
     ax.set_xlabel("code head size (partitions probed)")
