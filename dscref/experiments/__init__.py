@@ -13,7 +13,8 @@ The CLI (``dscref reproduce``) wraps these functions. One concept per module:
 * :mod:`~dscref.experiments.evaluate` -- ``build_index``, ``head_labels``, ``evaluate`` (Table I's
   numbers for one index, queries through the error-free :class:`~dscref.link.Link`);
 * :mod:`~dscref.experiments.table1`, :mod:`~dscref.experiments.fig2`,
-  :mod:`~dscref.experiments.fig3` -- one experiment each;
+  :mod:`~dscref.experiments.fig3` -- one experiment each (Table I with its ablation rows,
+  ``ablation_rows``, not in the paper: the residual quantizers' capacity);
 * :mod:`~dscref.experiments.robust` -- ``robust_variants_mAP`` (``VARIANTS``) and ``robust``;
 * :mod:`~dscref.experiments.report` -- ``write_results``, ``plot_results``, ``format_*``.
 
@@ -40,7 +41,7 @@ from .fig3 import fig3
 from .paper import PAPER_FIG2, PAPER_TABLE1, SCALES, TABLE1_ROWS
 from .report import format_fig2, format_fig3, format_robust, format_table1, plot_results, write_results
 from .robust import VARIANTS, robust, robust_variants_mAP
-from .table1 import table1
+from .table1 import ABLATION_THRESHOLDS, ablation_rows, table1
 
 __all__ = [
     "RetrievalData", "synthetic_data", "features_data", "image_data", "load_data", "make_index",
@@ -51,4 +52,6 @@ __all__ = [
     "format_table1", "format_fig2", "format_fig3", "format_robust",
     # from dscref.experiments_robust
     "VARIANTS", "robust_variants_mAP",
+    # Table I's ablation rows (not in the paper)
+    "ablation_rows", "ABLATION_THRESHOLDS",
 ]
