@@ -41,7 +41,7 @@ from .fig3 import fig3
 from .paper import PAPER_FIG2, PAPER_TABLE1, SCALES, TABLE1_ROWS
 from .report import format_fig2, format_fig3, format_robust, format_table1, plot_results, write_results
 from .robust import VARIANTS, robust, robust_variants_mAP
-from .table1 import ABLATION_THRESHOLDS, ablation_rows, table1
+from .table1 import ABLATION_THRESHOLDS, ablation_rows, table1, variant_key
 
 __all__ = [
     "RetrievalData", "synthetic_data", "features_data", "image_data", "load_data", "make_index",
@@ -53,5 +53,5 @@ __all__ = [
     # from dscref.experiments_robust
     "VARIANTS", "robust_variants_mAP",
     # Table I's ablation rows (not in the paper)
-    "ablation_rows", "ABLATION_THRESHOLDS",
+    "ablation_rows", "ABLATION_THRESHOLDS", "variant_key",
 ]
