@@ -14,7 +14,8 @@ The CLI (``dscref reproduce``) wraps these functions. One concept per module:
 * :mod:`~dscref.experiments.evaluate` -- ``build_index``, ``head_labels``, ``evaluate`` (Table I's
   numbers for one index, queries through the error-free :class:`~dscref.link.Link`);
 * :mod:`~dscref.experiments.table1`, :mod:`~dscref.experiments.fig2` (with ``fig2_paper``: the
-  paper's data sets), :mod:`~dscref.experiments.fig3` -- one experiment each;
+  paper's data sets), :mod:`~dscref.experiments.fig3` -- one experiment each (Table I with its
+  ablation rows, ``ablation_rows``, not in the paper: the residual quantizers' capacity);
 * :mod:`~dscref.experiments.robust` -- ``robust_variants_mAP`` (``VARIANTS``) and ``robust``;
 * :mod:`~dscref.experiments.report` -- ``write_results``, ``plot_results``, ``format_*``;
 * :mod:`~dscref.experiments.calibration` -- the synthetic benchmark against published measurements
@@ -35,7 +36,8 @@ of PQ, the effect of channel noise), not Oxford's absolute values.
 from __future__ import annotations
 
 from ..index.factory import INDEX_NAMES, make_index
-from .calibration import TARGETS, calibration, exhaustive_aps, format_calibration, mean_ci, measure_size, ranked_aps
+from .calibration import (TARGETS, calibration, exhaustive_aps, fit_label_consistency, format_calibration,
+                          label_survival, mean_ci, measure_size, ranked_aps)
 from .data import (RetrievalData, features_data, image_data, load_data, min_synthetic_size, parse_scale,
                    preset_data, synthetic_data)
 from .evaluate import build_index, evaluate, head_labels
@@ -45,7 +47,7 @@ from .paper import PAPER_FIG2, PAPER_FIG2_DATASETS, PAPER_SCALES, PAPER_TABLE1, 
 from .report import (data_label, format_fig2, format_fig2_paper, format_fig3, format_robust, format_table1,
                      plot_results, write_results)
 from .robust import VARIANTS, robust, robust_variants_mAP
-from .table1 import table1
+from .table1 import ABLATION_THRESHOLDS, ablation_rows, table1, variant_key
 
 __all__ = [
     "RetrievalData", "synthetic_data", "features_data", "image_data", "load_data", "make_index",
@@ -61,4 +63,7 @@ __all__ = [
     "VARIANTS", "robust_variants_mAP",
     # the synthetic benchmark's calibration targets
     "TARGETS", "calibration", "exhaustive_aps", "format_calibration", "mean_ci", "measure_size", "ranked_aps",
+    "label_survival", "fit_label_consistency",
+    # Table I's ablation rows (not in the paper)
+    "ablation_rows", "ABLATION_THRESHOLDS", "variant_key",
 ]

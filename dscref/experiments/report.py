@@ -154,15 +154,7 @@ def plot_results(result: dict, out: Path, data_label: str | None = None) -> Path
         ax.set_ylabel("mAP")
         ax.set_title("Channel-robust coding of the DSC payload" + suffix)
     elif exp == "table1":
-        rows = result["rows"]
-        x = np.arange(len(rows))
-        rk = f"Recall@{result.get('k', 1000)}"
-        bars = [("mAP", "mAP"), ("Recall", "Recall (candidate list)")]
-        bars += [(rk, f"{rk} (returned top {result.get('k', 1000)})")] if all(rk in r for r in rows) else []
-        w = 0.8 / len(bars)
-        for i, (key, label) in enumerate(bars):
-            ax.bar(x + (i - (len(bars) - 1) / 2) * w, [r[key] for r in rows], w, label=label)
-        ax.set_xticks(x, [r["label"] for r in rows], rotation=40, ha="right", fontsize=8)
+        _plot_table1(ax, result["rows"], fig, result.get("k", 1000))
         ax.set_title("Table I" + (suffix or (" (dscref, synthetic)" if "synthetic" in str(out) else "")))
     else:  # pragma: no cover
         return None
@@ -176,24 +168,71 @@ def plot_results(result: dict, out: Path, data_label: str | None = None) -> Path
     return path
 
 
+def _mib(nbytes) -> str:
+    """Bytes in MiB for a table cell: 2 decimals below 10 MiB, whole MiB above."""
+    v = nbytes / 2**20
+    return f"{v:.{2 if v < 10 else 0}f} MiB"
+
+
+def _plot_table1(ax, rows: list, fig, k: int = 1000) -> None:
+    """Table I's bars (mAP, Recall and, when the rows have it, Recall@k per row); each PQ row's
+    codebook MiB above its bars; the rows not in the paper (ablations) right of a dashed separator."""
+    x = np.arange(len(rows))
+    rk = f"Recall@{k}"
+    bars = [("mAP", "mAP"), ("Recall", "Recall (candidate list)")]
+    bars += [(rk, f"{rk} (returned top {k})")] if rows and all(rk in r for r in rows) else []
+    w = 0.8 / len(bars)
+    for i, (key, label) in enumerate(bars):
+        ax.bar(x + (i - (len(bars) - 1) / 2) * w, [r[key] for r in rows], w, label=label)
+    ax.set_xticks(x, [r["label"] for r in rows], rotation=40, ha="right", fontsize=7)
+    for i, r in enumerate(rows):
+        if not r.get("raw", False) and "codebook_bytes" in r:
+            ax.text(i, max(r["mAP"], r["Recall"]) + 0.02, _mib(r["codebook_bytes"]).replace(" MiB", ""),
+                    ha="center", va="bottom", fontsize=6, rotation=90)
+    first = next((i for i, r in enumerate(rows) if not r.get("in_paper", True)), None)
+    if first is not None:
+        ax.axvline(first - 0.5, color="grey", ls="--", lw=1)
+        ax.text(first - 0.4, 1.12, "ablations (not in the paper)", fontsize=7, va="top", color="grey")
+    if any("codebook_bytes" in r for r in rows):
+        ax.set_ylabel("mAP / Recall (numbers: codebooks, MiB)")
+        ax.set_ylim(0, 1.3)
+        fig.set_size_inches(max(6.4, 0.45 * len(rows) + 2), 5.0)
+
+
 def format_table1(result: dict, scale_key: str | None = None) -> str:
-    """Table I as text, the paper's numbers beside ours where the paper gives them; after
-    "Recall" (positives in the candidate list) our ``Recall@k`` (positives in the ``k`` items
-    returned), a column the paper does not have."""
+    """Table I as text, the paper's numbers beside ours where the paper gives them.
+
+    After "Recall" (positives in the candidate list, the paper's column) our ``Recall@k``
+    (positives in the ``k`` items returned), a column the paper does not have. Every PQ row shows
+    the bytes of its index's codebooks ("codebooks": coarse centroids + residual quantizers) and
+    how many lists have a quantizer of their own ("own PQ"); the raw-feature rows search exact
+    distances, so these are "-" there. Rows not in the paper (``in_paper: False``, the
+    ablations) follow a separator, with "-" in the paper column.
+    """
     paper = PAPER_TABLE1.get(scale_key or "", {})
     cols = ("mAP", "Recall", "R@1", "R@10", "R@100")
     rk = f"Recall@{result.get('k', 1000)}"
-    lines = [f"{'Index':<12} {'M':>5} {'Head':>4} " + " ".join(f"{c:>13}" for c in cols[:2]) + f" {rk:>11} "
-             + " ".join(f"{c:>13}" for c in cols[2:]) + f" {'cands':>8} {'bytes':>6} {'ms/q':>6}",
-             f"{'':<12} {'':>5} {'':>4} " + " ".join(f"{'ours / paper':>13}" for _ in cols[:2]) + f" {'ours':>11} "
+    rows = result["rows"]
+    w = max([12] + [len(r["label"]) for r in rows])
+    lines = [f"{'Index':<{w}} {'M':>5} {'Head':>4} " + " ".join(f"{c:>13}" for c in cols[:2]) + f" {rk:>11} "
+             + " ".join(f"{c:>13}" for c in cols[2:]) + f" {'cands':>8} {'bytes':>6} {'ms/q':>6} {'codebooks':>10} {'own PQ':>6}",
+             f"{'':<{w}} {'':>5} {'':>4} " + " ".join(f"{'ours / paper':>13}" for _ in cols[:2]) + f" {'ours':>11} "
              + " ".join(f"{'ours / paper':>13}" for _ in cols[2:])]
-    for r in result["rows"]:
-        p = paper.get(r["label"])
+    sep = False
+    for r in rows:
+        in_paper = r.get("in_paper", True)
+        if not in_paper and not sep:
+            sep = True
+            lines.append("-" * 8 + " ablations, not in the paper (quantizer capacity; see codebooks, own PQ) "
+                         + "-" * 8)
+        p = paper.get(r["label"]) if in_paper else None
         cells = [f"{r[c]:.3f} / {p[i]:.3f}" if p else f"{r[c]:.3f} /   -  " for i, c in enumerate(cols)]
         ours_k = f"{r[rk]:.3f}" if rk in r else "-"
-        lines.append(f"{r['label']:<12} {r['M']:>5} {str(r['head']):>4} " + " ".join(f"{c:>13}" for c in cells[:2])
+        pq_row = not r.get("raw", False) and "codebook_bytes" in r
+        cap = (f" {_mib(r['codebook_bytes']):>10} {r['own_pq_lists']:>6}" if pq_row else f" {'-':>10} {'-':>6}")
+        lines.append(f"{r['label']:<{w}} {r['M']:>5} {str(r['head']):>4} " + " ".join(f"{c:>13}" for c in cells[:2])
                      + f" {ours_k:>11} " + " ".join(f"{c:>13}" for c in cells[2:])
-                     + f" {r['candidates']:>8.0f} {r['bytes']:>6} {r['query_ms']:>6.1f}")
+                     + f" {r['candidates']:>8.0f} {r['bytes']:>6} {r['query_ms']:>6.1f}" + cap)
     lines.append(f"Recall: positives in the candidate list (the paper's column); {rk}: positives in the "
                  f"{result.get('k', 1000)} items returned (docs/recall_definitions.md)")
     return "\n".join(lines)

@@ -163,3 +163,30 @@ def test_scale_paper_runs_fig2_per_data_set_then_the_rest_at_105k(monkeypatch, t
     assert doc["experiment"] == "fig2_paper" and list(doc["datasets"]) == ["oxford5k", "paris6k", "holidays", "105k"]
     assert doc["meta"]["params"]["scale"] == "paper"
     assert "head size for 90% recall, ours / paper" in text and "/ 30" in text
+
+
+# --------------------------------------------------------------------------- --no-ablations
+@pytest.mark.parametrize("flag, ablations", [([], True), (["--no-ablations"], False)])
+def test_table1_runs_its_ablation_rows_unless_told_not_to(flag, ablations, monkeypatch, tmp_path, capsys):
+    from dscref import experiments as E
+
+    calls = []
+
+    def fake_table1(data, **kw):
+        calls.append(kw)
+        raise _Stop("stopped at table1")
+
+    monkeypatch.setattr(E, "load_data", lambda spec, **kw: SimpleNamespace(name="features"))
+    monkeypatch.setattr(E, "table1", fake_table1)
+    path = tmp_path / "f.npz"
+    path.write_bytes(b"")
+    argv = ["reproduce", "table1", "--data", f"features:{path}", "--out", str(tmp_path / "r")] + flag
+    assert main(argv) == 2 and "stopped at table1" in capsys.readouterr().err
+    (kw,) = calls
+    assert kw["ablations"] is ablations
+
+
+def test_no_ablations_is_explained_in_the_help(capsys):
+    assert main(["reproduce", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--no-ablations" in text and "not in the paper" in text and "shared PQ" in text
