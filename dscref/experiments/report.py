@@ -217,7 +217,8 @@ def format_table1(result: dict, scale_key: str | None = None) -> str:
     lines = [f"{'Index':<{w}} {'M':>5} {'Head':>4} " + " ".join(f"{c:>13}" for c in cols[:2]) + f" {rk:>11} "
              + " ".join(f"{c:>13}" for c in cols[2:]) + f" {'cands':>8} {'bytes':>6} {'ms/q':>6} {'codebooks':>10} {'own PQ':>6}",
              f"{'':<{w}} {'':>5} {'':>4} " + " ".join(f"{'ours / paper':>13}" for _ in cols[:2]) + f" {'ours':>11} "
-             + " ".join(f"{'ours / paper':>13}" for _ in cols[2:])]
+             + " ".join(f"{'ours / paper':>13}" for _ in cols[2:])
+             + f"   (Recall: positives in the candidate list; {rk}: in the {result.get('k', 1000)} returned)"]
     sep = False
     for r in rows:
         in_paper = r.get("in_paper", True)
@@ -233,8 +234,6 @@ def format_table1(result: dict, scale_key: str | None = None) -> str:
         lines.append(f"{r['label']:<{w}} {r['M']:>5} {str(r['head']):>4} " + " ".join(f"{c:>13}" for c in cells[:2])
                      + f" {ours_k:>11} " + " ".join(f"{c:>13}" for c in cells[2:])
                      + f" {r['candidates']:>8.0f} {r['bytes']:>6} {r['query_ms']:>6.1f}" + cap)
-    lines.append(f"Recall: positives in the candidate list (the paper's column); {rk}: positives in the "
-                 f"{result.get('k', 1000)} items returned (docs/recall_definitions.md)")
     return "\n".join(lines)
 
 
