@@ -1,6 +1,6 @@
 """``dscref reproduce``: the arguments of the paper's experiments (:mod:`dscref.experiments`:
-Table I, Fig. 2, Fig. 3 and the robust-coding experiment), the data they run on, and the printed
-tables beside the written JSON / PNG."""
+Table I, Fig. 2, Fig. 3, the robust-coding experiment and the generator-sensitivity sweep), the
+data and seeds they run on, and the printed tables beside the written JSON / PNG."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ._common import MIN_SYNTHETIC
 from ._common import count_arg as _count
-from ._common import synthetic_checked, synthetic_size
+from ._common import seeds_arg, synthetic_checked, synthetic_size
 
 __all__ = ["add_reproduce", "cmd_reproduce"]
 
@@ -22,14 +22,18 @@ def add_reproduce(sub) -> None:
         "reproduce",
         help="reproduce Fig. 2, Fig. 3 or Table I of the paper (JSON + PNG + printed table)",
         description="Runs an experiment of Wang & Qi on the embedded synthetic benchmark (default) or "
-        "on real features, writes OUT/<experiment>/results.json (parameters, seed, versions, "
-        "timings, every number) and OUT/<experiment>/<experiment>.png, and prints a table with the "
-        "paper's numbers beside ours. Image datasets: extract features first (dscref extract), or "
-        "pass revisited:ROOT:NAME / holidays:ROOT with --extractor and --classifier.",
+        "on real features, over one or more independent data seeds (--seeds), writes each seed's "
+        "result to OUT/<experiment>/seeds/seed_<s>.json as soon as it is done (a rerun with the same "
+        "parameters reuses them: an interrupted run resumes), then OUT/<experiment>/results.json "
+        "(parameters, seeds, versions, timings, every number as mean, 95 %% CI half-width and "
+        "per-seed values) and OUT/<experiment>/<experiment>.png, and prints a table (mean ± "
+        "half-width) with the paper's numbers beside ours. Image datasets: extract features first "
+        "(dscref extract), or pass revisited:ROOT:NAME / holidays:ROOT with --extractor and --classifier.",
     )
-    p.add_argument("experiment", choices=["fig2", "fig3", "table1", "robust", "all"],
+    p.add_argument("experiment", choices=["fig2", "fig3", "table1", "robust", "all", "sensitivity"],
                    help="fig2 | fig3 | table1 | robust (beyond the paper: bit-error-robust coding) | all "
-                   "(the paper's three)")
+                   "(the paper's three, sharing each seed's indexes) | sensitivity (the conclusions "
+                   "across the synthetic generator's least certain parameters, one varied at a time)")
     p.add_argument("--data", default="synthetic",
                    help=_DATA_FORMS + " (default synthetic). features:PATH is an .npz (or a folder of "
                    ".npy files) of plain arrays, read without pickle: xb (n, d) database features, "
@@ -42,7 +46,19 @@ def add_reproduce(sub) -> None:
                    f"(20k, 2.5k, 1M). Every seed works from {MIN_SYNTHETIC} (the landmark images must "
                    "fit; smaller sizes only for seeds that draw fewer). Default 105k")
     p.add_argument("--out", default="results", help="output folder (default ./results)")
-    p.add_argument("--seed", type=_count(0), default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_count(0), default=None,
+                   help="first seed of --seeds N (default 0); seed s generates the data and seeds the "
+                   "experiment's own randomness (k-means, PQ, channel)")
+    p.add_argument("--seeds", type=seeds_arg, default=1,
+                   help="N: N independent seeds from --seed (seed, seed+1, ...), or a comma-separated "
+                   "list of seeds, e.g. 0,3,7 (default 1)")
+    p.add_argument("--fresh", action="store_true",
+                   help="recompute every seed, even those whose OUT/<experiment>/seeds/seed_<s>.json "
+                   "exists (needed when it was computed with other parameters)")
+    p.add_argument("--markdown", action="store_true", help="print markdown tables (mean ± half-width)")
+    p.add_argument("--sweep", action="append", metavar="PARAM=V1,V2,...",
+                   help="sensitivity: sweep these generator parameters over these values instead of "
+                   "the built-in table (repeatable)")
     p.add_argument("--trials", type=_count(), default=5, help="Fig. 3: channel realisations per SNR (default 5)")
     p.add_argument("--snr", default=None,
                    help="comma-separated SNRs in dB, each in [-50, 100]; write --snr=-20,0 for negative "
@@ -90,6 +106,51 @@ def _load_data(E, spec: str, *, extractor=None, classifier=None, **kw):
     return E.load_data(spec, **kw)
 
 
+def _seed_list(args) -> list:
+    """The seeds of ``--seeds`` (a count from ``--seed``, or a list) and ``--seed``."""
+    if isinstance(args.seeds, list):
+        if args.seed is not None:
+            raise ValueError(f"--seed {args.seed} with --seeds {','.join(map(str, args.seeds))}: give the "
+                             "seeds in the list only (--seed is the first of --seeds N)")
+        return args.seeds
+    first = 0 if args.seed is None else args.seed
+    return list(range(first, first + args.seeds))
+
+
+def _sweep_table(specs) -> dict | None:
+    """``--sweep PARAM=V1,V2`` options as ``{param: [values]}`` (None: the built-in table)."""
+    if not specs:
+        return None
+    table = {}
+    for spec in specs:
+        name, eq, values = spec.partition("=")
+        name = name.strip()
+        vals = []
+        for v in values.split(","):
+            try:
+                vals.append(int(v))
+            except ValueError:
+                try:
+                    vals.append(float(v))
+                except ValueError:
+                    vals = []
+                    break
+        if not (eq and name and vals):
+            raise ValueError(f"--sweep {spec!r}: expected PARAM=V1,V2,... with numbers, e.g. sim_match=0.7,0.9")
+        if name in table:
+            raise ValueError(f"--sweep names {name!r} twice")
+        table[name] = vals
+    return table
+
+
+def _seeds_text(seeds: list) -> str:
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"seeds {seeds[0]}-{seeds[-1]}"
+    return "seeds " + ",".join(map(str, seeds))
+
+
 def cmd_reproduce(args) -> int:
     import resource
     import time
@@ -100,9 +161,16 @@ def cmd_reproduce(args) -> int:
     t0 = time.perf_counter()
     params = {k: v for k, v in vars(args).items() if k != "func"}
     kind = _check_data_spec(args.data)
+    seeds = _seed_list(args)
     out = output_dir(args.out, "--out")
     if args.workdir:
         output_dir(args.workdir, "--workdir")
+    if args.experiment == "sensitivity" and kind != "synthetic":
+        raise ValueError(f"sensitivity sweeps the synthetic generator's parameters: --data {args.data!r} "
+                         "must be synthetic")
+    if args.sweep and args.experiment != "sensitivity":
+        raise ValueError(f"--sweep is for the sensitivity experiment, not {args.experiment}")
+    table = _sweep_table(args.sweep)
     wanted = ["fig2", "table1", "fig3"] if args.experiment == "all" else [args.experiment]
     snrs = {exp: parse_snrs(args.snr or default, "--snr")
             for exp, default in (("fig3", _FIG3_SNRS), ("robust", _ROBUST_SNRS)) if exp in wanted}
@@ -114,35 +182,41 @@ def cmd_reproduce(args) -> int:
         if not (args.extractor and args.classifier):
             raise ValueError(f"--data {args.data!r} needs --extractor X.onnx and --classifier Y.onnx")
         ext, clf = load_models(args.extractor, args.classifier)
+    loaded: dict = {}
 
-    def load():
-        return _load_data(E, args.data, scale=n, seed=args.seed, extractor=ext, classifier=clf, d=args.dim,
-                          n_classes=args.labels, workdir=args.workdir, n_superclasses=max(1, args.labels // 10))
+    def load(seed, **overrides):
+        def make():
+            return _load_data(E, args.data, scale=n, seed=seed, extractor=ext, classifier=clf, d=args.dim,
+                              n_classes=args.labels, workdir=args.workdir,
+                              n_superclasses=max(1, args.labels // 10), **overrides)
 
-    data = synthetic_checked(load, n, "--scale") if kind == "synthetic" else load()
-    # "all" shares the built indices between experiments; a single experiment frees each index
-    # as soon as it is done with it (lower peak memory at 1M items)
-    indexes: dict | None = {} if len(wanted) > 1 else None
-    for exp in wanted:
-        if exp == "table1":
-            res = E.table1(data, seed=args.seed, indexes=indexes)
-            text = E.format_table1(res, scale_key)
-        elif exp == "fig2":
-            res = E.fig2(data, seed=args.seed, indexes=indexes)
-            text = E.format_fig2(res)
-        elif exp == "robust":
-            res = E.robust(data, seed=args.seed, indexes=indexes, snrs=snrs[exp], trials=args.trials)
-            text = E.format_robust(res)
-        else:
-            res = E.fig3(data, seed=args.seed, indexes=indexes, snrs=snrs[exp],
-                         trials=args.trials, fading=args.fading, block=args.block)
-            text = E.format_fig3(res)
-        res["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        path = E.write_results(out / exp, res, data, params)
-        png = path.parent / f"{exp}.png"
-        print(f"== {exp} ({data.name}, {data.n} items, {len(data.xq)} queries) -> {path}"
+        if kind == "synthetic":
+            return synthetic_checked(make, n, "--scale")
+        if "data" not in loaded:  # real data does not depend on the seed: read it once
+            loaded["data"] = make()
+        return loaded["data"]
+
+    if args.experiment == "sensitivity":
+        run = E.sensitivity(load, seeds, out, params=params, table=table, fresh=args.fresh)
+    else:
+        options = {"fig3": dict(snrs=snrs.get("fig3"), trials=args.trials, fading=args.fading, block=args.block),
+                   "robust": dict(snrs=snrs.get("robust"), trials=args.trials)}
+        run = E.run_seeds(wanted, seeds, out, load=load, params=params, options=options, fresh=args.fresh)
+    for exp, doc in run.results.items():
+        data = doc["meta"]["data"]
+        png = run.paths[exp].parent / f"{exp}.png"
+        # what was computed / reused: seeds, or (sensitivity) setting-seed files
+        counts = [(w, len(d[exp]) if exp in d else sum(map(len, d.values())))
+                  for w, d in (("computed", run.computed), ("reused", run.reused))]
+        done = ", ".join(f"{c} {w}" for w, c in counts if c)
+        print(f"== {exp} ({data['name']}, {data['n_db']} items, {data['n_queries']} queries; "
+              f"{_seeds_text(seeds)}{': ' + done if done else ''}) -> {run.paths[exp]}"
               + (f", {png.name}" if png.is_file() else ""))
-        print(text)
+        if args.markdown:
+            print(E.format_markdown(doc, scale_key))
+        else:
+            print({"table1": lambda d: E.format_table1(d, scale_key), "fig2": E.format_fig2, "fig3": E.format_fig3,
+                   "robust": E.format_robust, "sensitivity": E.format_sensitivity}[exp](doc))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"total {time.perf_counter() - t0:.1f} s, peak RSS {rss:.2f} GiB")
     return 0

@@ -15,7 +15,15 @@ The CLI (``dscref reproduce``) wraps these functions. One concept per module:
 * :mod:`~dscref.experiments.table1`, :mod:`~dscref.experiments.fig2`,
   :mod:`~dscref.experiments.fig3` -- one experiment each;
 * :mod:`~dscref.experiments.robust` -- ``robust_variants_mAP`` (``VARIANTS``) and ``robust``;
-* :mod:`~dscref.experiments.report` -- ``write_results``, ``plot_results``, ``format_*``.
+* :mod:`~dscref.experiments.seeds` -- ``run_seeds`` (an experiment over several data seeds,
+  resumable per-seed files, combined), ``SeedFiles``, ``EXPERIMENTS``;
+* :mod:`~dscref.experiments.combine` -- ``combine`` (per-seed results -> mean, 95 % CI, values),
+  ``ci95_halfwidth``, ``mean_ci``;
+* :mod:`~dscref.experiments.sensitivity` -- ``sensitivity`` (the generator-parameter sweep,
+  ``SENSITIVITY``) and its ``verdict``;
+* :mod:`~dscref.experiments.report` -- ``write_results``, ``write_document`` (results.json + PNG);
+* :mod:`~dscref.experiments.plots` -- ``plot_results``; :mod:`~dscref.experiments.tables` --
+  ``format_*`` (text) and ``format_markdown``.
 
 The functions ``table1``, ``fig2``, ``fig3`` and ``robust`` are re-exported here under their
 modules' names, so ``dscref.experiments.fig3`` is the function (as before the package existed);
@@ -38,9 +46,15 @@ from .evaluate import build_index, evaluate, head_labels
 from .fig2 import fig2
 from .fig3 import fig3
 from .paper import PAPER_FIG2, PAPER_TABLE1, SCALES, TABLE1_ROWS
-from .report import format_fig2, format_fig3, format_robust, format_table1, plot_results, write_results
+from .combine import ALWAYS_COMBINED, PARAMETER_KEYS, ci95_halfwidth, combine, is_stats, mean_ci, per_seed_values
+from .plots import data_title, plot_results, scale_text
+from .report import jsonable, result_meta, write_document, write_results
 from .robust import VARIANTS, robust, robust_variants_mAP
+from .seeds import EXPERIMENTS, UNCOMPARED, SeedFiles, SeedRun, check_seeds, combine_seeds, over_seeds, run_seeds
+from .sensitivity import CONCLUSIONS, METHODS, SENSITIVITY, sensitivity, verdict
 from .table1 import table1
+from .tables import (format_fig2, format_fig3, format_markdown, format_robust, format_sensitivity, format_table1,
+                     format_value)
 
 __all__ = [
     "RetrievalData", "synthetic_data", "features_data", "image_data", "load_data", "make_index",
@@ -51,4 +65,10 @@ __all__ = [
     "format_table1", "format_fig2", "format_fig3", "format_robust",
     # from dscref.experiments_robust
     "VARIANTS", "robust_variants_mAP",
+    # several seeds, their combination, the sensitivity sweep, output
+    "run_seeds", "SeedFiles", "SeedRun", "EXPERIMENTS", "UNCOMPARED", "check_seeds", "over_seeds", "combine_seeds",
+    "combine", "ci95_halfwidth", "is_stats", "mean_ci", "per_seed_values", "PARAMETER_KEYS", "ALWAYS_COMBINED",
+    "sensitivity", "SENSITIVITY", "CONCLUSIONS", "METHODS", "verdict",
+    "write_document", "result_meta", "jsonable", "data_title", "scale_text",
+    "format_markdown", "format_sensitivity", "format_value",
 ]

@@ -1,8 +1,11 @@
-"""The experiments' output: results as JSON (with parameters and versions), PNG plots, text tables.
+"""The experiments' output files: ``results.json`` (the numbers with the parameters, versions and
+data they came from) and its PNG.
 
-:func:`write_results` stores ``results.json`` atomically and a PNG through :func:`plot_results`
-(matplotlib, imported only when plotting); ``format_table1`` / ``format_fig2`` / ``format_fig3`` /
-``format_robust`` turn a result into the text ``dscref reproduce`` prints.
+:func:`write_results` stores one run's result with its ``meta`` block (:func:`result_meta`);
+:func:`write_document` stores a document that already holds one (a combination over seeds). Both
+write atomically and draw the PNG through :func:`~dscref.experiments.plots.plot_results`
+(matplotlib, imported only when plotting). :func:`jsonable` turns NumPy values into JSON ones.
+The text and markdown tables are in :mod:`~dscref.experiments.tables`.
 """
 
 from __future__ import annotations
@@ -17,17 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .._files import atomic_open, atomic_write_text
-from ..index.factory import INDEX_NAMES
+from .._files import atomic_write_text
 from .data import RetrievalData
-from .paper import PAPER_TABLE1
+from .plots import plot_results
 
-__all__ = ["write_results", "plot_results", "format_table1", "format_fig2", "format_fig3", "format_robust"]
+__all__ = ["write_results", "write_document", "result_meta", "jsonable"]
 
 log = logging.getLogger(__name__)
 
 
-def _meta(params: dict, data: RetrievalData) -> dict:
+def result_meta(params: dict, data: RetrievalData) -> dict:
     """The ``meta`` block of ``results.json``: versions, machine, parameters and the data's sizes."""
     import numba
     import scipy
@@ -40,14 +42,14 @@ def _meta(params: dict, data: RetrievalData) -> dict:
                                        **{k: v for k, v in data.info.items()}}}
 
 
-def _jsonable(o):
+def jsonable(o):
     """``o`` with NumPy scalars / arrays as Python numbers / lists and NaN / inf as None (JSON null)."""
     if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
+        return {str(k): jsonable(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
+        return [jsonable(v) for v in o]
     if isinstance(o, np.ndarray):
-        return _jsonable(o.tolist())
+        return jsonable(o.tolist())
     if isinstance(o, (np.integer,)):
         return int(o)
     if isinstance(o, (np.floating, float)):
@@ -58,11 +60,15 @@ def _jsonable(o):
 
 def write_results(out_dir, result: dict, data: RetrievalData, params: dict) -> Path:
     """``out_dir/results.json`` (parameters, versions, timings, every number) and a PNG plot."""
+    return write_document(out_dir, {"meta": result_meta(params, data), **result})
+
+
+def write_document(out_dir, doc: dict) -> Path:
+    """``out_dir/results.json`` holding ``doc`` (a result with its ``meta`` block) and the PNG."""
     out = Path(out_dir)
-    doc = {"meta": _meta(params, data), **result}
-    atomic_write_text(out / "results.json", json.dumps(_jsonable(doc), indent=2))
+    atomic_write_text(out / "results.json", json.dumps(jsonable(doc), indent=2))
     try:
-        plot_results(result, out)
+        plot_results(doc, out)
     except ImportError as exc:  # matplotlib is a dependency; only a broken install lands here
         if not _NO_PLOT_WARNED:
             log.warning("no PNG written (%s): matplotlib cannot be imported; reinstall dscref or "
@@ -74,104 +80,6 @@ def write_results(out_dir, result: dict, data: RetrievalData, params: dict) -> P
 _NO_PLOT_WARNED: list = []
 
 
-def plot_results(result: dict, out: Path) -> Path | None:
-    """``out/<experiment>.png``: the result's curves or bars (matplotlib, imported here, Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    exp = result["experiment"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    if exp == "fig2":
-        for kind, c in result["curves"].items():
-            ax.plot(c["head_sizes"], c["recall"], marker="o", label=INDEX_NAMES[kind])
-        ax.set_xscale("log")
-        ax.axhline(result["target"], color="grey", ls=":", lw=1)
-        ax.set_xlabel("code head size (partitions probed)")
-        ax.set_ylabel("Recall (positives in the candidate list)")
-        ax.set_title("Fig. 2: head size vs recall")
-    elif exp == "fig3":
-        for name, c in result["curves"].items():
-            ax.errorbar(c["snr_db"], c["mAP"], yerr=c["mAP_std"], marker="o", ms=3, capsize=2,
-                        label=f"{name}, B={c['B']}")
-        ax.set_xlabel("SNR (dB) per complex channel use" + (" (Rayleigh block fading)" if result["fading"] else " (AWGN)"))
-        ax.set_ylabel("mAP")
-        ax.set_title("Fig. 3: mAP vs SNR")
-    elif exp == "robust":
-        for v, t in result["variants"].items():
-            ax.errorbar(result["snr_db"], t["mAP"], yerr=t["mAP_std"], marker="o", ms=3, capsize=2,
-                        label=f"{v}, B={t['channel_uses']}")
-        ax.set_xlabel(f"Es/N0 (dB), {result['modem'].upper()} over AWGN")
-        ax.set_ylabel("mAP")
-        ax.set_title("Channel-robust coding of the DSC payload")
-    elif exp == "table1":
-        rows = result["rows"]
-        x = np.arange(len(rows))
-        ax.bar(x - 0.2, [r["mAP"] for r in rows], 0.4, label="mAP")
-        ax.bar(x + 0.2, [r["Recall"] for r in rows], 0.4, label="Recall")
-        ax.set_xticks(x, [r["label"] for r in rows], rotation=40, ha="right", fontsize=8)
-        ax.set_title("Table I (dscref, synthetic)" if "synthetic" in str(out) else "Table I")
-    else:  # pragma: no cover
-        return None
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(out) / f"{exp}.png"
-    with atomic_open(path) as f:
-        fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
-    return path
-
-
-def format_table1(result: dict, scale_key: str | None = None) -> str:
-    """Table I as text, the paper's numbers beside ours where the paper gives them."""
-    paper = PAPER_TABLE1.get(scale_key or "", {})
-    cols = ("mAP", "Recall", "R@1", "R@10", "R@100")
-    lines = [f"{'Index':<12} {'M':>5} {'Head':>4} " + " ".join(f"{c:>13}" for c in cols)
-             + f" {'cands':>8} {'bytes':>6} {'ms/q':>6}",
-             f"{'':<12} {'':>5} {'':>4} " + " ".join(f"{'ours / paper':>13}" for _ in cols)]
-    for r in result["rows"]:
-        p = paper.get(r["label"])
-        cells = [f"{r[c]:.3f} / {p[i]:.3f}" if p else f"{r[c]:.3f} /   -  " for i, c in enumerate(cols)]
-        lines.append(f"{r['label']:<12} {r['M']:>5} {str(r['head']):>4} " + " ".join(f"{c:>13}" for c in cells)
-                     + f" {r['candidates']:>8.0f} {r['bytes']:>6} {r['query_ms']:>6.1f}")
-    return "\n".join(lines)
-
-
-def format_fig2(result: dict) -> str:
-    """Fig. 2 as text: recall per head size and index, and the head size each needs for the target."""
-    lines = ["head size  " + "  ".join(f"{INDEX_NAMES[k]:>8}" for k in result["curves"])]
-    sizes = sorted({h for c in result["curves"].values() for h in c["head_sizes"]})
-    for h in sizes:
-        cells = []
-        for c in result["curves"].values():
-            cells.append(f"{c['recall'][c['head_sizes'].index(h)]:>8.3f}" if h in c["head_sizes"] else f"{'-':>8}")
-        lines.append(f"{h:>9}  " + "  ".join(cells))
-    need = ", ".join(f"{INDEX_NAMES[k]}: {v if v is not None else '>max'}" for k, v in result["head_size_for_target"].items())
-    lines.append(f"head size for {result['target']:.0%} recall: {need}  "
-                 "(paper, Oxford5k/Paris6k/Holidays: DSC 5/5/5, DUC-IVF 30/30/5, DUC-IMI -/200/100)")
-    return "\n".join(lines)
-
-
-def format_fig3(result: dict) -> str:
-    """Fig. 3 as text: mAP +- std per SNR and curve, with each curve's channel uses B."""
-    names = list(result["curves"])
-    snrs = result["curves"][names[0]]["snr_db"]
-    lines = ["SNR dB  " + "  ".join(f"{n[:22]:>22}" for n in names),
-             "B uses  " + "  ".join(f"{result['curves'][n]['B']:>22}" for n in names)]
-    for i, s in enumerate(snrs):
-        lines.append(f"{s:>6.1f}  " + "  ".join(
-            f"{result['curves'][n]['mAP'][i]:>14.3f} ± {result['curves'][n]['mAP_std'][i]:.3f}" for n in names))
-    return "\n".join(lines)
-
-
-def format_robust(result: dict) -> str:
-    """The robust-coding experiment as text: per variant its channel uses, clean mAP, SNR needed and gain."""
-    lines = [f"{'variant':<18} {'uses':>5} {'clean mAP':>9} {'SNR@' + format(result['fraction'], '.0%'):>9} "
-             f"{'equal-uses SNR':>14} {'gain dB':>7}"]
-    for v, t in result["variants"].items():
-        f = (lambda x: f"{x:.2f}" if x is not None else "  n/a")
-        lines.append(f"{v:<18} {t['channel_uses']:>5} {t['mAP_clean']:>9.3f} {f(t['snr_at_fraction']):>9} "
-                     f"{f(t['snr_at_equal_uses']):>14} {f(t['gain_db_vs_plain']):>7}")
-    return "\n".join(lines)
+# the names before they were public
+_meta = result_meta
+_jsonable = jsonable

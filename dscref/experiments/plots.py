@@ -1,0 +1,169 @@
+"""The experiments' plots: one PNG per result, error bars from the spread over seeds.
+
+:func:`plot_results` draws Fig. 2 (recall vs head size), Fig. 3 and the robust-coding experiment
+(mAP vs SNR), Table I (mAP and Recall per row) and the sensitivity sweep (one column of panels
+per generator parameter). With two seeds or more the error bars are the 95 % confidence interval
+of the mean over seeds; with one, Fig. 3 and the robust experiment show the standard deviation
+over the channel trials. The title names the data (``synthetic (calibrated)`` or the features'
+source), its size and the number of seeds. matplotlib is imported here only, with the Agg backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .._files import atomic_open
+from ..index.factory import INDEX_NAMES
+from .combine import mean_ci
+
+__all__ = ["plot_results", "data_title", "scale_text"]
+
+
+def scale_text(n: int) -> str:
+    """A database size as the paper and ``--scale`` write it: 105k, 1M, 2.5k, 3036."""
+    n = int(n)
+    if n >= 1_000_000 and n % 100_000 == 0:
+        return f"{n / 1e6:g}M"
+    if n >= 1000 and n % 100 == 0:
+        return f"{n / 1e3:g}k"
+    return str(n)
+
+
+def data_title(result: dict) -> str:
+    """``synthetic (calibrated), 105k items, 5 seeds``: the data, its size and the seeds of a
+    result (a single-seed file without ``seeds`` counts one)."""
+    data = (result.get("meta") or {}).get("data") or {}
+    n_seeds = len(result.get("seeds") or [0])
+    parts = []
+    if data.get("name") == "synthetic":
+        parts.append("synthetic (calibrated)")
+    elif data.get("name"):
+        parts.append(str(data["name"]))
+    if isinstance(data.get("n_db"), int):
+        parts.append(f"{scale_text(data['n_db'])} items")
+    parts.append(f"{n_seeds} seed{'s' if n_seeds != 1 else ''}")
+    return ", ".join(parts)
+
+
+def _curve(x):
+    """(mean values, half-widths or None) of a curve in either form, as float arrays."""
+    m, h = mean_ci(x)
+    m = np.array([np.nan if v is None else v for v in m], dtype=float)
+    if h is None or all(v is None for v in h):
+        return m, None
+    return m, np.array([0.0 if v is None else v for v in h], dtype=float)
+
+
+def _spread(c: dict, n_seeds: int):
+    """Error bars of an mAP curve: the CI over seeds, or (one seed) the std over channel trials."""
+    if n_seeds > 1:
+        return _curve(c["mAP"])[1]
+    return _curve(c["mAP_std"])[0]
+
+
+def _bars(ax, result: dict) -> None:
+    rows = result["rows"]
+    x = np.arange(len(rows))
+    for off, key in ((-0.2, "mAP"), (0.2, "Recall")):
+        m, h = zip(*(mean_ci(r[key]) for r in rows))
+        yerr = None if all(v is None for v in h) else [0.0 if v is None else v for v in h]
+        ax.bar(x + off, m, 0.4, yerr=yerr, capsize=2, label=key)
+    ax.set_xticks(x, [r["label"] for r in rows], rotation=40, ha="right", fontsize=8)
+
+
+def _sensitivity(fig, result: dict) -> None:
+    """One column per generator parameter: mAP per method (top), head size for the target (bottom)."""
+    params = list(result["parameters"])
+    axes = fig.subplots(2, len(params), squeeze=False, sharey="row")
+    for j, p in enumerate(params):
+        settings = [s for s in result["settings"] if s["parameter"] == p]
+        xs = [s["value"] for s in settings]
+        for m in result["methods"]:
+            mean, h = zip(*(mean_ci(s["mAP"][m]) for s in settings))
+            yerr = None if all(v is None for v in h) else [0.0 if v is None else v for v in h]
+            axes[0, j].errorbar(xs, mean, yerr=yerr, marker="o", ms=3, capsize=2, label=m)
+        for kind in ("dsc", "ivf"):
+            mean, h = zip(*(mean_ci(s["head_size_for_target"][kind]) for s in settings))
+            mean = [np.nan if v is None else v for v in mean]
+            yerr = None if all(v is None for v in h) else [0.0 if v is None else v for v in h]
+            axes[1, j].errorbar(xs, mean, yerr=yerr, marker="s", ms=3, capsize=2, label=INDEX_NAMES[kind])
+        axes[0, j].axvline(result["parameters"][p]["default"], color="grey", ls=":", lw=1)
+        axes[1, j].axvline(result["parameters"][p]["default"], color="grey", ls=":", lw=1)
+        axes[1, j].set_xlabel(p)
+        for ax in axes[:, j]:
+            ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("mAP")
+    axes[1, 0].set_ylabel(f"head size for {result['target']:.0%} recall")
+    axes[1, 0].set_yscale("log")
+    axes[0, -1].legend(fontsize=6)
+    axes[1, -1].legend(fontsize=6)
+
+
+def plot_results(result: dict, out: Path) -> Path | None:
+    """``out/<experiment>.png``: the result's curves or bars (matplotlib, imported here, Agg backend).
+
+    ``result`` is a single run or a combination over seeds, with or without its ``meta`` block.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    exp = result["experiment"]
+    n_seeds = len(result.get("seeds") or [0])
+    what = data_title(result)
+    bars = "error bars: 95 % CI over seeds" if n_seeds > 1 else ""
+    if exp == "sensitivity":
+        n = len(result["parameters"])
+        fig = plt.figure(figsize=(3.2 * n + 1.0, 6.4))
+        _sensitivity(fig, result)
+        fig.suptitle(f"Sensitivity to the generator's parameters\n{what}" + (f"; {bars}" if bars else ""),
+                     fontsize=9)
+        return _save(plt, fig, out, exp)
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    if exp == "fig2":
+        for kind, c in result["curves"].items():
+            m, h = _curve(c["recall"])
+            ax.errorbar(c["head_sizes"], m, yerr=h, marker="o", ms=3, capsize=2, label=INDEX_NAMES[kind])
+        ax.set_xscale("log")
+        ax.axhline(mean_ci(result["target"])[0], color="grey", ls=":", lw=1)
+        ax.set_xlabel("code head size (partitions probed)")
+        ax.set_ylabel("Recall (positives in the candidate list)")
+        title = "Fig. 2: head size vs recall"
+    elif exp == "fig3":
+        for name, c in result["curves"].items():
+            ax.errorbar(c["snr_db"], _curve(c["mAP"])[0], yerr=_spread(c, n_seeds), marker="o", ms=3,
+                        capsize=2, label=f"{name}, B={c['B']}")
+        ax.set_xlabel("SNR (dB) per complex channel use" + (" (Rayleigh block fading)" if result["fading"] else " (AWGN)"))
+        ax.set_ylabel("mAP")
+        title = "Fig. 3: mAP vs SNR"
+        bars = bars or "error bars: std over the channel trials"
+    elif exp == "robust":
+        for v, t in result["variants"].items():
+            ax.errorbar(result["snr_db"], _curve(t["mAP"])[0], yerr=_spread(t, n_seeds), marker="o", ms=3,
+                        capsize=2, label=f"{v}, B={t['channel_uses']}")
+        ax.set_xlabel(f"Es/N0 (dB), {result['modem'].upper()} over AWGN")
+        ax.set_ylabel("mAP")
+        title = "Channel-robust coding of the DSC payload"
+        bars = bars or "error bars: std over the channel trials"
+    elif exp == "table1":
+        _bars(ax, result)
+        title = "Table I"
+    else:  # pragma: no cover
+        plt.close(fig)
+        return None
+    ax.set_title(f"{title}\n{what}" + (f"; {bars}" if bars else ""), fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(plt, fig, out, exp)
+
+
+def _save(plt, fig, out, exp: str) -> Path:
+    fig.tight_layout()
+    path = Path(out) / f"{exp}.png"
+    with atomic_open(path) as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,204 @@
+"""The experiments' results as tables: the text ``dscref reproduce`` prints and the markdown the
+README's tables are pasted from.
+
+Every function reads a result in either form: a single run (plain numbers, as ``results.json``
+held before seeds were combined, e.g. ``docs/results_105k/``) or a combination over seeds
+(:mod:`~dscref.experiments.combine` stats records), printed as ``mean ± half-width`` of the 95 %
+confidence interval when there are two seeds or more.
+"""
+
+from __future__ import annotations
+
+from ..index.factory import INDEX_NAMES
+from .combine import is_stats, mean_ci, per_seed_values
+from .paper import PAPER_TABLE1
+
+__all__ = ["format_table1", "format_fig2", "format_fig3", "format_robust", "format_sensitivity", "format_markdown",
+           "format_value"]
+
+_T1_COLS = ("mAP", "Recall", "R@1", "R@10", "R@100")
+
+
+def format_value(x, spec: str = ".3f", missing: str = "-") -> str:
+    """``mean ± half-width`` of a stats record (``mean`` alone for one seed), a plain number in
+    ``spec``, ``missing`` for None."""
+    m, h = mean_ci(x)
+    if m is None:
+        return missing
+    return f"{m:{spec}}" if h is None else f"{m:{spec}} ± {h:{spec}}"
+
+
+def _at(x, i):
+    """Element ``i`` of a curve in either form (a list, or a stats record of lists)."""
+    if is_stats(x):
+        h = x["ci95"][i] if x["ci95"] is not None else None
+        return {"mean": x["mean"][i], "ci95": h, "values": [v[i] for v in x["values"]]}
+    return x[i]
+
+
+def _head_size(x) -> str:
+    """Fig. 2's head size for the target: an int (None: never reached), or its stats record."""
+    if not is_stats(x):
+        return str(x) if x is not None else ">max"
+    each = ", ".join(str(v) if v is not None else ">max" for v in per_seed_values(x))
+    mean = "never" if x["mean"] is None else format_value(x, ".1f")
+    return f"{mean} (per seed: {each})"
+
+
+def _head_cell(x) -> str:
+    """A head size in a table cell: mean ± half-width, and how many seeds never reached the target."""
+    text = format_value(x, ".1f", ">max")
+    if is_stats(x) and x.get("n_missing") and x["mean"] is not None:
+        text += f" ({x['n_missing']}/{len(x['values'])} >max)"
+    return text
+
+
+def _n_seeds(result: dict) -> int:
+    return len(result.get("seeds") or [0])
+
+
+def _aligned(rows: list) -> list:
+    """Rows of cells as text lines: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
+    return ["  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip()
+            for r in rows]
+
+
+def _markdown(rows: list) -> str:
+    """A markdown table; ``rows[0]`` is the header."""
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows[1:]])
+
+
+# --------------------------------------------------------------------------- Table I
+def _table1_rows(result: dict, scale_key: str | None, markdown: bool) -> list:
+    paper = PAPER_TABLE1.get(scale_key or "", {})
+    head = ["Index", "M", "Head"] + [f"{c} (ours / paper)" if paper and not markdown else c for c in _T1_COLS]
+    rows = [head + ["candidates"] + ([] if markdown else ["bytes", "ms/q"])]
+    for r in result["rows"]:
+        p = paper.get(r["label"])
+        cells = [format_value(r[c]) + (f" / {p[i]:.3f}" if p else "") for i, c in enumerate(_T1_COLS)]
+        row = [r["label"], str(r["M"]), str(r["head"])] + cells + [format_value(r["candidates"], ".0f")]
+        if not markdown:
+            row += [str(r["bytes"]), format_value(r["query_ms"], ".1f")]
+        rows.append(row)
+    return rows
+
+
+def format_table1(result: dict, scale_key: str | None = None) -> str:
+    """Table I as text, the paper's numbers beside ours where the paper gives them (``scale_key``
+    "105k" or "1m")."""
+    return "\n".join(_aligned(_table1_rows(result, scale_key, markdown=False)))
+
+
+# --------------------------------------------------------------------------- Fig. 2
+def _fig2_rows(result: dict) -> list:
+    curves = result["curves"]
+    rows = [["head size"] + [INDEX_NAMES[k] for k in curves]]
+    sizes = sorted({h for c in curves.values() for h in c["head_sizes"]})
+    for h in sizes:
+        rows.append([str(h)] + [format_value(_at(c["recall"], c["head_sizes"].index(h)))
+                                if h in c["head_sizes"] else "-" for c in curves.values()])
+    return rows
+
+
+def _fig2_need(result: dict) -> str:
+    need = ", ".join(f"{INDEX_NAMES[k]}: {_head_size(v)}" for k, v in result["head_size_for_target"].items())
+    return (f"head size for {result['target']:.0%} recall: {need}  "
+            "(paper, Oxford5k/Paris6k/Holidays: DSC 5/5/5, DUC-IVF 30/30/5, DUC-IMI -/200/100)")
+
+
+def format_fig2(result: dict) -> str:
+    """Fig. 2 as text: recall per head size and index, and the head size each needs for the target."""
+    return "\n".join(_aligned(_fig2_rows(result)) + [_fig2_need(result)])
+
+
+# --------------------------------------------------------------------------- Fig. 3
+def _fig3_cell(c: dict, i: int, n_seeds: int) -> str:
+    if n_seeds > 1:  # spread over seeds
+        return format_value(_at(c["mAP"], i))
+    m, _ = mean_ci(_at(c["mAP"], i))
+    s, _ = mean_ci(_at(c["mAP_std"], i))
+    return f"{m:.3f} ± {s:.3f}"  # one seed: spread over the channel trials
+
+
+def _fig3_rows(result: dict, markdown: bool) -> list:
+    names = list(result["curves"])
+    n_seeds = _n_seeds(result)
+    snrs = result["curves"][names[0]]["snr_db"]
+    if markdown:
+        rows = [["SNR dB"] + [f"{n} (B={result['curves'][n]['B']})" for n in names]]
+    else:
+        rows = [["SNR dB"] + [n[:22] for n in names], ["B uses"] + [str(result["curves"][n]["B"]) for n in names]]
+    for i, s in enumerate(snrs):
+        rows.append([f"{s:.1f}"] + [_fig3_cell(result["curves"][n], i, n_seeds) for n in names])
+    return rows
+
+
+def _spread_note(result: dict) -> str:
+    n = _n_seeds(result)
+    return f"(± 95 % CI over {n} seeds)" if n > 1 else "(± std over the channel trials, one seed)"
+
+
+def format_fig3(result: dict) -> str:
+    """Fig. 3 as text: mAP per SNR and curve (± std over trials for one seed, ± 95 % CI over
+    seeds otherwise), with each curve's channel uses B."""
+    return "\n".join(_aligned(_fig3_rows(result, markdown=False)) + [_spread_note(result)])
+
+
+# --------------------------------------------------------------------------- robust coding
+def _robust_rows(result: dict) -> list:
+    rows = [["variant", "uses", "clean mAP", "SNR@" + format(result["fraction"], ".0%"), "equal-uses SNR",
+             "gain dB"]]
+    for v, t in result["variants"].items():
+        rows.append([v, str(t["channel_uses"]), format_value(t["mAP_clean"])]
+                    + [format_value(t[k], ".2f", "n/a") for k in ("snr_at_fraction", "snr_at_equal_uses",
+                                                                 "gain_db_vs_plain")])
+    return rows
+
+
+def format_robust(result: dict) -> str:
+    """The robust-coding experiment as text: per variant its channel uses, clean mAP, SNR needed and gain."""
+    return "\n".join(_aligned(_robust_rows(result)))
+
+
+# --------------------------------------------------------------------------- sensitivity sweep
+def _sensitivity_rows(result: dict) -> tuple:
+    """The sweep's table (one row per parameter value) and its conclusions (one row each)."""
+    methods = list(result["methods"])
+    table = [["parameter", "value", "head DSC", "head DUC-IVF"] + methods]
+    for s in result["settings"]:
+        need = s["head_size_for_target"]
+        table.append([s["parameter"], f"{s['value']:g}" + (" (default)" if s["is_default"] else ""),
+                      _head_cell(need["dsc"]), _head_cell(need["ivf"])]
+                     + [format_value(s["mAP"][m]) for m in methods])
+    verdicts = [["conclusion", "across the sweep"]] + [[c["claim"], c["verdict"]] for c in result["conclusions"]]
+    return table, verdicts
+
+
+def format_sensitivity(result: dict) -> str:
+    """The sensitivity sweep as text: per parameter value the head sizes for the target recall
+    and the mAP of each method, then whether each conclusion holds at every value."""
+    table, verdicts = _sensitivity_rows(result)
+    return "\n".join(_aligned(table) + [f"(± 95 % CI over {_n_seeds(result)} seeds; head: size for "
+                                        f"{result['target']:.0%} recall)", ""] + _aligned(verdicts))
+
+
+# --------------------------------------------------------------------------- markdown
+def format_markdown(result: dict, scale_key: str | None = None) -> str:
+    """A result as a markdown table (``| DSC | 0.756 ± 0.012 | ...``), the form the README's
+    tables are pasted from; Table I shows the paper's value after ours when ``scale_key`` is
+    "105k" or "1m"."""
+    exp = result.get("experiment")
+    if exp == "table1":
+        return _markdown(_table1_rows(result, scale_key, markdown=True))
+    if exp == "fig2":
+        return _markdown(_fig2_rows(result)) + "\n\n" + _fig2_need(result)
+    if exp == "fig3":
+        return _markdown(_fig3_rows(result, markdown=True)) + "\n\n" + _spread_note(result)
+    if exp == "robust":
+        return _markdown(_robust_rows(result))
+    if exp == "sensitivity":
+        table, verdicts = _sensitivity_rows(result)
+        return _markdown(table) + "\n\n" + _markdown(verdicts)
+    raise ValueError(f"no markdown table for experiment {exp!r}")
