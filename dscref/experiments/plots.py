@@ -96,7 +96,10 @@ def _sensitivity(fig, result: dict) -> None:
             ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("mAP")
     axes[1, 0].set_ylabel(f"head size for {result['target']:.0%} recall")
+    from matplotlib.ticker import ScalarFormatter
+
     axes[1, 0].set_yscale("log")
+    axes[1, 0].yaxis.set_major_formatter(ScalarFormatter())
     axes[0, -1].legend(fontsize=6)
     axes[1, -1].legend(fontsize=6)
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from tqdm.auto import tqdm
+
 from .. import __version__
 from .._files import atomic_write_text
 from .._validate import check_int
@@ -142,7 +144,7 @@ def over_seeds(seeds, stores: dict, compute: Callable, run: SeedRun) -> dict:
     for name in stores:
         run.reused.setdefault(name, [])
         run.computed.setdefault(name, [])
-    for seed in seeds:
+    for seed in tqdm(seeds, desc="seeds", disable=len(seeds) < 2, leave=False):
         state: dict = {}
         for name, store in stores.items():
             doc = store.load(seed)

@@ -2,7 +2,8 @@
 
 The synthetic benchmark fixes a few parameters that no measurement pins down well. This sweep
 varies ONE of them at a time over the values of :data:`SENSITIVITY` (every other parameter at the
-generator's default) and measures, per setting and seed, what the conclusions rest on:
+generator's default; the default value is added to each parameter's list when missing) and
+measures, per setting and seed, what the conclusions rest on:
 
 * Fig. 2: the head size DSC and DUC-IVF need for 90 % candidate recall;
 * Table I: the mAP of DSC and DUC-IVF with raw features, and with PQ codes (DSC+PQ, DUC-IVF+PQ);
@@ -95,7 +96,9 @@ def _check_table(table: dict) -> dict:
         values = list(values)
         if not values or len(set(values)) != len(values):
             raise ValueError(f"sensitivity parameter {p!r}: values {values} must be distinct and at least one")
-        out[p] = {"default": defaults[p], "values": values}
+        if defaults[p] not in values:  # every parameter's sweep passes through the defaults
+            values.append(defaults[p])
+        out[p] = {"default": defaults[p], "values": sorted(values)}
     return out
 
 

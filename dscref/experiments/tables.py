@@ -57,10 +57,10 @@ def _n_seeds(result: dict) -> int:
     return len(result.get("seeds") or [0])
 
 
-def _aligned(rows: list) -> list:
-    """Rows of cells as text lines: the first column left-aligned, the others right-aligned."""
+def _aligned(rows: list, left: int = 1) -> list:
+    """Rows of cells as text lines: the first ``left`` columns left-aligned, the others right-aligned."""
     widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
-    return ["  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip()
+    return ["  ".join(c.ljust(widths[i]) if i < left else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip()
             for r in rows]
 
 
@@ -181,7 +181,7 @@ def format_sensitivity(result: dict) -> str:
     and the mAP of each method, then whether each conclusion holds at every value."""
     table, verdicts = _sensitivity_rows(result)
     return "\n".join(_aligned(table) + [f"(± 95 % CI over {_n_seeds(result)} seeds; head: size for "
-                                        f"{result['target']:.0%} recall)", ""] + _aligned(verdicts))
+                                        f"{result['target']:.0%} recall)", ""] + _aligned(verdicts, left=2))
 
 
 # --------------------------------------------------------------------------- markdown
