@@ -25,7 +25,7 @@ def add_reproduce(sub) -> None:
         "on real features, over one or more independent data seeds (--seeds), writes each seed's "
         "result to OUT/<experiment>/seeds/seed_<s>.json as soon as it is done (a rerun with the same "
         "parameters reuses them: an interrupted run resumes), then OUT/<experiment>/results.json "
-        "(parameters, seeds, versions, timings, every number as mean, 95 %% CI half-width and "
+        "(parameters, seeds, versions, timings, every number as mean, 95 % CI half-width and "
         "per-seed values) and OUT/<experiment>/<experiment>.png, and prints a table (mean ± "
         "half-width) with the paper's numbers beside ours. Image datasets: extract features first "
         "(dscref extract), or pass revisited:ROOT:NAME / holidays:ROOT with --extractor and --classifier.",

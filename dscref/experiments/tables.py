@@ -73,7 +73,7 @@ def _markdown(rows: list) -> str:
 # --------------------------------------------------------------------------- Table I
 def _table1_rows(result: dict, scale_key: str | None, markdown: bool) -> list:
     paper = PAPER_TABLE1.get(scale_key or "", {})
-    head = ["Index", "M", "Head"] + [f"{c} (ours / paper)" if paper and not markdown else c for c in _T1_COLS]
+    head = ["Index", "M", "Head"] + [f"{c} (ours / paper)" if paper else c for c in _T1_COLS]
     rows = [head + ["candidates"] + ([] if markdown else ["bytes", "ms/q"])]
     for r in result["rows"]:
         p = paper.get(r["label"])
