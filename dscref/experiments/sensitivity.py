@@ -77,6 +77,23 @@ def verdict(margins) -> str:
     return "holds" if (d > 0).all() else "flips" if (d < 0).all() else "within noise"
 
 
+def _across(rows: dict) -> str:
+    """The verdict across the sweep from ``{setting: (verdict, mean margin)}`` (each setting once):
+    ``holds``, or where it ``flips`` / is ``within noise`` ("every setting" when all), noting how
+    many of the settings within noise have a mean margin of the wrong sign."""
+    parts = []
+    for word in ("flips", "within noise"):
+        at = [w for w, (v, _) in rows.items() if v == word]
+        if not at:
+            continue
+        text = f"{word} at " + ("every setting" if len(at) == len(rows) else ", ".join(at))
+        reversed_ = sum(1 for w in at if rows[w][1] < 0)
+        if word == "within noise" and reversed_:
+            text += f" (mean reversed at {reversed_} of them)"
+        parts.append(text)
+    return "; ".join(parts) or "holds"
+
+
 def _generator_defaults() -> dict:
     from ..synthetic import make_semantic_dataset
 
@@ -174,19 +191,15 @@ def sensitivity(load: Callable, seeds, out_dir, *, params: dict, table: dict | N
             body = combine([{k: d[k] for k in ("head_size_for_target", "mAP", "Recall")} for d in docs[key]])
             settings.append({"parameter": p, "value": v, "is_default": v == spec["default"], "setting": key, **body})
     for name, claim, margin in CONCLUSIONS:
-        per, flips, noise = [], [], []
+        per, rows = [], {}
         for s in settings:
             margins = [float(margin(d)) for d in docs[s["setting"]]]
             v = verdict(margins)
             per.append({"parameter": s["parameter"], "value": s["value"], "verdict": v,
                         "margin": combine([m if np.isfinite(m) else None for m in margins])})
-            where = "the defaults" if s["is_default"] else s["setting"]
-            for lst, word in ((flips, "flips"), (noise, "within noise")):
-                if v == word and where not in lst:
-                    lst.append(where)
-        text = "; ".join([f"flips at {', '.join(flips)}"] * bool(flips)
-                         + [f"within noise at {', '.join(noise)}"] * bool(noise)) or "holds"
-        conclusions.append({"name": name, "claim": claim, "verdict": text, "settings": per})
+            with np.errstate(invalid="ignore"):
+                rows["the defaults" if s["is_default"] else s["setting"]] = (v, float(np.mean(margins)))
+        conclusions.append({"name": name, "claim": claim, "verdict": _across(rows), "settings": per})
     # the data block of meta: the data at the generator's defaults (else at the first setting)
     first = docs["defaults"] if "defaults" in docs else docs[next(iter(docs))]
     doc = combine_seeds(first, seeds, base)

@@ -9,7 +9,7 @@ import pytest
 from dscref import experiments as E
 from dscref.index.exact import ExactSearch
 from dscref.metrics import compute_map
-from dscref.experiments.sensitivity import _check_table
+from dscref.experiments.sensitivity import _across, _check_table
 
 OPTIONS = {"table1": dict(M=4, nbits=4, k=100), "fig2": dict(head_sizes=(1, 3, 10, 30))}
 
@@ -24,6 +24,16 @@ OPTIONS = {"table1": dict(M=4, nbits=4, k=100), "fig2": dict(head_sizes=(1, 3, 1
 ])
 def test_verdict(margins, expected):
     assert E.verdict(margins) == expected
+
+
+def test_the_verdict_across_the_sweep_names_the_settings():
+    assert _across({"the defaults": ("holds", 0.2), "a=1": ("holds", 0.1)}) == "holds"
+    assert _across({"the defaults": ("holds", 0.2), "a=1": ("flips", -0.1), "a=2": ("within noise", -0.01),
+                    "b=3": ("within noise", 0.02)}) == \
+        "flips at a=1; within noise at a=2, b=3 (mean reversed at 1 of them)"
+    assert _across({"the defaults": ("within noise", 0.1), "a=1": ("within noise", 0.2)}) == \
+        "within noise at every setting"
+    assert _across({"the defaults": ("flips", -float("inf")), "a=1": ("flips", -1.0)}) == "flips at every setting"
 
 
 def test_the_table_names_generator_parameters_and_passes_through_the_defaults():
