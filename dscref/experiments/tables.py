@@ -20,12 +20,15 @@ _T1_COLS = ("mAP", "Recall", "R@1", "R@10", "R@100")
 
 
 def format_value(x, spec: str = ".3f", missing: str = "-") -> str:
-    """``mean ± half-width`` of a stats record (``mean`` alone for one seed), a plain number in
-    ``spec``, ``missing`` for None."""
+    """``mean ± half-width`` of a stats record (``mean`` alone for one seed; ``(k/n <missing>)``
+    after it when k of the n seeds have no value), a plain number in ``spec``, ``missing`` for None."""
     m, h = mean_ci(x)
     if m is None:
         return missing
-    return f"{m:{spec}}" if h is None else f"{m:{spec}} ± {h:{spec}}"
+    text = f"{m:{spec}}" if h is None else f"{m:{spec}} ± {h:{spec}}"
+    if is_stats(x) and x.get("n_missing"):
+        text += f" ({x['n_missing']}/{len(x['values'])} {missing})"
+    return text
 
 
 def _at(x, i):
@@ -43,14 +46,6 @@ def _head_size(x) -> str:
     each = ", ".join(str(v) if v is not None else ">max" for v in per_seed_values(x))
     mean = "never" if x["mean"] is None else format_value(x, ".1f")
     return f"{mean} (per seed: {each})"
-
-
-def _head_cell(x) -> str:
-    """A head size in a table cell: mean ± half-width, and how many seeds never reached the target."""
-    text = format_value(x, ".1f", ">max")
-    if is_stats(x) and x.get("n_missing") and x["mean"] is not None:
-        text += f" ({x['n_missing']}/{len(x['values'])} >max)"
-    return text
 
 
 def _n_seeds(result: dict) -> int:
@@ -170,7 +165,7 @@ def _sensitivity_rows(result: dict) -> tuple:
     for s in result["settings"]:
         need = s["head_size_for_target"]
         table.append([s["parameter"], f"{s['value']:g}" + (" (default)" if s["is_default"] else ""),
-                      _head_cell(need["dsc"]), _head_cell(need["ivf"])]
+                      format_value(need["dsc"], ".1f", ">max"), format_value(need["ivf"], ".1f", ">max")]
                      + [format_value(s["mAP"][m]) for m in methods])
     verdicts = [["conclusion", "across the sweep"]] + [[c["claim"], c["verdict"]] for c in result["conclusions"]]
     return table, verdicts

@@ -85,5 +85,7 @@ def test_readers_take_both_forms_and_bad_input_is_refused():
     assert per_seed_values(rec) == [0.2, 0.4] and per_seed_values(0.2) == [0.2]
     assert E.format_value(rec) == f"0.300 ± {rec['ci95']:.3f}" and E.format_value(0.25) == "0.250"
     assert E.format_value(None, missing="n/a") == "n/a"
+    part = combine([{"snr": 8.0}, {"snr": None}, {"snr": 9.0}])["snr"]
+    assert E.format_value(part, ".1f", "n/a") == f"8.5 ± {part['ci95']:.1f} (1/3 n/a)"
     with pytest.raises(ValueError, match="non-empty"):
         combine([])
