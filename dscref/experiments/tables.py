@@ -164,7 +164,8 @@ def _sensitivity_rows(result: dict) -> tuple:
     table = [["parameter", "value", "head DSC", "head DUC-IVF"] + methods]
     for s in result["settings"]:
         need = s["head_size_for_target"]
-        table.append([s["parameter"], f"{s['value']:g}" + (" (default)" if s["is_default"] else ""),
+        value = f"{s['value']:g}" if isinstance(s["value"], (int, float)) else str(s["value"])
+        table.append([s["parameter"], value + (" (default)" if s["is_default"] else ""),
                       format_value(need["dsc"], ".1f", ">max"), format_value(need["ivf"], ".1f", ">max")]
                      + [format_value(s["mAP"][m]) for m in methods])
     verdicts = [["conclusion", "across the sweep"]] + [[c["claim"], c["verdict"]] for c in result["conclusions"]]
