@@ -78,6 +78,8 @@ Decisions
   in version 2, is ``_n_lists`` (:attr:`n_lists`; the IMI's ``K`` is ``n_centroids_per_half``).
   A version-2 file loads: each class maps the old names in its ``_upgrade_state`` (a table,
   ``_v2_renames``) before the state is restored and checked; saving it again writes version 3.
+  Attributes added since a file was written get the value that reproduces what its code did
+  (``_state_defaults``, e.g. ``pq_per_list``: True for DSC, False for IVF and G+P).
   Version 1 is refused with an IndexFormatError naming the version.
 * **The raw database is not stored.** ``_xb`` (the reference kept by ``keep_vectors=True`` for
   the raw-feature mode of Table I) is restored as None; call ``index.attach_vectors(x)`` after

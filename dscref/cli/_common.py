@@ -15,7 +15,7 @@ __all__ = ["Parser", "count_arg", "seeds_arg", "MIN_SYNTHETIC", "synthetic_size"
 
 # Smallest --scale / --n that holds the synthetic landmarks for every seed
 # (experiments.min_synthetic_size(); a constant here so that --help imports nothing heavy).
-MIN_SYNTHETIC = 3036
+MIN_SYNTHETIC = 712
 
 # What a user can cause: bad values (ValueError, TypeError, every dscref.errors class), missing /
 # unreadable / misplaced files (OSError), truncated .npy / .npz files (EOFError, BadZipFile).

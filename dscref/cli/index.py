@@ -34,6 +34,12 @@ def add_build(sub) -> None:
     p.add_argument("--M", type=_count(), default=8, help="PQ sub-quantizers, dividing d (default 8)")
     p.add_argument("--nbits", type=_count(), default=8, help="bits per sub-code, 1..16 (default 8)")
     p.add_argument("--seed", type=_count(0), default=0)
+    p.add_argument("--pq", choices=["per-list", "shared"],
+                   help="residual quantizers (dsc, ivf, gp): one PQ per list with >= --min-partition-size "
+                   "items, the smaller lists sharing one, or one PQ shared by all lists (default: per-list "
+                   "for dsc, as the paper; shared for ivf / gp, as IVFADC)")
+    p.add_argument("--min-partition-size", type=_count(),
+                   help="--pq per-list: the items a list needs for a PQ of its own (default 2**nbits)")
     p.add_argument("--names", help="text file with one item name per features row "
                    "(default: names.txt beside the features file, if it has one line per row)")
     p.add_argument("--out", required=True, help="index path to write")
@@ -74,7 +80,9 @@ def cmd_build(args) -> int:
     else:
         names = read_names(Path(args.features).parent / "names.txt", n)
     t0 = time.perf_counter()
-    index = make_index(args.index, args.lists, M=args.M, nbits=args.nbits, seed=args.seed, keep_vectors=False)
+    pq_per_list = None if args.pq is None else args.pq == "per-list"
+    index = make_index(args.index, args.lists, M=args.M, nbits=args.nbits, seed=args.seed, keep_vectors=False,
+                       pq_per_list=pq_per_list, min_partition_size=args.min_partition_size)
     index.build(x, labels)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_index(index, out)
@@ -83,7 +91,8 @@ def cmd_build(args) -> int:
         atomic_write(sidecar, "".join(f"{v}\n" for v in names))
     elif sidecar.is_file():
         sidecar.unlink()  # a previous build's names would be wrong for this index
-    print(f"built {args.index} index of {n} items (d={d}, {index.n_lists} lists) in "
+    print(f"built {args.index} index of {n} items (d={d}, {index.n_lists} lists, {len(index.pqs_)} residual "
+          f"PQ, codebooks {index.codebook_bytes / 2**20:.2f} MiB) in "
           f"{time.perf_counter() - t0:.1f} s -> {out}" + (f" (+ {sidecar.name})" if names else ""))
     return 0
 

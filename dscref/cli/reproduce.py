@@ -43,8 +43,8 @@ def add_reproduce(sub) -> None:
                    "gnd_ok[off[q]:off[q+1]]); `dscref features` makes one from dscref extract's output")
     p.add_argument("--scale", default="105k",
                    help=f"synthetic database size: 105k | 1m | any whole number, k/m suffixes allowed "
-                   f"(20k, 2.5k, 1M). Every seed works from {MIN_SYNTHETIC} (the landmark images must "
-                   "fit; smaller sizes only for seeds that draw fewer). Default 105k")
+                   f"(20k, 2.5k, 1M). Every seed works from {MIN_SYNTHETIC} (the landmarks' photos, "
+                   "Oxford5k's 568 and their junk views, must fit). Default 105k")
     p.add_argument("--out", default="results", help="output folder (default ./results)")
     p.add_argument("--seed", type=_count(0), default=None,
                    help="first seed of --seeds N (default 0); seed s generates the data and seeds the "
@@ -69,6 +69,10 @@ def add_reproduce(sub) -> None:
     p.add_argument("--labels", type=_count(2), default=1000, help="synthetic classifier labels K (default 1000)")
     p.add_argument("--extractor", help="ONNX descriptor model (image datasets)")
     p.add_argument("--classifier", help="ONNX classifier (image datasets)")
+    p.add_argument("--no-ablations", action="store_true",
+                   help="table1: only the paper's 8 rows. By default the ablation rows follow them, marked "
+                   "as not in the paper: DUC-IVF+PQ with one PQ per cell (DSC's capacity), DSC+PQ with one "
+                   "shared PQ (IVF's), and the small-partition threshold of both")
     p.add_argument("--workdir", help="folder for the memory-mapped features of sizes above 300k, kept there (default: an "
                    "unnamed temporary file, freed when the command ends)")
     p.set_defaults(func=cmd_reproduce)
@@ -200,8 +204,10 @@ def cmd_reproduce(args) -> int:
         run = E.sensitivity(load, seeds, out, params=params, table=table, fresh=args.fresh)
     else:
         options = {"fig3": dict(snrs=snrs.get("fig3"), trials=args.trials, fading=args.fading, block=args.block),
-                   "robust": dict(snrs=snrs.get("robust"), trials=args.trials)}
-        run = E.run_seeds(wanted, seeds, out, load=load, params=params, options=options, fresh=args.fresh)
+                   "robust": dict(snrs=snrs.get("robust"), trials=args.trials),
+                   "table1": dict(ablations=not args.no_ablations)}
+        run = E.run_seeds({exp: getattr(E, exp) for exp in wanted}, seeds, out, load=load, params=params,
+                          options=options, fresh=args.fresh)
     for exp, doc in run.results.items():
         data = doc["meta"]["data"]
         png = run.paths[exp].parent / f"{exp}.png"

@@ -13,17 +13,20 @@ The CLI (``dscref reproduce``) wraps these functions. One concept per module:
 * :mod:`~dscref.experiments.evaluate` -- ``build_index``, ``head_labels``, ``evaluate`` (Table I's
   numbers for one index, queries through the error-free :class:`~dscref.link.Link`);
 * :mod:`~dscref.experiments.table1`, :mod:`~dscref.experiments.fig2`,
-  :mod:`~dscref.experiments.fig3` -- one experiment each;
+  :mod:`~dscref.experiments.fig3` -- one experiment each (Table I with its ablation rows,
+  ``ablation_rows``, not in the paper: the residual quantizers' capacity);
 * :mod:`~dscref.experiments.robust` -- ``robust_variants_mAP`` (``VARIANTS``) and ``robust``;
 * :mod:`~dscref.experiments.seeds` -- ``run_seeds`` (an experiment over several data seeds,
   resumable per-seed files, combined), ``SeedFiles``, ``EXPERIMENTS``;
 * :mod:`~dscref.experiments.combine` -- ``combine`` (per-seed results -> mean, 95 % CI, values),
-  ``ci95_halfwidth``, ``mean_ci``;
+  ``ci95_halfwidth``, ``mean_and_ci``;
 * :mod:`~dscref.experiments.sensitivity` -- ``sensitivity`` (the generator-parameter sweep,
   ``SENSITIVITY``) and its ``verdict``;
 * :mod:`~dscref.experiments.report` -- ``write_results``, ``write_document`` (results.json + PNG);
 * :mod:`~dscref.experiments.plots` -- ``plot_results``; :mod:`~dscref.experiments.tables` --
-  ``format_*`` (text) and ``format_markdown``.
+  ``format_*`` (text) and ``format_markdown``;
+* :mod:`~dscref.experiments.calibration` -- the synthetic benchmark against published measurements
+  of real data (``TARGETS``, ``calibration``).
 
 The functions ``table1``, ``fig2``, ``fig3`` and ``robust`` are re-exported here under their
 modules' names, so ``dscref.experiments.fig3`` is the function (as before the package existed);
@@ -40,19 +43,21 @@ of PQ, the effect of channel noise), not Oxford's absolute values.
 from __future__ import annotations
 
 from ..index.factory import INDEX_NAMES, make_index
+from .calibration import (TARGETS, calibration, exhaustive_aps, fit_label_consistency, format_calibration,
+                          label_survival, mean_ci, measure_size, ranked_aps)
 from .data import (RetrievalData, features_data, image_data, load_data, min_synthetic_size, parse_scale,
                    synthetic_data)
 from .evaluate import build_index, evaluate, head_labels
 from .fig2 import fig2
 from .fig3 import fig3
 from .paper import PAPER_FIG2, PAPER_TABLE1, SCALES, TABLE1_ROWS
-from .combine import ALWAYS_COMBINED, PARAMETER_KEYS, ci95_halfwidth, combine, is_stats, mean_ci, per_seed_values
+from .combine import ALWAYS_COMBINED, PARAMETER_KEYS, ci95_halfwidth, combine, is_stats, mean_and_ci, per_seed_values
 from .plots import data_title, plot_results, scale_text
 from .report import jsonable, result_meta, write_document, write_results
 from .robust import VARIANTS, robust, robust_variants_mAP
 from .seeds import EXPERIMENTS, UNCOMPARED, SeedFiles, SeedRun, check_seeds, combine_seeds, over_seeds, run_seeds
 from .sensitivity import CONCLUSIONS, METHODS, SENSITIVITY, sensitivity, verdict
-from .table1 import table1
+from .table1 import ABLATION_THRESHOLDS, ablation_rows, table1, variant_key
 from .tables import (format_fig2, format_fig3, format_markdown, format_robust, format_sensitivity, format_table1,
                      format_value)
 
@@ -67,8 +72,13 @@ __all__ = [
     "VARIANTS", "robust_variants_mAP",
     # several seeds, their combination, the sensitivity sweep, output
     "run_seeds", "SeedFiles", "SeedRun", "EXPERIMENTS", "UNCOMPARED", "check_seeds", "over_seeds", "combine_seeds",
-    "combine", "ci95_halfwidth", "is_stats", "mean_ci", "per_seed_values", "PARAMETER_KEYS", "ALWAYS_COMBINED",
+    "combine", "ci95_halfwidth", "is_stats", "mean_and_ci", "per_seed_values", "PARAMETER_KEYS", "ALWAYS_COMBINED",
     "sensitivity", "SENSITIVITY", "CONCLUSIONS", "METHODS", "verdict",
     "write_document", "result_meta", "jsonable", "data_title", "scale_text",
     "format_markdown", "format_sensitivity", "format_value",
+    # the synthetic benchmark's calibration targets
+    "TARGETS", "calibration", "exhaustive_aps", "format_calibration", "mean_ci", "measure_size", "ranked_aps",
+    "label_survival", "fit_label_consistency",
+    # Table I's ablation rows (not in the paper)
+    "ablation_rows", "ABLATION_THRESHOLDS", "variant_key",
 ]

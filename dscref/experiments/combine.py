@@ -19,10 +19,11 @@ What counts as measured:
   settings of the run, kept as they are when equal in every seed);
 * an int only when it differs between seeds (candidate counts, sizes and byte counts are equal in
   every seed and stay ints), or when it lies under a key of :data:`ALWAYS_COMBINED` (Fig. 2's
-  ``head_size_for_target``, a measurement that happens to be a whole number).
+  ``head_size_for_target``, a measurement that happens to be a whole number; a stats record even
+  when no seed has a value: ``mean`` None and ``n_missing`` the number of seeds).
 
 Anything else (strings, booleans, ``None``, parameter values) is kept when equal in every seed and
-becomes the per-seed list otherwise. :func:`mean_ci` reads a value in either form (a plain number
+becomes the per-seed list otherwise. :func:`mean_and_ci` reads a value in either form (a plain number
 of a single-seed file written before seeds were combined, or a stats record), so reports read
 both.
 """
@@ -34,7 +35,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-__all__ = ["combine", "ci95_halfwidth", "is_stats", "mean_ci", "per_seed_values", "PARAMETER_KEYS",
+__all__ = ["combine", "ci95_halfwidth", "is_stats", "mean_and_ci", "per_seed_values", "PARAMETER_KEYS",
            "ALWAYS_COMBINED"]
 
 # float leaves that are the run's settings, not measurements (kept if equal in every seed)
@@ -118,7 +119,7 @@ def _combine(values: list, key_path: frozenset, keep_equal: bool):
                 return _vector_stats(values)
         else:  # element by element (rows of Table I, curves with None entries)
             return [_combine(list(c), key_path, keep_equal) for c in zip(*values)]
-    elif all(v is None or _is_number(v) for v in values) and any(v is not None for v in values):
+    elif all(v is None or _is_number(v) for v in values) and (always or any(v is not None for v in values)):
         if _measured(values, equal, parameter, always, keep_equal):
             return _stats(values)
     return values[0] if equal else list(values)
@@ -150,7 +151,7 @@ def is_stats(x) -> bool:
     return isinstance(x, dict) and _STATS_KEYS <= set(x)
 
 
-def mean_ci(x):
+def mean_and_ci(x):
     """``(mean, ci95)`` of a value in either form: a stats record gives its mean and half-width
     (lists for a curve), a plain number or list gives itself and ``None``."""
     if is_stats(x):

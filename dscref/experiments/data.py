@@ -69,17 +69,14 @@ def parse_scale(scale) -> int:
 
 
 def min_synthetic_size() -> int:
-    """Smallest synthetic database that holds the landmark images for every seed at the
-    generator's defaults: each landmark has at most ``positives_range[1]`` ok views plus their
-    junk views (smaller sizes work for seeds that draw fewer views; the generator's error names
-    the seed's exact bound)."""
-    import inspect
+    """Smallest synthetic database that holds the landmark images at the generator's defaults:
+    Oxford5k's ok photos per landmark plus their junk views (710 with the defaults)."""
+    from ..synthetic.landmarks import landmark_counts
+    from ..synthetic.params import DEFAULTS, check_params
 
-    from ..synthetic import make_semantic_dataset
-
-    defaults = {k: v.default for k, v in inspect.signature(make_semantic_dataset).parameters.items()}
-    hi, jf = defaults["positives_range"][1], defaults["junk_fraction"]
-    return int(defaults["n_instances"] * (hi + round(hi * jf / (1.0 - jf))))
+    p = check_params(dict(DEFAULTS, n_db=1, seed=0))
+    n_ok, n_junk = landmark_counts(None, p)
+    return int(n_ok.sum() + n_junk.sum())
 
 
 def synthetic_data(n_db: int, seed: int = 0, ranking_depth: int = 200, workdir=None, **kw) -> RetrievalData:

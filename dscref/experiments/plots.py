@@ -16,7 +16,7 @@ import numpy as np
 
 from .._files import atomic_open
 from ..index.factory import INDEX_NAMES
-from .combine import mean_ci
+from .combine import mean_and_ci
 
 __all__ = ["plot_results", "data_title", "scale_text"]
 
@@ -49,7 +49,7 @@ def data_title(result: dict) -> str:
 
 def _curve(x):
     """(mean values, half-widths or None) of a curve in either form, as float arrays."""
-    m, h = mean_ci(x)
+    m, h = mean_and_ci(x)
     m = np.array([np.nan if v is None else v for v in m], dtype=float)
     if h is None or all(v is None for v in h):
         return m, None
@@ -63,14 +63,31 @@ def _spread(c: dict, n_seeds: int):
     return _curve(c["mAP_std"])[0]
 
 
-def _bars(ax, result: dict) -> None:
+def _bars(ax, result: dict, fig) -> None:
+    """Table I's bars (mAP, Recall per row, with the CI over seeds); each PQ row's codebook MiB
+    above its bars; the rows not in the paper (ablations) right of a dashed separator."""
     rows = result["rows"]
     x = np.arange(len(rows))
+    top = np.zeros(len(rows))
     for off, key in ((-0.2, "mAP"), (0.2, "Recall")):
-        m, h = zip(*(mean_ci(r[key]) for r in rows))
+        m, h = zip(*(mean_and_ci(r[key]) for r in rows))
         yerr = None if all(v is None for v in h) else [0.0 if v is None else v for v in h]
         ax.bar(x + off, m, 0.4, yerr=yerr, capsize=2, label=key)
-    ax.set_xticks(x, [r["label"] for r in rows], rotation=40, ha="right", fontsize=8)
+        top = np.maximum(top, np.add(m, yerr if yerr is not None else 0.0))
+    ax.set_xticks(x, [r["label"] for r in rows], rotation=40, ha="right", fontsize=7)
+    for i, r in enumerate(rows):
+        if not r.get("raw", False) and "codebook_bytes" in r:
+            mib = mean_and_ci(r["codebook_bytes"])[0] / 2**20
+            ax.text(i, top[i] + 0.02, f"{mib:.{2 if mib < 10 else 0}f}", ha="center", va="bottom", fontsize=6,
+                    rotation=90)
+    first = next((i for i, r in enumerate(rows) if not r.get("in_paper", True)), None)
+    if first is not None:
+        ax.axvline(first - 0.5, color="grey", ls="--", lw=1)
+        ax.text(first - 0.4, 1.12, "ablations (not in the paper)", fontsize=7, va="top", color="grey")
+    if any("codebook_bytes" in r for r in rows):
+        ax.set_ylabel("mAP / Recall (numbers: codebooks, MiB)")
+        ax.set_ylim(0, 1.3)
+        fig.set_size_inches(max(6.4, 0.45 * len(rows) + 2), 5.0)
 
 
 def _sensitivity(fig, result: dict) -> None:
@@ -81,11 +98,11 @@ def _sensitivity(fig, result: dict) -> None:
         settings = [s for s in result["settings"] if s["parameter"] == p]
         xs = [s["value"] for s in settings]
         for m in result["methods"]:
-            mean, h = zip(*(mean_ci(s["mAP"][m]) for s in settings))
+            mean, h = zip(*(mean_and_ci(s["mAP"][m]) for s in settings))
             yerr = None if all(v is None for v in h) else [0.0 if v is None else v for v in h]
             axes[0, j].errorbar(xs, mean, yerr=yerr, marker="o", ms=3, capsize=2, label=m)
         for kind in ("dsc", "ivf"):
-            mean, h = zip(*(mean_ci(s["head_size_for_target"][kind]) for s in settings))
+            mean, h = zip(*(mean_and_ci(s["head_size_for_target"][kind]) for s in settings))
             mean = [np.nan if v is None else v for v in mean]
             yerr = None if all(v is None for v in h) else [0.0 if v is None else v for v in h]
             axes[1, j].errorbar(xs, mean, yerr=yerr, marker="s", ms=3, capsize=2, label=INDEX_NAMES[kind])
@@ -131,7 +148,7 @@ def plot_results(result: dict, out: Path) -> Path | None:
             m, h = _curve(c["recall"])
             ax.errorbar(c["head_sizes"], m, yerr=h, marker="o", ms=3, capsize=2, label=INDEX_NAMES[kind])
         ax.set_xscale("log")
-        ax.axhline(mean_ci(result["target"])[0], color="grey", ls=":", lw=1)
+        ax.axhline(mean_and_ci(result["target"])[0], color="grey", ls=":", lw=1)
         ax.set_xlabel("code head size (partitions probed)")
         ax.set_ylabel("Recall (positives in the candidate list)")
         title = "Fig. 2: head size vs recall"
@@ -152,7 +169,7 @@ def plot_results(result: dict, out: Path) -> Path | None:
         title = "Channel-robust coding of the DSC payload"
         bars = bars or "error bars: std over the channel trials"
     elif exp == "table1":
-        _bars(ax, result)
+        _bars(ax, result, fig)
         title = "Table I"
     else:  # pragma: no cover
         plt.close(fig)

@@ -180,8 +180,10 @@ def run_seeds(experiments, seeds, out_dir, *, load: Callable, params: dict, opti
 
     Parameters
     ----------
-    experiments : sequence of names of :data:`EXPERIMENTS`; several share the indexes they
-        build within a seed (``dscref reproduce all``), one frees each index when done with it
+    experiments : sequence of names of :data:`EXPERIMENTS`, or a dict {name: experiment function}
+        (called as ``f(data, seed=, indexes=, **options[name])``, returning a result dict); several
+        share the indexes they build within a seed (``dscref reproduce all``), one frees each
+        index when done with it
     seeds : sequence of distinct ints >= 0
     out_dir : folder; experiment ``EXP`` writes ``out_dir/EXP/seeds/seed_<s>.json``,
         ``out_dir/EXP/results.json`` and ``out_dir/EXP/EXP.png``
@@ -196,10 +198,16 @@ def run_seeds(experiments, seeds, out_dir, *, load: Callable, params: dict, opti
     -------
     SeedRun
     """
-    experiments = list(experiments)
-    bad = [e for e in experiments if e not in EXPERIMENTS]
-    if bad or not experiments:
-        raise ValueError(f"experiments={experiments}: choose from {sorted(EXPERIMENTS)}")
+    if isinstance(experiments, dict):
+        functions = dict(experiments)
+    else:
+        bad = [e for e in experiments if e not in EXPERIMENTS]
+        if bad:
+            raise ValueError(f"experiments={list(experiments)}: choose from {sorted(EXPERIMENTS)}")
+        functions = {e: EXPERIMENTS[e] for e in experiments}
+    experiments = list(functions)
+    if not experiments:
+        raise ValueError(f"experiments is empty: choose from {sorted(EXPERIMENTS)}")
     seeds = check_seeds(seeds)
     options = dict(options or {})
     out = Path(out_dir)
@@ -210,7 +218,7 @@ def run_seeds(experiments, seeds, out_dir, *, load: Callable, params: dict, opti
         if "data" not in state:
             state["data"] = load(seed)
             state["indexes"] = {} if len(experiments) > 1 else None
-        res = EXPERIMENTS[exp](state["data"], seed=seed, indexes=state["indexes"], **options.get(exp, {}))
+        res = functions[exp](state["data"], seed=seed, indexes=state["indexes"], **options.get(exp, {}))
         res["peak_rss_gib"] = _peak_rss_gib()
         return {"meta": result_meta({**per_seed_params, "seed": seed}, state["data"]), **res}
 

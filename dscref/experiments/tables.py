@@ -10,7 +10,7 @@ confidence interval when there are two seeds or more.
 from __future__ import annotations
 
 from ..index.factory import INDEX_NAMES
-from .combine import is_stats, mean_ci, per_seed_values
+from .combine import is_stats, mean_and_ci, per_seed_values
 from .paper import PAPER_TABLE1
 
 __all__ = ["format_table1", "format_fig2", "format_fig3", "format_robust", "format_sensitivity", "format_markdown",
@@ -22,7 +22,7 @@ _T1_COLS = ("mAP", "Recall", "R@1", "R@10", "R@100")
 def format_value(x, spec: str = ".3f", missing: str = "-") -> str:
     """``mean ± half-width`` of a stats record (``mean`` alone for one seed; ``(k/n <missing>)``
     after it when k of the n seeds have no value), a plain number in ``spec``, ``missing`` for None."""
-    m, h = mean_ci(x)
+    m, h = mean_and_ci(x)
     if m is None:
         return missing
     text = f"{m:{spec}}" if h is None else f"{m:{spec}} ± {h:{spec}}"
@@ -66,24 +66,54 @@ def _markdown(rows: list) -> str:
 
 
 # --------------------------------------------------------------------------- Table I
-def _table1_rows(result: dict, scale_key: str | None, markdown: bool) -> list:
+_ABLATIONS = "ablations, not in the paper (quantizer capacity; see codebooks, own PQ)"
+
+
+def _mib(nbytes) -> str:
+    """Bytes (or their stats record: the mean) in MiB: 2 decimals below 10 MiB, whole MiB above."""
+    v = mean_and_ci(nbytes)[0] / 2**20
+    return f"{v:.{2 if v < 10 else 0}f} MiB"
+
+
+def _table1_rows(result: dict, scale_key: str | None, markdown: bool) -> tuple:
+    """Table I's header rows, its rows, and the index of the first row not in the paper (None if all are).
+
+    Every PQ row shows the bytes of its index's codebooks (coarse centroids + residual quantizers)
+    and how many lists have a quantizer of their own; the raw-feature rows search exact
+    distances, so these are "-" there. Rows not in the paper (``in_paper: False``, the ablations)
+    have "-" in the paper column."""
     paper = PAPER_TABLE1.get(scale_key or "", {})
-    head = ["Index", "M", "Head"] + [f"{c} (ours / paper)" if paper else c for c in _T1_COLS]
-    rows = [head + ["candidates"] + ([] if markdown else ["bytes", "ms/q"])]
+    head = [["Index", "M", "Head", *_T1_COLS, "candidates"] + ([] if markdown else ["bytes", "ms/q"])
+            + ["codebooks", "own PQ"]]
+    if not markdown:
+        head.append(["", "", ""] + ["ours / paper" if paper else "ours"] * len(_T1_COLS))
+    else:
+        head[0][3:3 + len(_T1_COLS)] = [f"{c} (ours / paper)" if paper else c for c in _T1_COLS]
+    rows, first_ablation = [], None
     for r in result["rows"]:
-        p = paper.get(r["label"])
-        cells = [format_value(r[c]) + (f" / {p[i]:.3f}" if p else "") for i, c in enumerate(_T1_COLS)]
+        in_paper = r.get("in_paper", True)
+        if not in_paper and first_ablation is None:
+            first_ablation = len(rows)
+        p = paper.get(r["label"]) if in_paper else None
+        cells = [format_value(r[c]) + (f" / {p[i]:.3f}" if p else " / -" if paper else "")
+                 for i, c in enumerate(_T1_COLS)]
         row = [r["label"], str(r["M"]), str(r["head"])] + cells + [format_value(r["candidates"], ".0f")]
         if not markdown:
             row += [str(r["bytes"]), format_value(r["query_ms"], ".1f")]
+        pq_row = not r.get("raw", False) and "codebook_bytes" in r
+        row += [_mib(r["codebook_bytes"]), format_value(r["own_pq_lists"], ".0f")] if pq_row else ["-", "-"]
         rows.append(row)
-    return rows
+    return head, rows, first_ablation
 
 
 def format_table1(result: dict, scale_key: str | None = None) -> str:
     """Table I as text, the paper's numbers beside ours where the paper gives them (``scale_key``
-    "105k" or "1m")."""
-    return "\n".join(_aligned(_table1_rows(result, scale_key, markdown=False)))
+    "105k" or "1m"); rows not in the paper (the ablations) after a separator line."""
+    head, rows, first = _table1_rows(result, scale_key, markdown=False)
+    lines = _aligned(head + rows)
+    if first is not None:
+        lines.insert(len(head) + first, "-" * 8 + f" {_ABLATIONS} " + "-" * 8)
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- Fig. 2
@@ -112,8 +142,8 @@ def format_fig2(result: dict) -> str:
 def _fig3_cell(c: dict, i: int, n_seeds: int) -> str:
     if n_seeds > 1:  # spread over seeds
         return format_value(_at(c["mAP"], i))
-    m, _ = mean_ci(_at(c["mAP"], i))
-    s, _ = mean_ci(_at(c["mAP_std"], i))
+    m, _ = mean_and_ci(_at(c["mAP"], i))
+    s, _ = mean_and_ci(_at(c["mAP_std"], i))
     return f"{m:.3f} ± {s:.3f}"  # one seed: spread over the channel trials
 
 
@@ -187,7 +217,10 @@ def format_markdown(result: dict, scale_key: str | None = None) -> str:
     "105k" or "1m"."""
     exp = result.get("experiment")
     if exp == "table1":
-        return _markdown(_table1_rows(result, scale_key, markdown=True))
+        head, rows, first = _table1_rows(result, scale_key, markdown=True)
+        if first is not None:
+            rows.insert(first, [f"*{_ABLATIONS}*"] + [""] * (len(head[0]) - 1))
+        return _markdown(head + rows)
     if exp == "fig2":
         return _markdown(_fig2_rows(result)) + "\n\n" + _fig2_need(result)
     if exp == "fig3":

@@ -3,8 +3,8 @@
 ``train(x)`` fits the model (list centroids, residual quantizers, ...) and leaves an empty,
 searchable index; ``add(x)`` appends items with ids ``ntotal .. ntotal + n - 1`` (as faiss
 does); ``reset()`` removes every item and keeps the model; ``build(x)`` is
-``reset() + train(x) + add(x)``. ``d``, ``ntotal`` and ``is_trained`` describe the state and
-``repr`` shows it.
+``reset() + train(x) + add(x)``. ``d``, ``ntotal``, ``is_trained``, ``codebook_bytes`` and
+``own_pq_lists`` describe the state and ``repr`` shows it.
 
 Inverted lists stay contiguous: the items of *group* ``g`` (a list; for IVF+G+P a sub-region of
 a list) are rows ``offsets[g]:offsets[g + 1]`` of ``ids_``, ``codes_`` and the per-item tables,
@@ -83,6 +83,30 @@ class IndexLifecycle:
     def is_trained(self) -> bool:
         """Whether the model (centroids and quantizers) is fitted: :meth:`add` may be called."""
         return "pqs_" in vars(self)
+
+    @property
+    def codebook_bytes(self) -> int:
+        """Bytes of the trained tables a server holds to search, the database codes aside: the
+        list centroids and every residual quantizer's codebooks (:meth:`_codebook_arrays`:
+        IVF+G+P adds its neighbour table and alphas; the multi-index counts its two half
+        codebooks, of which its K² cell centroids are the pairs; the flat PQ its codebooks only).
+        The lookup tables derived from these at training time (``cr_``, ``cnorm2_``,
+        ``sub_norm2_``: a few MiB at K = 1000) are not counted. ValueError before training."""
+        self._check_trained()
+        return int(sum(a.nbytes for a in self._codebook_arrays()))
+
+    def _codebook_arrays(self) -> list:
+        """The arrays :attr:`codebook_bytes` counts (default: ``centroids_`` and every
+        quantizer's ``codebooks_``)."""
+        return [self.centroids_] + [pq.codebooks_ for pq in self.pqs_]
+
+    @property
+    def own_pq_lists(self) -> np.ndarray:
+        """The lists with a residual quantizer of their own, ascending int64 (``list_pq_[i] > 0``;
+        the shared quantizer is ``pqs_[0]``, see :mod:`dscref.index._quantizers`). ValueError
+        before training."""
+        self._check_trained()
+        return np.flatnonzero(self.list_pq_ > 0).astype(np.int64)
 
     def _read_only(self) -> bool:
         """Whether the model arrays are read-only (an index loaded with ``mmap=True``)."""
@@ -250,21 +274,27 @@ class IndexLifecycle:
     def _train_pq(self, residuals: np.ndarray, rng) -> ProductQuantizer:
         return ProductQuantizer(self.M, self.nbits, n_iter=self.n_iter, seed=rng).fit(residuals)
 
-    def _train_pq_on_rows(self, x: np.ndarray, rows: np.ndarray, lists: np.ndarray, rng) -> ProductQuantizer:
-        """:meth:`_train_pq` on the residuals ``x[rows] - centroids_[lists]``, gathering only the
-        rows the quantizer trains on.
+    def _train_pq_on_rows(self, x: np.ndarray, rows: np.ndarray, assign: np.ndarray, rng, key=None) -> ProductQuantizer:
+        """:meth:`_train_pq` on the residuals of rows ``rows`` of ``x`` (:meth:`_gather_residuals`:
+        ``x[rows] - centroids_[assign[rows]]`` by default), gathering only the rows the quantizer
+        trains on. ``assign`` (and ``key``, the groups) hold the list of every row of ``x``.
 
         ProductQuantizer.fit keeps a random ``max_points_per_centroid * ksub`` of its input; the
         same draw, made here from the same generator before the gather, selects the same rows,
-        so the result is identical to ``_train_pq(x[rows] - centroids_[lists], rng)`` without a
-        full-size temporary for a large list.
+        so the result is identical to ``_train_pq(x[rows] - centroids_[assign[rows]], rng)``
+        without a full-size temporary for a large list.
         """
         pq = ProductQuantizer(self.M, self.nbits, n_iter=self.n_iter, seed=rng)
         cap = None if pq.max_points_per_centroid is None else pq.max_points_per_centroid * pq.ksub
         if cap is not None and rows.size > cap:
-            keep = np.sort(rng.choice(rows.size, cap, replace=False))
-            rows, lists = rows[keep], lists[keep]
-        return pq.fit(gather_residuals(x, rows, self.centroids_, lists))
+            rows = rows[np.sort(rng.choice(rows.size, cap, replace=False))]
+        return pq.fit(self._gather_residuals(x, rows, assign, key))
+
+    def _gather_residuals(self, x: np.ndarray, rows: np.ndarray, assign: np.ndarray, key=None) -> np.ndarray:
+        """Residuals (len(rows), d) float32 of rows ``rows`` of ``x`` to their
+        :meth:`_residual_reference` (default: ``x[rows] - centroids_[assign[rows]]``, gathered
+        chunk by chunk by :func:`dscref._chunks.gather_residuals`)."""
+        return gather_residuals(x, rows, self.centroids_, assign[rows])
 
     def _encode_rows(self, x: np.ndarray, ids: np.ndarray, assign: np.ndarray, key=None) -> np.ndarray:
         """Codes (len(ids), M) of database rows ``ids``: the residual ``x[id] - ref`` (see

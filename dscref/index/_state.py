@@ -168,7 +168,8 @@ def list_count(ix, low: int = 1, what: str = "") -> int:
 
 
 def single_quantizer(ix) -> None:
-    """Indices with one residual PQ shared by every list (IVF, IMI, G+P, flat)."""
+    """Indices with one residual PQ shared by every list (IMI, flat; IVF, G+P and DSC with
+    ``pq_per_list=False``)."""
     need(len(ix.pqs_) == 1, f"pqs_ must hold exactly one quantizer, got {len(ix.pqs_)}")
 
 

@@ -74,6 +74,9 @@ class InvertedPQIndex(IndexLifecycle):
     #: attributes a format-version-2 file stores under another name (old -> new), applied by
     #: :meth:`_upgrade_state` when :func:`dscref.io.load_index` reads such a file
     _v2_renames: dict = {}
+    #: attributes added after files were written (name -> the value that reproduces what the
+    #: code of those files did), given to a loaded state that lacks them
+    _state_defaults: dict = {}
 
     def __init__(self, M: int = 8, nbits: int = 8, n_iter: int = 25, seed=None, keep_vectors: bool = False):
         self.M = check_int(M, "M", low=1)
@@ -106,15 +109,16 @@ class InvertedPQIndex(IndexLifecycle):
     @classmethod
     def _upgrade_state(cls, state: dict, version: int) -> dict:
         """The saved ``state`` (name -> encoded value) of a file of format ``version`` under
-        today's attribute names (:attr:`_v2_renames` for version 2). ValueError if it holds an
-        old name and its new name both."""
-        if version > 2 or not cls._v2_renames:
-            return state
-        both = [old for old, new in cls._v2_renames.items() if old in state and new in state]
-        if both:
-            raise ValueError(f"a version-2 {cls.__name__} state holds both {both[0]!r} and "
-                             f"{cls._v2_renames[both[0]]!r}")
-        return {cls._v2_renames.get(k, k): v for k, v in state.items()}
+        today's attribute names (:attr:`_v2_renames` for version 2), with the attributes added
+        since (:attr:`_state_defaults`) where it lacks them. ValueError if it holds an old name
+        and its new name both."""
+        if version <= 2 and cls._v2_renames:
+            both = [old for old, new in cls._v2_renames.items() if old in state and new in state]
+            if both:
+                raise ValueError(f"a version-2 {cls.__name__} state holds both {both[0]!r} and "
+                                 f"{cls._v2_renames[both[0]]!r}")
+            state = {cls._v2_renames.get(k, k): v for k, v in state.items()}
+        return {**cls._state_defaults, **state}
 
     @property
     def default_head_size(self) -> int:

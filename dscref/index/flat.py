@@ -35,6 +35,10 @@ class FlatPQIndex(InvertedPQIndex):
         self.list_pq_ = np.zeros(1, dtype=np.int64)
         return self._prepare_rows(x, labels)
 
+    def _codebook_arrays(self) -> list:
+        """The PQ codebooks (the one centroid is the zero vector, not trained)."""
+        return [pq.codebooks_ for pq in self.pqs_]
+
     def _prepare_rows(self, x, labels):
         lists = np.zeros(x.shape[0], dtype=np.int64)
         return lists, lists

@@ -6,7 +6,8 @@ nearest neighbors", ECCV 2018 (ref. [11] of Wang & Qi; reference code ``dbaranch
 *Grouping.* Every k-means cell ``i`` (centroid ``c_i``) is split into L sub-regions, one per
 neighbouring centroid ``s_il`` (the L nearest other centroids), with sub-centroids
 ``c_il = c_i + alpha_i (s_il - c_i)``. A database vector of cell ``i`` goes to its nearest
-sub-centroid and its residual to that sub-centroid is PQ-encoded (one PQ shared by all cells).
+sub-centroid and its residual to that sub-centroid is PQ-encoded (one PQ shared by all cells;
+``pq_per_list=True``: one per cell, as :class:`~dscref.index.ivf.IVFIndex`).
 
 *Pruning.* At query time the server knows, for every head cell, a reconstruction of the query
 and therefore its distances to the cell's sub-centroids; sub-regions far from the query are not
@@ -49,7 +50,7 @@ def _check_prune(prune):
 
 
 class GPIndex(IVFIndex):
-    """IVF + grouping + pruning, with one shared residual PQ.
+    """IVF + grouping + pruning, with one shared residual PQ (or one per cell: ``pq_per_list``).
 
     Parameters
     ----------
@@ -71,6 +72,9 @@ class GPIndex(IVFIndex):
         What a database vector is encoded relative to: its sub-centroid (as in the paper: the
         residual is smaller, so the PQ is more accurate) or its cell centroid (sub-regions then
         serve only for pruning).
+    pq_per_list, min_partition_size
+        As :class:`~dscref.index.ivf.IVFIndex`: one residual PQ per cell with enough training
+        rows (trained on the cell's residuals to their sub-centroids) instead of one shared.
     prune : None, "mean" or float in (0, 1], default "mean"
         Which sub-regions of the head cells are scanned (may be changed after build):
         ``"mean"`` -- the reference code's rule: those whose distance to the query is below
@@ -117,9 +121,10 @@ class GPIndex(IVFIndex):
 
     def __init__(self, n_lists: int = 1000, n_neighbors: int = 8, M: int = 8, nbits: int = 8, n_iter: int = 25,
                  seed=None, keep_vectors: bool = False, coarse_iter: int = 20, alpha: str = "cell",
-                 residual: str = "subcentroid", prune="mean"):
+                 residual: str = "subcentroid", prune="mean", pq_per_list: bool = False,
+                 min_partition_size: int | None = None):
         super().__init__(n_lists=n_lists, M=M, nbits=nbits, n_iter=n_iter, seed=seed, keep_vectors=keep_vectors,
-                         coarse_iter=coarse_iter)
+                         coarse_iter=coarse_iter, pq_per_list=pq_per_list, min_partition_size=min_partition_size)
         self.L = check_int(n_neighbors, "n_neighbors", low=1)
         if self.L >= self._n_lists:
             raise ValueError(f"n_neighbors={self.L} must be < n_lists={self._n_lists}")
@@ -210,8 +215,8 @@ class GPIndex(IVFIndex):
     def _fit(self, x, labels):
         """``train(x)``: :meth:`IVFIndex._fit <dscref.index.ivf.IVFIndex._fit>` -- cluster ``x``
         (n, d) float32 into K cells, draw the training sample -- with the grouping learnt on the
-        sample (:meth:`_fit_groups`) and the PQ trained on the sample's residuals to its
-        sub-centroids. ``labels`` is ignored (DUC is unsupervised).
+        sample (:meth:`_fit_groups`) and the residual quantizers trained on residuals to the
+        sub-centroids (:meth:`_gather_residuals`). ``labels`` is ignored (DUC is unsupervised).
 
         Everything learnt (centroids, neighbours, ``alpha_``, the PQ) comes from the training
         rows; the sub-region of an item is a function of the trained model and the item alone,
@@ -231,9 +236,13 @@ class GPIndex(IVFIndex):
         """Cell and sub-region key ``cell * L + l`` of every row."""
         return assign * self.L + self._subregions(x, assign)
 
-    def _fit_residual_pq(self, x, assign, key, sample, rng):
-        """The shared PQ, trained on the drawn rows' residuals to their sub-centroids."""
-        return self._train_pq(gather_rows(x, sample) - self._residual_reference(sample, assign, key), rng)
+    def _codebook_arrays(self) -> list:
+        """IVF's (centroids, residual codebooks), the neighbour table and the alphas."""
+        return super()._codebook_arrays() + [self.neighbors_, self.alpha_]
+
+    def _gather_residuals(self, x, rows, assign, key=None):
+        """Residuals of rows ``rows`` to their sub-centroids (:meth:`_residual_reference`)."""
+        return gather_rows(x, rows) - self._residual_reference(rows, assign, key)
 
     # groups are the sub-regions: rows sorted by (cell, sub-region, id)
     _item_arrays = ("ids_", "codes_", "db_norm2_", "gr_")
@@ -260,7 +269,6 @@ class GPIndex(IVFIndex):
         if self.residual == "centroid":
             return out  # g_l = 0: the base tables are already exact
         db_norm2 = out["db_norm2_"]
-        pq = self.pqs_[0]
         for i in range(self.n_lists):
             a, b = cells[i], cells[i + 1]
             if a == b:
@@ -270,11 +278,11 @@ class GPIndex(IVFIndex):
             for s in range(a, b, _CHUNK):
                 e = min(b, s + _CHUNK)
                 gr[s:e], db_norm2[s:e] = tables.subregion_item_terms(
-                    self.centroids_[i], g[sub[s - a:e - a]], pq.decode(codes[s:e]))
+                    self.centroids_[i], g[sub[s - a:e - a]], self.pqs_[self.list_pq_[i]].decode(codes[s:e]))
         return out
 
     def _check_state(self) -> None:
-        """IVF's checks (K cells, one shared quantizer, the coarse quantizer), then the
+        """IVF's checks (K cells, the quantizer options, the coarse quantizer), then the
         grouping: neighbour table, alphas, sub-region offsets nested in the cells' offsets,
         per-item terms, pruning rule."""
         super()._check_state()
@@ -304,7 +312,6 @@ class GPIndex(IVFIndex):
         """Score the kept sub-regions of the head cells (see ``prune``): eqs. (14)-(15) with the
         sub-region terms of :mod:`dscref.index.tables`."""
         raw = query.vector is not None
-        pq = self.pqs_[0]
         L = self.L
         cand = []  # (j, cell, l, prune distance, r_q)
         for j, lab in enumerate(query.labels):
@@ -314,7 +321,7 @@ class GPIndex(IVFIndex):
             if raw:
                 rq = np.asarray(query.vector, dtype=np.float32) - self.centroids_[lab]
             else:
-                rq = pq.decode(np.asarray(query.codes[j])[None])[0]
+                rq = self.pqs_[self.list_pq_[lab]].decode(np.asarray(query.codes[j])[None])[0]
             u = self._directions(lab)
             pd = ((rq[None].astype(np.float64) - self.alpha_[lab] * u.astype(np.float64)) ** 2).sum(1)
             sizes = np.diff(self.sub_offsets_[lab * L:(lab + 1) * L + 1])
@@ -335,7 +342,7 @@ class GPIndex(IVFIndex):
             g = self._offset_vectors(lab)[l]
             e = np.asarray(query.codes[j], dtype=np.int64)
             if j not in rows:
-                rows[j] = self._code_rows(0, e)
+                rows[j] = self._code_rows(self.list_pq_[lab], e)
             sdc, gram = rows[j]
             if metric == "l2":
                 scores.append(tables.subregion_l2_scores(sdc, self.codes_[a:b], self.gr_[a:b], g, rq))

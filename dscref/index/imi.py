@@ -200,6 +200,10 @@ class IMIIndex(InvertedPQIndex):
             release_pages(x)
         return assign, assign
 
+    def _codebook_arrays(self) -> list:
+        """The two half codebooks (the K² cell centroids are their pairs) and the residual PQ."""
+        return [self.codebook1_, self.codebook2_] + [pq.codebooks_ for pq in self.pqs_]
+
     def _store_groups(self, offsets, items):
         super()._store_groups(offsets, items)
         self.nonempty_ = np.diff(self.offsets_) > 0

@@ -13,13 +13,14 @@ from .._validate import as_generator, check_int
 from ..kmeans import KMeans
 from ..scoring import topk
 from . import _state
+from ._quantizers import check_pq_options, fit_residual_pqs, sample_rows, state_pq_options
 from .base import InvertedPQIndex
 
 __all__ = ["IVFIndex"]
 
 
 class IVFIndex(InvertedPQIndex):
-    """k-means coarse quantizer (K lists) + one residual PQ shared by all lists.
+    """k-means coarse quantizer (K lists) + one residual PQ shared by all lists (or one per list).
 
     Parameters
     ----------
@@ -29,25 +30,39 @@ class IVFIndex(InvertedPQIndex):
         See :class:`dscref.index.base.InvertedPQIndex`.
     coarse_iter : int, default 20
         k-means iterations of the coarse quantizer.
+    pq_per_list : bool, default False
+        ``False``: one residual PQ shared by every cell (IVFADC, faiss ``IndexIVFPQ``).
+        ``True``: one PQ per cell with at least ``min_partition_size`` training rows, the
+        others sharing one -- DSC's rule (:mod:`dscref.index._quantizers`), so DUC-IVF+PQ can be
+        compared with DSC+PQ at equal quantizer capacity.
+    min_partition_size : int, optional
+        Per-list mode only: the training rows a cell needs for its own PQ (default
+        ``2**nbits``); None in shared mode (giving a value there is a ValueError).
 
     Notes
     -----
     Training runs, from one generator: the coarse k-means on ``x``, a draw of
     ``min(n, 256 * 2**nbits)`` training rows, then :meth:`_fit_groups` (nothing here; IVF+G+P's
-    sub-regions) and the residual PQ on the drawn rows (:meth:`_fit_residual_pq`). Subclasses
-    that split the lists further (:class:`~dscref.index.gp.GPIndex`) override those two steps
-    and :meth:`_groups`.
+    sub-regions) and the residual quantizers
+    (:func:`~dscref.index._quantizers.fit_residual_pqs`: shared mode trains on the drawn rows,
+    per-list mode on each cell's training rows). Subclasses that split the lists further
+    (:class:`~dscref.index.gp.GPIndex`) override :meth:`_fit_groups`, :meth:`_groups` and the
+    residuals' reference.
     """
 
     kind = "ivf"
     _v2_renames = {"K": "_n_lists"}
+    # files written before the option hold one shared quantizer
+    _state_defaults = {"pq_per_list": False, "min_partition_size": None}
     _min_lists = 1
 
     def __init__(self, n_lists: int = 1000, M: int = 8, nbits: int = 8, n_iter: int = 25, seed=None,
-                 keep_vectors: bool = False, coarse_iter: int = 20):
+                 keep_vectors: bool = False, coarse_iter: int = 20, pq_per_list: bool = False,
+                 min_partition_size: int | None = None):
         super().__init__(M=M, nbits=nbits, n_iter=n_iter, seed=seed, keep_vectors=keep_vectors)
         self._n_lists = check_int(n_lists, "n_lists", low=self._min_lists)
         self.coarse_iter = check_int(coarse_iter, "coarse_iter", low=1)
+        self.pq_per_list, self.min_partition_size = check_pq_options(pq_per_list, min_partition_size, self.nbits)
 
     @property
     def label_bits(self) -> int:
@@ -60,18 +75,18 @@ class IVFIndex(InvertedPQIndex):
         return x, None
 
     def _fit(self, x, labels):
-        """``train(x)``: cluster ``x`` (n, d) into K cells, train the residual PQ on a sample of
-        the residuals. ``labels`` is ignored (DUC is unsupervised); it is accepted so every
-        index trains and builds with the same call."""
+        """``train(x)``: cluster ``x`` (n, d) into K cells, train the residual quantizers
+        (shared: on a sample of the residuals; per list: on each cell's residuals). ``labels``
+        is ignored (DUC is unsupervised); it is accepted so every index trains and builds with
+        the same call."""
         rng = as_generator(self.seed)
         self.coarse_ = KMeans(self._n_lists, n_iter=self.coarse_iter, init="random", seed=rng).fit(x)
         self.centroids_ = self.coarse_.centroids_
         assign = self.coarse_.predict(x)
-        sample = rng.choice(x.shape[0], min(x.shape[0], 256 * (1 << self.nbits)), replace=False)
+        sample = sample_rows(x.shape[0], self.nbits, rng)
         self._fit_groups(x, assign, sample)
         key = self._groups(x, assign)
-        self.pqs_ = [self._fit_residual_pq(x, assign, key, sample, rng)]
-        self.list_pq_ = np.zeros(self.n_lists, dtype=np.int64)
+        self.pqs_, self.list_pq_, _ = fit_residual_pqs(self, x, assign, rng, key=key, sample=sample)
         return assign, key
 
     def _fit_groups(self, x: np.ndarray, assign: np.ndarray, sample: np.ndarray) -> None:
@@ -82,20 +97,17 @@ class IVFIndex(InvertedPQIndex):
         """The group of every row of ``x`` in cells ``assign`` (IVF: the cell)."""
         return assign
 
-    def _fit_residual_pq(self, x, assign, key, sample, rng):
-        """The shared residual PQ, trained on the drawn rows' residuals to their cell centroids."""
-        return self._train_pq_on_rows(x, sample, assign[sample], rng)
-
     def _prepare_rows(self, x, labels):
         assign = self.coarse_.predict(x)
         return assign, self._groups(x, assign)
 
     def _check_state(self) -> None:
-        """Base checks, then: K lists, one shared quantizer, the coarse quantizer."""
+        """Base checks, then: K lists, the quantizer options (shared mode: one quantizer), the
+        coarse quantizer."""
         super()._check_state()
         K = _state.list_count(self, low=self._min_lists)
         _state.integer(self, "coarse_iter", low=1)
-        _state.single_quantizer(self)
+        state_pq_options(self)
         _state.kmeans(self, "coarse_", K, self.d_)
 
     def head(self, q, n_probe):

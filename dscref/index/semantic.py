@@ -10,18 +10,15 @@ cannot be derived from ``q`` and callers pass ``top_labels`` to ``encode_query``
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
 from .._chunks import release_pages
 from .._validate import as_generator, as_int_array, check_int, renamed_keyword
 from . import _state
+from ._quantizers import check_pq_options, fit_residual_pqs, state_pq_options
 from .base import InvertedPQIndex
 
 __all__ = ["SemanticIndex"]
-
-log = logging.getLogger(__name__)
 
 
 class SemanticIndex(InvertedPQIndex):
@@ -34,10 +31,15 @@ class SemanticIndex(InvertedPQIndex):
         need ``ceil(log2 K)`` bits each (10 for K=1000).
     M, nbits, n_iter, seed, keep_vectors
         See :class:`dscref.index.base.InvertedPQIndex`.
+    pq_per_list : bool, default True
+        One residual PQ per partition (the paper's eqs. 4-6) or, ``False``, one PQ shared by
+        all partitions as in IVFADC (an ablation: DSC with the capacity of DUC-IVF+PQ). The
+        rule is :mod:`dscref.index._quantizers`, the same as :class:`~dscref.index.ivf.IVFIndex`'s.
     min_partition_size : int, optional
-        Partitions with fewer items than this (default ``2**nbits``) share one
-        residual PQ trained on all their residuals pooled, instead of an own PQ trained on a
-        handful of points. ``shared_pq_lists_`` records which partitions use it.
+        Per-list mode: partitions with fewer training rows than this (default ``2**nbits``)
+        share one residual PQ trained on all their residuals pooled, instead of an own PQ
+        trained on a handful of points. ``shared_pq_lists_`` records which partitions use it.
+        None in shared mode (giving a value there is a ValueError).
     progress : bool, default True
         A progress bar over the per-partition quantizers.
     n_labels : int, keyword only, deprecated
@@ -45,19 +47,20 @@ class SemanticIndex(InvertedPQIndex):
 
     Attributes
     ----------
-    shared_pq_lists_ : ndarray of int64, partitions using the shared quantizer
+    shared_pq_lists_ : ndarray of int64, partitions using the shared quantizer ``pqs_[0]``
     """
 
     kind = "dsc"
     _v2_renames = {"K": "_n_lists"}
+    _state_defaults = {"pq_per_list": True}  # files written before the option: one PQ per partition
 
     @renamed_keyword("n_labels", "n_lists")
     def __init__(self, n_lists: int = 1000, M: int = 8, nbits: int = 8, n_iter: int = 25, seed=None,
-                 keep_vectors: bool = False, min_partition_size: int | None = None, progress: bool = True):
+                 keep_vectors: bool = False, min_partition_size: int | None = None, progress: bool = True,
+                 pq_per_list: bool = True):
         super().__init__(M=M, nbits=nbits, n_iter=n_iter, seed=seed, keep_vectors=keep_vectors)
         self._n_lists = check_int(n_lists, "n_lists", low=1)
-        self.min_partition_size = (1 << self.nbits) if min_partition_size is None else \
-            check_int(min_partition_size, "min_partition_size", low=1)
+        self.pq_per_list, self.min_partition_size = check_pq_options(pq_per_list, min_partition_size, self.nbits)
         self.progress = progress
 
     @property
@@ -91,13 +94,12 @@ class SemanticIndex(InvertedPQIndex):
         """``train(x, labels)``: learn the partition codewords and residual quantizers.
 
         ``c^i`` is the mean of the training rows of partition i (eq. 3; zeros for a partition
-        without training rows) and each partition with at least ``min_partition_size`` training
-        rows gets its own residual PQ (eqs. 4-6); the others share one. The training set may be
-        a sample of the database (:mod:`dscref.distributed` trains on one); :meth:`add` then
-        encodes every item with these.
+        without training rows); the residual quantizers follow ``pq_per_list``
+        (:func:`dscref.index._quantizers.fit_residual_pqs`): by default each partition with at
+        least ``min_partition_size`` training rows gets its own residual PQ (eqs. 4-6) and the
+        others share one. The training set may be a sample of the database
+        (:mod:`dscref.distributed` trains on one); :meth:`add` then encodes every item with these.
         """
-        from tqdm.auto import tqdm
-
         rng = as_generator(self.seed)
         n, d = x.shape
         K = self._n_lists
@@ -108,23 +110,8 @@ class SemanticIndex(InvertedPQIndex):
             np.add.at(sums, labels[s:s + 65536], x[s:s + 65536])
             release_pages(x)
         self.centroids_ = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
-        order = np.argsort(labels, kind="stable")
-        starts = np.concatenate([[0], np.cumsum(counts)])
-        small = np.flatnonzero(counts < self.min_partition_size)
-        big = np.flatnonzero(counts >= self.min_partition_size)
-        self.pqs_, self.list_pq_ = [], np.zeros(K, dtype=np.int64)
-        # shared PQ for the small partitions (index 0), trained on their pooled residuals
-        pooled = order[np.isin(labels[order], small)] if small.size else np.empty(0, np.int64)
-        if pooled.size == 0:  # nothing small but keep slot 0 meaningful: pool a sample of all
-            pooled = rng.choice(n, min(n, 256 * (1 << self.nbits)), replace=False)
-        self.pqs_.append(self._train_pq_on_rows(x, pooled, labels[pooled], rng))
-        self.shared_pq_lists_ = small.astype(np.int64)
-        for i in tqdm(big, desc="DSC: per-partition PQ", disable=not self.progress or big.size < 2, leave=False):
-            rows = order[starts[i]:starts[i + 1]]
-            self.list_pq_[i] = len(self.pqs_)
-            self.pqs_.append(self._train_pq_on_rows(x, rows, labels[rows], rng))
-        log.info("DSC: %d partitions, %d with their own PQ, %d (%.1f%% of training items) on the shared PQ",
-                 K, big.size, small.size, 100.0 * counts[small].sum() / n)
+        self.pqs_, self.list_pq_, self.shared_pq_lists_ = fit_residual_pqs(self, x, labels, rng,
+                                                                           progress=bool(self.progress))
         return labels, labels
 
     def encode_items(self, x, labels) -> np.ndarray:
@@ -141,7 +128,7 @@ class SemanticIndex(InvertedPQIndex):
         """Base checks, then: one list per label (``n_lists``) and the shared-quantizer partitions."""
         super()._check_state()
         K = _state.list_count(self, what=" (one per label)")
-        _state.integer(self, "min_partition_size", low=1)
+        state_pq_options(self)
         shared = _state.array(self, "shared_pq_lists_", np.int64, (None,))
         _state.bounded(shared, "shared_pq_lists_", 0, K)
         _state.need(bool((shared[1:] > shared[:-1]).all()), "shared_pq_lists_ must be strictly increasing")

@@ -10,10 +10,11 @@ import math
 import numpy as np
 
 from ._linalg import matmul, matvec
-from .classifier import calibrate, full_logits, predict_independent, topk_labels
+from .classifier import calibrate, evidence, full_logits, predict_independent, topk_labels, visibility_sample
 from .geometry import Directions, Hierarchy, component_weights, normalise_rows
-from .params import (STREAM_CLASSIFIER, STREAM_DB, STREAM_QUERIES, STREAM_STRUCT, TOP_K, check_params,
-                     stream_rng)
+from .landmarks import Landmarks, distractor_classes, landmark_counts, scene_classes
+from .params import (STREAM_CLASSIFIER, STREAM_DB, STREAM_QUERIES, STREAM_STRUCT, STREAM_VIEWS, TOP_K,
+                     check_params, stream_rng)
 
 __all__ = ["SyntheticPlan"]
 
@@ -66,10 +67,11 @@ class SyntheticPlan:
         self.w = w = component_weights(p)
         rng = stream_rng(p["seed"], STREAM_STRUCT)
 
-        # class frequencies of the photo collection: log-normal weights
+        # class frequencies of the photo collection: log-normal weights; the building/scene classes
         logw = p["class_size_spread"] * rng.standard_normal(K)
         self.class_p = np.exp(logw - logw.max())
         self.class_p /= self.class_p.sum()
+        self.scene = scene_classes(rng, p, hier)
 
         # shared directions: global mean, superclasses, classes, landmark instances
         self.dirs = Directions(rng, d, p["latent_dim"], p["spectrum_decay"], p["isotropic_fraction"])
@@ -84,73 +86,87 @@ class SyntheticPlan:
         self.class_vec = (w["global"] * g[None, :] + w["superclass"] * u_sup[hier.sup_of]
                           + w["class"] * u_cls).astype(np.float32)
 
-        # landmarks: class by popularity, number of positives log-uniform in positives_range
-        n_inst = p["n_instances"]
-        self.inst_class = rng.choice(K, size=n_inst, p=self.class_p).astype(np.int64)
-        lo, hi = p["positives_range"]
-        n_ok = np.floor(np.exp(rng.uniform(math.log(lo), math.log(hi + 1), size=n_inst))).astype(np.int64)
-        n_ok = np.clip(n_ok, lo, hi)
-        jf = p["junk_fraction"]
-        n_junk = np.rint(n_ok * jf / (1.0 - jf)).astype(np.int64)
-        self.inst_vec = (w["instance"] * self._deviation(rng, n_inst)).astype(np.float32)
-        n_land = int(n_ok.sum() + n_junk.sum())
+        # landmarks: buildings (a scene class, by popularity), Oxford5k's photo counts by default
+        n_ok, n_junk = landmark_counts(rng, p)
+        n_inst = n_ok.size
+        scene_p = self.class_p[self.scene] / self.class_p[self.scene].sum()
+        self.inst_class = self.scene[rng.choice(self.scene.size, size=n_inst, p=scene_p)]
+        self.inst_vec = self._deviation(rng, n_inst).astype(np.float32)
+        lm = Landmarks(stream_rng(p["seed"], STREAM_VIEWS), p, n_ok, n_junk)
+        self.landmarks = lm
+        self.view_vec = self._deviation(rng, int(lm.n_views.sum())).astype(np.float32)
+        n_land = lm.n_land
         if p["n_db"] < n_land:
-            raise ValueError(f"n_db={p['n_db']} is too small for the {n_inst} instances, which alone "
-                             f"have {n_land} database images; raise n_db or lower positives_range")
+            raise ValueError(f"n_db={p['n_db']} is too small for the {n_inst} landmarks, which alone "
+                             f"have {n_land} database images; raise n_db or lower positives")
 
         # database layout: landmark images at random positions (ties in a ranking must not favour them)
         n_db = p["n_db"]
         self.kind_b = np.zeros(n_db, dtype=np.int8)  # 0 distractor, 1 ok view, 2 junk view
         self.instance_b = np.empty(n_db, dtype=np.int64)
         self.class_b = np.empty(n_db, dtype=np.int64)
-        land_rows = rng.choice(n_db, size=n_land, replace=False)
-        inst_of_land = np.repeat(np.arange(n_inst), n_ok + n_junk)
-        is_junk = np.concatenate([np.r_[np.zeros(a, bool), np.ones(b, bool)] for a, b in zip(n_ok, n_junk)])
-        self.kind_b[land_rows] = np.where(is_junk, 2, 1)
-        self.instance_b[land_rows] = inst_of_land
-        self.class_b[land_rows] = self.inst_class[inst_of_land]
+        self.land_rows = land_rows = rng.choice(n_db, size=n_land, replace=False)
+        self.kind_b[land_rows] = np.where(lm.is_junk, 2, 1)
+        self.instance_b[land_rows] = lm.inst_of_land
+        self.class_b[land_rows] = self.inst_class[lm.inst_of_land]
         dist = np.flatnonzero(self.kind_b == 0)
         self.instance_b[dist] = n_inst + np.arange(dist.size)
-        self.class_b[dist] = rng.choice(K, size=dist.size, p=self.class_p)
+        n_coll = min(max(0, p["collection_size"] - n_land), dist.size)
+        self.class_b[dist] = distractor_classes(rng, p, self.class_p, self.scene, dist.size, n_coll)
         self.n_ok, self.n_junk = n_ok, n_junk
 
-        # per-row weights: instance part of landmark views, fresh per-image energy
-        s, nz, jv = w["instance"], w["noise"], p["junk_visibility"]
-        # a junk view keeps instance weight jv * s, i.e. the share jv of the instance similarity
-        # s^2 with the other photos of its object; the removed energy (1 - jv^2) s^2 becomes noise
-        self.inst_scale = np.array([0.0, 1.0, jv], dtype=np.float32)[self.kind_b]
-        noise_w = np.array([nz, nz, math.sqrt(nz**2 + (1.0 - jv**2) * s**2)], dtype=np.float32)
-        fresh_inst_w = np.array([s, 0.0, 0.0], dtype=np.float32)
-        self.noise_w = noise_w[self.kind_b]
-        self.fresh_inst_w = fresh_inst_w[self.kind_b]
+        # per-row weights. A landmark photo with visible share b from view v of landmark i:
+        # class_vec + b s (sqrt(1 - om) u_i + sqrt(om) u_v) + sqrt(n^2 + (1 - b^2) s^2) e_image;
+        # the hidden share of the instance energy is clutter (fresh per photo), so E|x|^2 = 1.
+        # A distractor is its own object: class_vec + s u_fresh + n e_image.
+        s, nz, om = w["instance"], w["noise"], p["viewpoint_share"]
+        self.inst_w = np.zeros(n_db, dtype=np.float32)
+        self.view_w = np.zeros(n_db, dtype=np.float32)
+        self.view_b = np.full(n_db, -1, dtype=np.int64)
+        self.noise_w = np.full(n_db, nz, dtype=np.float32)
+        self.fresh_inst_w = np.full(n_db, s, dtype=np.float32)
+        self.inst_w[land_rows] = lm.beta * s * math.sqrt(1.0 - om)
+        self.view_w[land_rows] = lm.beta * s * math.sqrt(om)
+        self.view_b[land_rows] = lm.view
+        self.noise_w[land_rows] = np.sqrt(nz**2 + (1.0 - lm.beta**2) * s**2)
+        self.fresh_inst_w[land_rows] = 0.0
 
-        # classifier
+        # classifier: logit noise shared by a landmark (share rho (1 - lam)) and by a viewpoint
+        # (rho lam); the true class's peak scales with the photo's visible share
         self.cal = calibrate(p, hier, self.class_p)
         crng = stream_rng(p["seed"], STREAM_CLASSIFIER)
-        rho = p["classifier_instance_corr"]
-        inst_noise = crng.standard_normal((n_inst, K))  # one logit-noise vector per landmark
+        rho, lam = p["label_consistency"], p["viewpoint_label_share"]
+        inst_noise = math.sqrt(rho * (1.0 - lam)) * crng.standard_normal((n_inst, K))
+        view_noise = math.sqrt(rho * lam) * crng.standard_normal((int(lm.n_views.sum()), K))
         self.labels_b = np.empty(n_db, dtype=np.int64)
         self.top1_ok_b = np.empty(n_db, dtype=bool)
         self.top5_ok_b = np.empty(n_db, dtype=bool)
         for a in range(0, dist.size, 1 << 18):
             rows = dist[a:a + (1 << 18)]
-            lab, c1, c5 = predict_independent(crng, self.class_b[rows], hier, self.cal)
+            beta = evidence(p, visibility_sample(crng, p, rows.size))
+            lab, c1, c5 = predict_independent(crng, self.class_b[rows], hier, self.cal, beta)
             self.labels_b[rows], self.top1_ok_b[rows], self.top5_ok_b[rows] = lab, c1, c5
-        lg = full_logits(self.class_b[land_rows], hier, self.cal, inst_noise[inst_of_land], crng, rho)
-        top5 = topk_labels(lg, TOP_K)
+        shared = inst_noise[lm.inst_of_land] + view_noise[lm.view]
+        lg = full_logits(self.class_b[land_rows], hier, self.cal, shared, crng, rho, evidence(p, lm.beta))
+        self.top5_land = top5 = topk_labels(lg, TOP_K)
         self.labels_b[land_rows] = top5[:, 0]
         self.top1_ok_b[land_rows] = top5[:, 0] == self.class_b[land_rows]
         self.top5_ok_b[land_rows] = (top5 == self.class_b[land_rows][:, None]).any(axis=1)
 
-        # queries: fresh ok-views of each landmark
-        nq_per = p["queries_per_instance"]
-        self.instance_q = np.repeat(np.arange(n_inst, dtype=np.int64), nq_per)
+        # queries: crops of each landmark, from one of its viewpoints
+        self.instance_q = lm.instance_q
         self.class_q = self.inst_class[self.instance_q]
         qrng = stream_rng(p["seed"], STREAM_QUERIES)
-        xq = self.class_vec[self.class_q] + self.inst_vec[self.instance_q] + w["noise"] * self.dirs.draw(qrng, self.instance_q.size)
+        bq = lm.beta_q.astype(np.float32)[:, None]
+        xq = (self.class_vec[self.class_q]
+              + bq * np.float32(s) * (np.float32(math.sqrt(1.0 - om)) * self.inst_vec[self.instance_q]
+                                      + np.float32(math.sqrt(om)) * self.view_vec[lm.view_q])
+              + np.sqrt(nz**2 + (1.0 - bq**2) * s**2) * self.dirs.draw(qrng, self.instance_q.size))
         self.xq = normalise_rows(xq.astype(np.float32))
         depth = max(TOP_K, min(p["query_ranking_depth"], K))
-        self.ranking_q = topk_labels(full_logits(self.class_q, hier, self.cal, inst_noise[self.instance_q], crng, rho), depth)
+        shared_q = inst_noise[self.instance_q] + view_noise[lm.view_q]
+        self.ranking_q = topk_labels(full_logits(self.class_q, hier, self.cal, shared_q, crng, rho,
+                                                   evidence(p, lm.beta_q)), depth)
         self.topk_q = np.ascontiguousarray(self.ranking_q[:, :TOP_K])
 
         order = np.argsort(self.instance_b[land_rows], kind="stable")
@@ -188,7 +204,9 @@ class SyntheticPlan:
         x = self.class_vec[self.class_b[lo:hi]]
         land = np.flatnonzero(self.kind_b[lo:hi] > 0)
         if land.size:
-            x[land] += self.inst_scale[lo + land, None] * self.inst_vec[self.instance_b[lo + land]]
+            r = lo + land
+            x[land] += (self.inst_w[r, None] * self.inst_vec[self.instance_b[r]]
+                        + self.view_w[r, None] * self.view_vec[self.view_b[r]])
         nw, sw = self.noise_w[lo:hi, None], self.fresh_inst_w[lo:hi, None]
         # fresh per-image energy: image noise (+ the distractor's own instance direction)
         z = nw * self.dirs.latent(rng, n) + sw * self.dirs.latent(rng, n)

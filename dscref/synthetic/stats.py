@@ -12,6 +12,27 @@ from .plan import SyntheticPlan
 __all__ = ["measure"]
 
 
+def _pair_stats(plan: SyntheticPlan, qi, bi, measured: float, xq, xb) -> dict:
+    """Query-photo pairs of one landmark: the model's expected cosine (``sim_same_class + b_q b
+    ((1 - om) + om [same view]) s^2`` per pair, averaged), the measured mean, and the measured
+    5 / 50 / 95 % quantiles (the "band" of matching similarities)."""
+    out = {"target": float("nan"), "measured": measured, "pairs": len(qi)}
+    if not len(qi):
+        return out
+    p, lm = plan.p, plan.landmarks
+    qi, bi = np.asarray(qi, dtype=np.int64), np.asarray(bi, dtype=np.int64)
+    where = np.full(p["n_db"], -1, dtype=np.int64)
+    where[plan.land_rows] = np.arange(plan.land_rows.size)
+    j = where[bi]
+    om, s2 = p["viewpoint_share"], plan.w["instance"] ** 2
+    share = (1.0 - om) + om * (lm.view_q[qi] == lm.view[j])
+    out["target"] = float(np.mean(p["sim_same_class"] + lm.beta_q[qi] * lm.beta[j] * share * s2))
+    o = np.argsort(bi, kind="stable")
+    c = np.einsum("ij,ij->i", np.asarray(xq[qi[o]], dtype=np.float64), np.asarray(xb[bi[o]], dtype=np.float64))
+    out["quantiles_5_50_95"] = [float(v) for v in np.quantile(c, [0.05, 0.5, 0.95])]
+    return out
+
+
 def measure(plan: SyntheticPlan, xb, xq, gnd) -> dict:
     """``SemanticDataset.stats``: mean cosines of sampled pairs of each type (from the stats
     stream, so measuring never shifts the data), classifier accuracies and sizes, each beside
@@ -69,11 +90,9 @@ def measure(plan: SyntheticPlan, xb, xq, gnd) -> dict:
         o = np.argsort(i, kind="stable")
         return np.asarray(i, dtype=np.int64)[o], np.asarray(j, dtype=np.int64)[o]
 
-    w = plan.w
     stats["cosine"] = {
-        "match": {"target": p["sim_match"], "measured": cos(qi, oi, xq), "pairs": len(qi)},
-        "junk": {"target": p["sim_same_class"] + p["junk_visibility"] * w["instance"] ** 2,
-                 "measured": cos(qj, ji, xq), "pairs": len(qj)},
+        "match": _pair_stats(plan, qi, oi, cos(qi, oi, xq), xq, xb),
+        "junk": _pair_stats(plan, qj, ji, cos(qj, ji, xq), xq, xb),
     }
     for key, target in (("same_class", "sim_same_class"), ("same_superclass", "sim_same_superclass"),
                         ("unrelated", "sim_unrelated")):
@@ -81,6 +100,19 @@ def measure(plan: SyntheticPlan, xb, xq, gnd) -> dict:
         stats["cosine"][key] = {"target": p[target], "measured": cos(i, j), "pairs": int(i.size)}
 
     class_q = plan.class_q
+    lm = plan.landmarks
+    t5 = plan.top5_land
+    same_view = lm.view[:, None] == lm.view[None, :]
+    np.fill_diagonal(same_view, False)
+    a, b = np.nonzero(same_view)
+    stats["landmarks"] = {
+        "viewpoints_per_landmark": lm.n_views.tolist(),
+        "visibility_ok_mean": float(lm.beta[~lm.is_junk].mean()),
+        # label consistency of two photos from one viewpoint: the quantity fitted to the real
+        # classifier's top-1 survival under view changes (docs/calibration/label_consistency.json)
+        "same_view_top1_equal": float(np.mean(t5[a, 0] == t5[b, 0])) if a.size else float("nan"),
+        "same_view_top1_in_top5": float(np.mean((t5[b] == t5[a, :1]).any(axis=1))) if a.size else float("nan"),
+    }
     stats["classifier"] = {
         "top1_target": p["top1_acc"], "top5_target": p["top5_acc"],
         "top1_db": float(plan.top1_ok_b.mean()), "top5_db": float(plan.top5_ok_b.mean()),
@@ -100,6 +132,7 @@ def measure(plan: SyntheticPlan, xb, xq, gnd) -> dict:
         "n_db": p["n_db"], "n_queries": int(xq.shape[0]), "n_distractors": int(dist.size),
         "positives_per_instance": plan.n_ok.tolist(), "junk_per_instance": plan.n_junk.tolist(),
         "distractors_per_class_min_median_max": [int(counts.min()), float(np.median(counts)), int(counts.max())],
+        "distractors_in_scene_classes": float(np.isin(plan.class_b[dist], plan.scene).mean()) if dist.size else 0.0,
         "partition_sizes_max": int(np.bincount(plan.labels_b, minlength=hier.K).max()),
     }
     return stats

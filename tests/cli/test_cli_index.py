@@ -137,3 +137,34 @@ def test_query_results_are_the_hand_written_chain(files, tmp_path, snr, capsys):
         assert [row["score"] for row in rec["results"]] == r.D[0][keep].astype(float).tolist()
         errors += bit_errors or 0
     assert (errors > 0) == (snr is not None)
+
+
+# --------------------------------------------------------------------------- --pq
+@pytest.mark.parametrize("extra, per_list, threshold", [
+    ([], True, 16), (["--pq", "shared"], False, None), (["--min-partition-size", "40"], True, 40),
+])
+def test_build_chooses_per_list_or_shared_quantizers(files, tmp_path, extra, per_list, threshold, capsys):
+    from dscref.io import load_index
+
+    out = tmp_path / "pq.dscidx"
+    assert main(_build(files, None, None, *extra, out=out)) == 0
+    ix = load_index(out)
+    assert ix.pq_per_list is per_list and ix.min_partition_size == threshold
+    assert len(ix.pqs_) == 1 + ix.own_pq_lists.size and (ix.own_pq_lists.size > 0) is (threshold == 16)
+    assert f"{len(ix.pqs_)} residual PQ, codebooks {ix.codebook_bytes / 2**20:.2f} MiB" in capsys.readouterr().out
+
+
+def test_build_per_list_ivf_and_refused_combinations(files, tmp_path, capsys):
+    from dscref.io import load_index
+
+    out = tmp_path / "ivf.dscidx"
+    argv = ["build", str(files["xb"]), "--index", "ivf", "--lists", "4", "--M", "4", "--nbits", "4",
+            "--out", str(out)]
+    assert main(argv + ["--pq", "per-list"]) == 0
+    ix = load_index(out)
+    assert ix.pq_per_list is True and ix.own_pq_lists.size >= 1
+    capsys.readouterr()
+    assert main(argv + ["--min-partition-size", "40"]) == 2  # ivf's default is shared
+    assert "min_partition_size=40 needs pq_per_list=True" in capsys.readouterr().err
+    assert main(argv[:3] + ["imi"] + argv[4:] + ["--pq", "shared"]) == 2
+    assert "the DUC-IMI index has one residual quantizer" in capsys.readouterr().err

@@ -69,7 +69,8 @@ def calls(monkeypatch):
 def test_the_seeds_a_command_runs(argv, seeds, calls, tmp_path, capsys):
     assert main(["reproduce", "all", *argv, "--out", str(tmp_path)]) == 2
     (name, args, kw), = calls
-    assert name == "run_seeds" and args[0] == ["fig2", "table1", "fig3"] and args[1] == seeds
+    assert name == "run_seeds" and list(args[0]) == ["fig2", "table1", "fig3"] and args[1] == seeds
+    assert args[0]["fig2"] is E.fig2  # the package's functions
     assert kw["fresh"] is False and kw["options"]["fig3"]["trials"] == 5
     capsys.readouterr()
 
@@ -89,7 +90,12 @@ def test_the_sweep_table_and_fresh_reach_the_sweep(calls, tmp_path, capsys):
 def test_two_seeds_resumed_and_refused_with_other_parameters(monkeypatch, tmp_path, capsys, one_error_line):
     real = E.run_seeds
     small = {"kinds": ("dsc",), "M": 4, "nbits": 4, "k": 100}
-    monkeypatch.setattr(E, "run_seeds", lambda *a, **kw: real(*a, **{**kw, "options": {"table1": small}}))
+
+    def run_small(*a, **kw):  # the command's options (ablations) and Table I shrunk to DSC
+        assert kw["options"]["table1"] == {"ablations": True}
+        return real(*a, **{**kw, "options": {"table1": {**kw["options"]["table1"], **small, "ablations": False}}})
+
+    monkeypatch.setattr(E, "run_seeds", run_small)
     argv = ["reproduce", "table1", *TINY, "--seeds", "0,3", "--out", str(tmp_path)]
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import t
 
 from dscref import experiments as E
-from dscref.experiments.combine import ci95_halfwidth, combine, is_stats, mean_ci, per_seed_values
+from dscref.experiments.combine import ci95_halfwidth, combine, is_stats, mean_and_ci, per_seed_values
 
 
 def test_halfwidth_by_hand_and_with_scipy():
@@ -67,7 +67,9 @@ def test_head_size_for_target_counts_the_seeds_that_never_reach_it():
     assert need["dsc"] == {"mean": 5.0, "ci95": 0.0, "values": [5, 5, 5]}  # combined although equal
     assert need["ivf"]["values"] == [30, None, 20] and need["ivf"]["n_missing"] == 1
     assert need["ivf"]["mean"] == 25.0 and need["ivf"]["ci95"] == pytest.approx(ci95_halfwidth([30, 20]))
-    assert need["imi"] is None
+    assert need["imi"] == {"mean": None, "ci95": None, "values": [None] * 3, "n_missing": 3}  # never reached
+    assert E.format_fig2({"curves": {}, "head_size_for_target": need, "target": 0.9}).count("never") == 1
+    assert combine([{"x": None}, {"x": None}]) == {"x": None}  # elsewhere None stays None
 
 
 def test_keep_equal_mode_for_the_meta_block():
@@ -81,7 +83,7 @@ def test_keep_equal_mode_for_the_meta_block():
 def test_readers_take_both_forms_and_bad_input_is_refused():
     rec = combine([{"v": 0.2}, {"v": 0.4}])["v"]
     assert is_stats(rec) and not is_stats(0.2) and not is_stats({"mean": 1})
-    assert mean_ci(rec) == (pytest.approx(0.3), rec["ci95"]) and mean_ci(0.2) == (0.2, None)
+    assert mean_and_ci(rec) == (pytest.approx(0.3), rec["ci95"]) and mean_and_ci(0.2) == (0.2, None)
     assert per_seed_values(rec) == [0.2, 0.4] and per_seed_values(0.2) == [0.2]
     assert E.format_value(rec) == f"0.300 ± {rec['ci95']:.3f}" and E.format_value(0.25) == "0.250"
     assert E.format_value(None, missing="n/a") == "n/a"

@@ -53,7 +53,7 @@ def test_image_datasets_and_image_demo(tmp_path, capsys):
     data = E.image_data(f"holidays:{tmp_path / 'holidays'}", models["extractor"], models["classifier"])
     assert data.n == 18 and len(data.xq) == 6 and data.ranking_q.shape[1] == 200
     assert np.allclose(np.linalg.norm(data.xb, axis=1), 1, atol=1e-4)
-    res = E.table1(data, kinds=("dsc", "flat"), k=18, flat_M=8, flat_nbits=4)
+    res = E.table1(data, kinds=("dsc", "flat"), k=18, flat_M=8, flat_nbits=4, ablations=False)
     assert {r["label"] for r in res["rows"]} == {"DSC", "DSC+PQ", "DUC+PQ"}
     with pytest.raises(ValueError, match="extractor"):
         E.image_data(f"holidays:{tmp_path}", None, None)

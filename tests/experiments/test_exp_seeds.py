@@ -11,7 +11,7 @@ import pytest
 
 from dscref import experiments as E
 
-OPTIONS = {"table1": dict(kinds=("dsc",), M=4, nbits=4, k=100)}
+OPTIONS = {"table1": dict(kinds=("dsc",), M=4, nbits=4, k=100, ablations=False)}
 PARAMS = {"data": "synthetic", "scale": 3036, "dim": 16, "seed": 0, "seeds": 2, "out": "ignored"}
 TIMINGS = {"total_s", "build_s", "query_ms", "generation_s", "peak_rss_gib"}
 

@@ -41,8 +41,8 @@ def test_the_table_names_generator_parameters_and_passes_through_the_defaults():
     assert sweep == {"sim_match": {"default": 0.8, "values": [0.7, 0.8, 0.9]}}
     for p in E.SENSITIVITY:  # the built-in table is valid as it stands
         assert E.SENSITIVITY[p] and p in _check_table(E.SENSITIVITY)
-    with pytest.raises(ValueError, match="'n_viewpoints' is not a generator parameter"):
-        _check_table({"n_viewpoints": [1, 3]})
+    with pytest.raises(ValueError, match="'n_views' is not a generator parameter"):
+        _check_table({"n_views": [1, 3]})
     with pytest.raises(ValueError, match="distinct"):
         _check_table({"sim_match": [0.7, 0.7]})
 

@@ -53,3 +53,13 @@ def gp(x):
 def gp_centroid(x):
     return GPIndex(n_lists=16, n_neighbors=4, coarse_iter=8, residual="centroid", alpha="global",
                    **KW).build(x)
+
+
+@pytest.fixture(scope="session")
+def gp_per_list(x):
+    """G+P with one residual PQ per cell of >= 100 training rows (about half the 16 cells), the
+    others on the shared one: both kinds of list in one index."""
+    ix = GPIndex(n_lists=16, n_neighbors=4, coarse_iter=8, pq_per_list=True, min_partition_size=100,
+                 **KW).build(x)
+    assert 0 < ix.own_pq_lists.size < 16
+    return ix

@@ -53,4 +53,8 @@ def reconstruct_rows(index):
         sub = np.repeat(np.arange(index.n_lists * L) % L, np.diff(index.sub_offsets_))
         nb = index.centroids_[index.neighbors_[cell, sub]].astype(np.float64)
         ref = ref + index.alpha_[cell][:, None].astype(np.float64) * (nb - ref)
-    return ref + index.pqs_[0].decode(index.codes_).astype(np.float64)
+    out = ref.copy()
+    for p in np.unique(index.list_pq_[cell]):  # each row decoded by its list's quantizer
+        rows = index.list_pq_[cell] == p
+        out[rows] += index.pqs_[p].decode(index.codes_[rows]).astype(np.float64)
+    return out

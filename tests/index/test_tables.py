@@ -48,12 +48,16 @@ def test_lut_scores_equal_brute_force_on_decoded_vectors(lut_index, lut, metric)
         assert np.all(np.diff(D[0][valid]) >= 0) if metric == "l2" else np.all(np.diff(D[0][valid]) <= 0)
 
 
+def _decoded_residual(index, lab, code):
+    return index.pqs_[index.list_pq_[lab]].decode(code[None])[0]
+
+
 def _brute_scores(index, query, metric):
     """{id: score} over every row of the head cells, from decoded vectors."""
     dhat = reconstruct_rows(index)
     out = {}
     for j, lab in enumerate(query.labels):
-        qhat = index.centroids_[lab].astype(np.float64) + index.pqs_[0].decode(query.codes[j][None])[0]
+        qhat = index.centroids_[lab].astype(np.float64) + _decoded_residual(index, lab, query.codes[j])
         a, b = index.offsets_[lab], index.offsets_[lab + 1]
         for row in range(a, b):
             dv = dhat[row]
@@ -79,7 +83,7 @@ def _check_scores(index, query, metric, exhaustive=True):
 
 
 @pytest.mark.parametrize("metric", ["l2", "cosine"])
-@pytest.mark.parametrize("name", ["imi", "gp", "gp_centroid"])
+@pytest.mark.parametrize("name", ["imi", "gp", "gp_centroid", "gp_per_list"])
 def test_lut_scores_equal_decoded_formula(name, metric, request, queries):
     index = request.getfixturevalue(name)
     saved = getattr(index, "prune", None)

@@ -35,13 +35,36 @@ def test_confusions_stay_mostly_in_the_superclass(small):
     assert ds.stats["classifier"]["errors_within_superclass"] == pytest.approx(same_sup.mean())
 
 
-def test_instance_correlation_rho_one_gives_consistent_labels(small):
-    ds = make_semantic_dataset(3000, d=16, classifier_instance_corr=1.0, seed=6, **small)
+def test_label_consistency_one_gives_consistent_labels(small):
+    # all logit noise shared by the landmark, no clutter effect: one label per landmark
+    kw = dict(label_consistency=1.0, viewpoint_label_share=0.0, clutter_effect=0.0, seed=6, **small)
+    ds = make_semantic_dataset(3000, d=16, **kw)
     for q in range(len(ds.gnd)):
         ids = np.concatenate([ds.gnd[q]["ok"], ds.gnd[q]["junk"]])
         assert np.unique(ds.labels_b[ids]).tolist() == [ds.topk_q[q, 0]]
-    ds0 = make_semantic_dataset(3000, d=16, classifier_instance_corr=0.0, seed=6, **small)
+    ds0 = make_semantic_dataset(3000, d=16, label_consistency=0.0, seed=6, **small)
     assert ds0.stats["classifier"]["positives_label_in_query_top5"] < 1.0
+
+
+def test_viewpoints_get_their_own_labels(small):
+    # noise shared per viewpoint only: photos of one view agree, views of one landmark differ
+    kw = dict(label_consistency=1.0, viewpoint_label_share=1.0, clutter_effect=0.0, n_viewpoints=4.0,
+              positives_range=(40, 60), seed=7, **{k: v for k, v in small.items() if k != "positives_range"})
+    ds = make_semantic_dataset(3000, d=16, **kw)
+    st = ds.stats["landmarks"]
+    assert st["same_view_top1_equal"] == 1.0
+    land = np.flatnonzero(ds.instance_b < ds.params["n_instances"])
+    n_labels = [np.unique(ds.labels_b[land[ds.instance_b[land] == i]]).size for i in range(ds.params["n_instances"])]
+    views = st["viewpoints_per_landmark"]
+    assert all(n <= v for n, v in zip(n_labels, views)) and max(n_labels) > 1
+
+
+def test_deprecated_classifier_instance_corr_alias(small):
+    with pytest.warns(DeprecationWarning, match="label_consistency"):
+        a = make_semantic_dataset(3000, d=16, classifier_instance_corr=0.4, seed=6, **small)
+    b = make_semantic_dataset(3000, d=16, label_consistency=0.4, seed=6, **small)
+    np.testing.assert_array_equal(a.labels_b, b.labels_b)
+    assert a.params["label_consistency"] == 0.4
 
 
 def test_order_statistic_sampler_matches_brute_force():
