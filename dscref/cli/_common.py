@@ -10,7 +10,7 @@ import argparse
 import sys
 import zipfile
 
-__all__ = ["Parser", "count_arg", "MIN_SYNTHETIC", "synthetic_size", "synthetic_checked", "USER_ERRORS",
+__all__ = ["Parser", "count_arg", "seeds_arg", "MIN_SYNTHETIC", "synthetic_size", "synthetic_checked", "USER_ERRORS",
            "one_line", "close_bars"]
 
 # Smallest --scale / --n that holds the synthetic landmarks for every seed
@@ -45,6 +45,33 @@ def count_arg(low: int = 1):
 
     parse.__name__ = "count"
     return parse
+
+
+def seeds_arg(text):
+    """An argparse ``type`` for ``--seeds``: a count N >= 1 (an int: N seeds from ``--seed``) or a
+    comma-separated list of distinct seeds >= 0 (a list)."""
+    text = str(text).strip()
+    hint = "give a count N (N seeds from --seed) or a comma-separated list of seeds, e.g. 0,3,7"
+    if "," not in text:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number: {hint}") from None
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"{text}: the count of seeds must be >= 1 ({hint})")
+        return n
+    seeds: list = []
+    for part in text.split(","):
+        try:
+            seed = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: {part.strip()!r} is not a whole number ({hint})") from None
+        if seed < 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: seed {seed} must be >= 0")
+        if seed in seeds:
+            raise argparse.ArgumentTypeError(f"{text!r} names seed {seed} twice")
+        seeds.append(seed)
+    return seeds
 
 
 def synthetic_size(text, what: str) -> int:

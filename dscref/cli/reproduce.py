@@ -1,10 +1,11 @@
 """``dscref reproduce``: the arguments of the paper's experiments (:mod:`dscref.experiments`:
-Table I, Fig. 2, Fig. 3 and the robust-coding experiment), the data they run on, and the printed
-tables beside the written JSON / PNG.
+Table I, Fig. 2, Fig. 3, the robust-coding experiment and the generator-sensitivity sweep), the
+data and seeds they run on, and the printed tables beside the written JSON / PNG.
 
 ``--scale`` takes a size, a data set preset (``oxford5k``, ``paris6k``, ``holidays``:
 :data:`dscref.synthetic.presets.PRESETS`) or ``paper``: Fig. 2 on the three presets and 105k
-(:func:`dscref.experiments.fig2_paper`), the other experiments at 105k."""
+(combined by :func:`dscref.experiments.fig2_datasets` into ``OUT/fig2_paper/``), the other
+experiments at 105k."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from ._common import MIN_SYNTHETIC
 from ._common import count_arg as _count
-from ._common import synthetic_checked, synthetic_size
+from ._common import seeds_arg, synthetic_checked, synthetic_size
 
 __all__ = ["add_reproduce", "cmd_reproduce"]
 
@@ -30,14 +31,18 @@ def add_reproduce(sub) -> None:
         "reproduce",
         help="reproduce Fig. 2, Fig. 3 or Table I of the paper (JSON + PNG + printed table)",
         description="Runs an experiment of Wang & Qi on the embedded synthetic benchmark (default) or "
-        "on real features, writes OUT/<experiment>/results.json (parameters, seed, versions, "
-        "timings, every number) and OUT/<experiment>/<experiment>.png, and prints a table with the "
-        "paper's numbers beside ours. Image datasets: extract features first (dscref extract), or "
-        "pass revisited:ROOT:NAME / holidays:ROOT with --extractor and --classifier.",
+        "on real features, over one or more independent data seeds (--seeds), writes each seed's "
+        "result to OUT/<experiment>/seeds/seed_<s>.json as soon as it is done (a rerun with the same "
+        "parameters reuses them: an interrupted run resumes), then OUT/<experiment>/results.json "
+        "(parameters, seeds, versions, timings, every number as mean, 95 % CI half-width and "
+        "per-seed values) and OUT/<experiment>/<experiment>.png, and prints a table (mean ± "
+        "half-width) with the paper's numbers beside ours. Image datasets: extract features first "
+        "(dscref extract), or pass revisited:ROOT:NAME / holidays:ROOT with --extractor and --classifier.",
     )
-    p.add_argument("experiment", choices=["fig2", "fig3", "table1", "robust", "all"],
+    p.add_argument("experiment", choices=["fig2", "fig3", "table1", "robust", "all", "sensitivity"],
                    help="fig2 | fig3 | table1 | robust (beyond the paper: bit-error-robust coding) | all "
-                   "(the paper's three)")
+                   "(the paper's three, sharing each seed's indexes) | sensitivity (the conclusions "
+                   "across the synthetic generator's least certain parameters, one varied at a time)")
     p.add_argument("--data", default="synthetic",
                    help=_DATA_FORMS + " (default synthetic). features:PATH is an .npz (or a folder of "
                    ".npy files) of plain arrays, read without pickle: xb (n, d) database features, "
@@ -51,10 +56,22 @@ def add_reproduce(sub) -> None:
                    "Oxford5k's 568 and their junk views, must fit). Or a data set's shape: "
                    f"{' | '.join(_PRESETS)} (its size, landmarks, positives and queries; Holidays' "
                    "queries are database images, each junk for itself). Or paper: Fig. 2 on "
-                   f"{', '.join(_PAPER_SCALES)} (one figure, a panel per data set, and the head size "
-                   "for 90 %% recall beside the paper's); table1 / fig3 / robust at 105k. Default 105k")
+                   f"{', '.join(_PAPER_SCALES)} (OUT/fig2_paper/: one figure, a panel per data set, and the "
+                   "head size for 90 %% recall beside the paper's); table1 / fig3 / robust at 105k. Default 105k")
     p.add_argument("--out", default="results", help="output folder (default ./results)")
-    p.add_argument("--seed", type=_count(0), default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_count(0), default=None,
+                   help="first seed of --seeds N (default 0); seed s generates the data and seeds the "
+                   "experiment's own randomness (k-means, PQ, channel)")
+    p.add_argument("--seeds", type=seeds_arg, default=1,
+                   help="N: N independent seeds from --seed (seed, seed+1, ...), or a comma-separated "
+                   "list of seeds, e.g. 0,3,7 (default 1)")
+    p.add_argument("--fresh", action="store_true",
+                   help="recompute every seed, even those whose OUT/<experiment>/seeds/seed_<s>.json "
+                   "exists (needed when it was computed with other parameters)")
+    p.add_argument("--markdown", action="store_true", help="print markdown tables (mean ± half-width)")
+    p.add_argument("--sweep", action="append", metavar="PARAM=V1,V2,...",
+                   help="sensitivity: sweep these generator parameters over these values instead of "
+                   "the built-in table (repeatable)")
     p.add_argument("--trials", type=_count(), default=5, help="Fig. 3: channel realisations per SNR (default 5)")
     p.add_argument("--snr", default=None,
                    help="comma-separated SNRs in dB, each in [-50, 100]; write --snr=-20,0 for negative "
@@ -106,6 +123,70 @@ def _load_data(E, spec: str, *, extractor=None, classifier=None, **kw):
     return E.load_data(spec, **kw)
 
 
+def _seed_list(args) -> list:
+    """The seeds of ``--seeds`` (a count from ``--seed``, or a list) and ``--seed``."""
+    if isinstance(args.seeds, list):
+        if args.seed is not None:
+            raise ValueError(f"--seed {args.seed} with --seeds {','.join(map(str, args.seeds))}: give the "
+                             "seeds in the list only (--seed is the first of --seeds N)")
+        return args.seeds
+    first = 0 if args.seed is None else args.seed
+    return list(range(first, first + args.seeds))
+
+
+def _sweep_table(specs) -> dict | None:
+    """``--sweep PARAM=V1,V2`` options as ``{param: [values]}`` (None: the built-in table)."""
+    if not specs:
+        return None
+    table = {}
+    for spec in specs:
+        name, eq, values = spec.partition("=")
+        name = name.strip()
+        vals = []
+        for v in values.split(","):
+            try:
+                vals.append(int(v))
+            except ValueError:
+                try:
+                    vals.append(float(v))
+                except ValueError:
+                    vals = []
+                    break
+        if not (eq and name and vals):
+            raise ValueError(f"--sweep {spec!r}: expected PARAM=V1,V2,... with numbers, e.g. sim_match=0.7,0.9")
+        if name in table:
+            raise ValueError(f"--sweep names {name!r} twice")
+        table[name] = vals
+    return table
+
+
+def _seeds_text(seeds: list) -> str:
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"seeds {seeds[0]}-{seeds[-1]}"
+    return "seeds " + ",".join(map(str, seeds))
+
+
+def _fig2_presets(E, seeds, out, params, loader, fresh) -> dict:
+    """Fig. 2 on each preset over ``seeds`` (``OUT/fig2_paper/<preset>/fig2/``, resumable like every
+    run): {preset: combined result}."""
+    return {preset: E.run_seeds({"fig2": E.fig2}, seeds, out / "fig2_paper" / preset, load=loader(preset),
+                                params={**params, "scale": preset}, fresh=fresh).results["fig2"]
+            for preset in _PRESETS}
+
+
+def _write_fig2_paper(E, out, seeds, params, per: dict, markdown: bool) -> None:
+    """The data sets' Fig. 2 as one result (``OUT/fig2_paper/results.json`` and ``fig2_paper.png``:
+    a panel per data set), printed with the paper's head sizes beside ours."""
+    doc = {"meta": {"params": {**params, "scale": "paper", "seeds": list(seeds)}}, "seeds": list(seeds),
+           **E.fig2_datasets(per)}
+    path = E.write_document(out / "fig2_paper", doc)
+    png = path.parent / "fig2_paper.png"
+    print(f"== fig2 on {', '.join(per)} ({_seeds_text(seeds)}) -> {path}" + (f", {png.name}" if png.is_file() else ""))
+    print(E.format_markdown(doc) if markdown else E.format_fig2_paper(doc))
+
+
 def cmd_reproduce(args) -> int:
     import resource
     import time
@@ -116,14 +197,24 @@ def cmd_reproduce(args) -> int:
     t0 = time.perf_counter()
     params = {k: v for k, v in vars(args).items() if k != "func"}
     kind = _check_data_spec(args.data)
+    seeds = _seed_list(args)
     out = output_dir(args.out, "--out")
     if args.workdir:
         output_dir(args.workdir, "--workdir")
+    if args.experiment == "sensitivity" and kind != "synthetic":
+        raise ValueError(f"sensitivity sweeps the synthetic generator's parameters: --data {args.data!r} "
+                         "must be synthetic")
+    if args.sweep and args.experiment != "sensitivity":
+        raise ValueError(f"--sweep is for the sensitivity experiment, not {args.experiment}")
+    table = _sweep_table(args.sweep)
     wanted = ["fig2", "table1", "fig3"] if args.experiment == "all" else [args.experiment]
     snrs = {exp: parse_snrs(args.snr or default, "--snr")
             for exp, default in (("fig3", _FIG3_SNRS), ("robust", _ROBUST_SNRS)) if exp in wanted}
     scale = args.scale.strip().lower() if isinstance(args.scale, str) else args.scale
     paper = kind == "synthetic" and scale == "paper"
+    if paper and args.experiment == "sensitivity":
+        raise ValueError("--scale paper runs Fig. 2 on the paper's data sets and the other experiments at "
+                         "105k; give the sensitivity sweep one --scale")
     scale_key = n = ext = clf = None
     if kind == "synthetic":
         if paper:
@@ -137,63 +228,55 @@ def cmd_reproduce(args) -> int:
         if not (args.extractor and args.classifier):
             raise ValueError(f"--data {args.data!r} needs --extractor X.onnx and --classifier Y.onnx")
         ext, clf = load_models(args.extractor, args.classifier)
+    loaded: dict = {}
 
-    def load(size=None):
-        size = n if size is None else size
-        return _load_data(E, args.data, scale=size, seed=args.seed, extractor=ext, classifier=clf, d=args.dim,
-                          n_classes=args.labels, workdir=args.workdir, n_superclasses=max(1, args.labels // 10))
+    def loader(size):
+        """The data of one seed at ``size`` (a number of items or a preset name)."""
+        def load(seed, **overrides):
+            def make():
+                return _load_data(E, args.data, scale=size, seed=seed, extractor=ext, classifier=clf, d=args.dim,
+                                  n_classes=args.labels, workdir=args.workdir,
+                                  n_superclasses=max(1, args.labels // 10), **overrides)
 
-    def load_checked(size=None):
-        size = n if size is None else size
-        if kind != "synthetic" or isinstance(size, str):  # real data, or a preset (its own size)
-            return load(size)
-        return synthetic_checked(lambda: load(size), size, "--scale")
+            if kind == "synthetic":
+                return make() if isinstance(size, str) else synthetic_checked(make, size, "--scale")
+            if "data" not in loaded:  # real data does not depend on the seed: read it once
+                loaded["data"] = make()
+            return loaded["data"]
+        return load
 
-    # "all" shares the built indices between experiments; a single experiment frees each index
-    # as soon as it is done with it (lower peak memory at 1M items)
-    indexes: dict | None = {} if len(wanted) > 1 else None
-    data = None
-    if paper and "fig2" in wanted:
-        loaded = {}
+    load = loader(n)
+    presets = {}
+    if paper:
+        if "fig2" in wanted:
+            presets = _fig2_presets(E, seeds, out, params, loader, args.fresh)
+        params = {**params, "scale": scale}  # the 105k runs: the files of a plain --scale 105k run
 
-        def load_paper(s):
-            size = s if s in _PRESETS else synthetic_size(s, "--scale")
-            d = load_checked(size)
-            if size == n:  # kept for the other experiments (and its indexes shared with them)
-                loaded["data"] = d
-            return d
-
-        res = E.fig2_paper(load_paper, _PAPER_SCALES, seed=args.seed,
-                           indexes_of=lambda s: indexes if s == scale else None)
-        res["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        path = E.write_results(out / "fig2", res, None, params)
-        png = path.parent / "fig2.png"
-        print(f"== fig2 ({', '.join(_PAPER_SCALES)}) -> {path}" + (f", {png.name}" if png.is_file() else ""))
-        print(E.format_fig2_paper(res))
-        wanted = [w for w in wanted if w != "fig2"]
-        data = loaded.get("data")
-    if wanted and data is None:
-        data = load_checked()
-    for exp in wanted:
-        if exp == "table1":
-            res = E.table1(data, seed=args.seed, indexes=indexes, ablations=not args.no_ablations)
-            text = E.format_table1(res, scale_key)
-        elif exp == "fig2":
-            res = E.fig2(data, seed=args.seed, indexes=indexes)
-            text = E.format_fig2(res)
-        elif exp == "robust":
-            res = E.robust(data, seed=args.seed, indexes=indexes, snrs=snrs[exp], trials=args.trials)
-            text = E.format_robust(res)
-        else:
-            res = E.fig3(data, seed=args.seed, indexes=indexes, snrs=snrs[exp],
-                         trials=args.trials, fading=args.fading, block=args.block)
-            text = E.format_fig3(res)
-        res["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        path = E.write_results(out / exp, res, data, params)
-        png = path.parent / f"{exp}.png"
-        print(f"== {exp} ({data.name}, {data.n} items, {len(data.xq)} queries) -> {path}"
+    if args.experiment == "sensitivity":
+        run = E.sensitivity(load, seeds, out, params=params, table=table, fresh=args.fresh)
+    else:
+        options = {"fig3": dict(snrs=snrs.get("fig3"), trials=args.trials, fading=args.fading, block=args.block),
+                   "robust": dict(snrs=snrs.get("robust"), trials=args.trials),
+                   "table1": dict(ablations=not args.no_ablations)}
+        run = E.run_seeds({exp: getattr(E, exp) for exp in wanted}, seeds, out, load=load, params=params,
+                          options=options, fresh=args.fresh)
+    if presets:
+        _write_fig2_paper(E, out, seeds, params, {**presets, "105k": run.results["fig2"]}, args.markdown)
+    for exp, doc in run.results.items():
+        data = doc["meta"]["data"]
+        png = run.paths[exp].parent / f"{exp}.png"
+        # what was computed / reused: seeds, or (sensitivity) setting-seed files
+        counts = [(w, len(d[exp]) if exp in d else sum(map(len, d.values())))
+                  for w, d in (("computed", run.computed), ("reused", run.reused))]
+        done = ", ".join(f"{c} {w}" for w, c in counts if c)
+        print(f"== {exp} ({data['name']}, {data['n_db']} items, {data['n_queries']} queries; "
+              f"{_seeds_text(seeds)}{': ' + done if done else ''}) -> {run.paths[exp]}"
               + (f", {png.name}" if png.is_file() else ""))
-        print(text)
+        if args.markdown:
+            print(E.format_markdown(doc, scale_key))
+        else:
+            print({"table1": lambda d: E.format_table1(d, scale_key), "fig2": E.format_fig2, "fig3": E.format_fig3,
+                   "robust": E.format_robust, "sensitivity": E.format_sensitivity}[exp](doc))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"total {time.perf_counter() - t0:.1f} s, peak RSS {rss:.2f} GiB")
     return 0

@@ -13,11 +13,20 @@ The CLI (``dscref reproduce``) wraps these functions. One concept per module:
   ``min_synthetic_size``);
 * :mod:`~dscref.experiments.evaluate` -- ``build_index``, ``head_labels``, ``evaluate`` (Table I's
   numbers for one index, queries through the error-free :class:`~dscref.link.Link`);
-* :mod:`~dscref.experiments.table1`, :mod:`~dscref.experiments.fig2` (with ``fig2_paper``: the
-  paper's data sets), :mod:`~dscref.experiments.fig3` -- one experiment each (Table I with its
-  ablation rows, ``ablation_rows``, not in the paper: the residual quantizers' capacity);
+* :mod:`~dscref.experiments.table1`, :mod:`~dscref.experiments.fig2` (with ``fig2_paper`` /
+  ``fig2_datasets``: the paper's data sets), :mod:`~dscref.experiments.fig3` -- one experiment
+  each (Table I with its ablation rows, ``ablation_rows``, not in the paper: the residual
+  quantizers' capacity);
 * :mod:`~dscref.experiments.robust` -- ``robust_variants_mAP`` (``VARIANTS``) and ``robust``;
-* :mod:`~dscref.experiments.report` -- ``write_results``, ``plot_results``, ``format_*``;
+* :mod:`~dscref.experiments.seeds` -- ``run_seeds`` (an experiment over several data seeds,
+  resumable per-seed files, combined), ``SeedFiles``, ``EXPERIMENTS``;
+* :mod:`~dscref.experiments.combine` -- ``combine`` (per-seed results -> mean, 95 % CI, values),
+  ``ci95_halfwidth``, ``mean_and_ci``;
+* :mod:`~dscref.experiments.sensitivity` -- ``sensitivity`` (the generator-parameter sweep,
+  ``SENSITIVITY``) and its ``verdict``;
+* :mod:`~dscref.experiments.report` -- ``write_results``, ``write_document`` (results.json + PNG);
+* :mod:`~dscref.experiments.plots` -- ``plot_results``; :mod:`~dscref.experiments.tables` --
+  ``format_*`` (text) and ``format_markdown``;
 * :mod:`~dscref.experiments.calibration` -- the synthetic benchmark against published measurements
   of real data (``TARGETS``, ``calibration``).
 
@@ -41,13 +50,18 @@ from .calibration import (TARGETS, calibration, exhaustive_aps, fit_label_consis
 from .data import (RetrievalData, features_data, image_data, load_data, min_synthetic_size, parse_scale,
                    preset_data, synthetic_data)
 from .evaluate import build_index, evaluate, head_labels
-from .fig2 import fig2, fig2_paper, list_of_items, recall_curve
+from .fig2 import fig2, fig2_datasets, fig2_paper, list_of_items, recall_curve
 from .fig3 import fig3
 from .paper import PAPER_FIG2, PAPER_FIG2_DATASETS, PAPER_SCALES, PAPER_TABLE1, SCALES, TABLE1_ROWS
-from .report import (data_label, format_fig2, format_fig2_paper, format_fig3, format_robust, format_table1,
-                     plot_results, write_results)
+from .combine import ALWAYS_COMBINED, PARAMETER_KEYS, ci95_halfwidth, combine, is_stats, mean_and_ci, per_seed_values
+from .plots import data_title, plot_results, scale_text
+from .report import jsonable, result_meta, write_document, write_results
 from .robust import VARIANTS, robust, robust_variants_mAP
+from .seeds import EXPERIMENTS, UNCOMPARED, SeedFiles, SeedRun, check_seeds, combine_seeds, over_seeds, run_seeds
+from .sensitivity import CONCLUSIONS, METHODS, SENSITIVITY, sensitivity, verdict
 from .table1 import ABLATION_THRESHOLDS, ablation_rows, table1, variant_key
+from .tables import (format_fig2, format_fig2_paper, format_fig3, format_markdown, format_robust, format_sensitivity,
+                     format_table1, format_value)
 
 __all__ = [
     "RetrievalData", "synthetic_data", "features_data", "image_data", "load_data", "make_index",
@@ -56,14 +70,20 @@ __all__ = [
     # public before, outside __all__
     "TABLE1_ROWS", "SCALES", "INDEX_NAMES", "build_index", "head_labels", "plot_results",
     "format_table1", "format_fig2", "format_fig3", "format_robust",
-    # the paper's data sets (Fig. 2 on Oxford5k-, Paris6k-, Holidays-like data and 105k)
-    "preset_data", "fig2_paper", "format_fig2_paper", "PAPER_FIG2_DATASETS", "PAPER_SCALES",
-    "list_of_items", "recall_curve", "data_label",
     # from dscref.experiments_robust
     "VARIANTS", "robust_variants_mAP",
+    # several seeds, their combination, the sensitivity sweep, output
+    "run_seeds", "SeedFiles", "SeedRun", "EXPERIMENTS", "UNCOMPARED", "check_seeds", "over_seeds", "combine_seeds",
+    "combine", "ci95_halfwidth", "is_stats", "mean_and_ci", "per_seed_values", "PARAMETER_KEYS", "ALWAYS_COMBINED",
+    "sensitivity", "SENSITIVITY", "CONCLUSIONS", "METHODS", "verdict",
+    "write_document", "result_meta", "jsonable", "data_title", "scale_text",
+    "format_markdown", "format_sensitivity", "format_value",
     # the synthetic benchmark's calibration targets
     "TARGETS", "calibration", "exhaustive_aps", "format_calibration", "mean_ci", "measure_size", "ranked_aps",
     "label_survival", "fit_label_consistency",
     # Table I's ablation rows (not in the paper)
     "ablation_rows", "ABLATION_THRESHOLDS", "variant_key",
+    # the paper's data sets (Fig. 2 on Oxford5k-, Paris6k-, Holidays-like data and 105k)
+    "preset_data", "fig2_paper", "fig2_datasets", "format_fig2_paper", "PAPER_FIG2_DATASETS", "PAPER_SCALES",
+    "list_of_items", "recall_curve",
 ]

@@ -31,7 +31,7 @@ from .data import RetrievalData
 from .evaluate import build_index, head_labels
 from .paper import PAPER_FIG2, PAPER_FIG2_DATASETS, PAPER_SCALES
 
-__all__ = ["fig2", "fig2_paper", "list_of_items", "recall_curve"]
+__all__ = ["fig2", "fig2_paper", "fig2_datasets", "list_of_items", "recall_curve"]
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +141,8 @@ def fig2_paper(load: Callable[[str], RetrievalData], scales: Sequence[str] = PAP
     dict in which :func:`fig2` keeps that data set's indexes (to share them with another
     experiment on the same data); by default every index is dropped with its data.
 
-    Returns a dict with ``datasets`` (scale -> the :func:`fig2` result), ``head_size_for_target``
-    (kind -> scale -> head size) beside ``paper_head_size_for_90pct`` (kind -> data set -> the
-    paper's value, :data:`~dscref.experiments.paper.PAPER_FIG2`), ``target`` and ``total_s``.
+    Returns :func:`fig2_datasets` of the results (one seed; ``dscref reproduce fig2 --scale
+    paper`` runs each data set over its seeds and combines them the same way).
     """
     t_start = time.perf_counter()
     if "indexes" in kw:
@@ -157,9 +156,21 @@ def fig2_paper(load: Callable[[str], RetrievalData], scales: Sequence[str] = PAP
         log.info("Fig. 2 on %s (%s, %d items, %d queries)", scale, data.name, data.n, len(data.xq))
         per[scale] = fig2(data, indexes=indexes_of(scale) if indexes_of else None, **kw)
         del data
-    kinds = list(next(iter(per.values()))["curves"])
-    table = {k: {s: per[s]["head_size_for_target"].get(k) for s in scales} for k in kinds}
+    return {**fig2_datasets(per), "total_s": time.perf_counter() - t_start}
+
+
+def fig2_datasets(per: dict) -> dict:
+    """One result of Fig. 2 over several data sets: ``per`` maps a data set (``oxford5k``,
+    ``paris6k``, ``holidays``, ``105k`` ...) to its :func:`fig2` result (one seed, or combined
+    over seeds). Returns ``{"experiment": "fig2_paper", "datasets": per, "head_size_for_target":
+    {kind: {data set: head size}}, "paper_head_size_for_90pct": {kind: {data set: the paper's}},
+    "target"}``; the paper's values are :data:`~dscref.experiments.paper.PAPER_FIG2` (None where
+    the paper has none)."""
+    if not per:
+        raise ValueError("per is empty: give the Fig. 2 result of at least one data set")
+    first = next(iter(per.values()))
+    kinds = list(first["curves"])
+    table = {k: {s: r["head_size_for_target"].get(k) for s, r in per.items()} for k in kinds}
     paper = {k: dict(zip(PAPER_FIG2_DATASETS, v)) for k, v in PAPER_FIG2.items()}
-    return {"experiment": "fig2_paper", "datasets": per, "head_size_for_target": table,
-            "paper_head_size_for_90pct": paper, "target": next(iter(per.values()))["target"],
-            "total_s": time.perf_counter() - t_start}
+    return {"experiment": "fig2_paper", "datasets": dict(per), "head_size_for_target": table,
+            "paper_head_size_for_90pct": paper, "target": first["target"]}

@@ -1,8 +1,8 @@
 """The paper's published numbers: Table I, the head sizes of Fig. 2, and Table I's rows.
 
 These are Wang & Qi's values on Oxford5k + distractors (105k and 1M items); the experiments print
-them beside the measured ones (:func:`dscref.experiments.report.format_table1`,
-:func:`~dscref.experiments.report.format_fig2`). Nothing here is computed.
+them beside the measured ones (:func:`dscref.experiments.tables.format_table1`,
+:func:`~dscref.experiments.tables.format_fig2`). Nothing here is computed.
 """
 
 from __future__ import annotations

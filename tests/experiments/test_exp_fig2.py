@@ -114,10 +114,11 @@ def test_fig2_paper_runs_each_data_set_and_tabulates_the_paper(tiny, indexes, tm
     assert res["paper_head_size_for_90pct"]["imi"]["oxford5k"] is None
     text = E.format_fig2_paper(res)
     assert "-- holidays" in text and "/ 30" in text and "/ -" in text  # 105k: the paper has no value
-    doc = json.loads(E.write_results(tmp_path / "f2", res, None, {"scale": "paper"}).read_text())
-    assert "data" not in doc["meta"] and set(doc["datasets"]) == set(loaded)
+    doc = json.loads(E.write_document(tmp_path / "f2", res).read_text())
+    assert set(doc["datasets"]) == set(loaded) and doc["experiment"] == "fig2_paper"
+    assert "| DSC |" in E.format_markdown(doc)
     if importlib.util.find_spec("matplotlib"):
-        assert (tmp_path / "f2" / "fig2.png").stat().st_size > 0
+        assert (tmp_path / "f2" / "fig2_paper.png").stat().st_size > 0
     with pytest.raises(TypeError, match="indexes"):
         E.fig2_paper(load, ("105k",), indexes={})
     with pytest.raises(ValueError, match="scales"):

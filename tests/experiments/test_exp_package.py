@@ -20,8 +20,8 @@ OLD_NAMES = {
     "build_index": "evaluate", "head_labels": "evaluate", "evaluate": "evaluate",
     "table1": "table1", "fig2": "fig2", "fig3": "fig3", "robust": "robust",
     "PAPER_TABLE1": "paper", "PAPER_FIG2": "paper", "TABLE1_ROWS": "paper", "SCALES": "paper",
-    "write_results": "report", "plot_results": "report", "format_table1": "report", "format_fig2": "report",
-    "format_fig3": "report", "format_robust": "report",
+    "write_results": "report", "plot_results": "plots", "format_table1": "tables", "format_fig2": "tables",
+    "format_fig3": "tables", "format_robust": "tables",
     "VARIANTS": "robust", "robust_variants_mAP": "robust",
 }
 OLD_ALL = ["RetrievalData", "synthetic_data", "features_data", "image_data", "load_data", "make_index",

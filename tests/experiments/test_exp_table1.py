@@ -72,7 +72,8 @@ def test_table1_ablation_rows_follow_the_papers_with_codebook_bytes(tiny, tmp_pa
     sep = next(i for i, line in enumerate(lines) if "not in the paper" in line)
     assert sep == 2 + 4  # two header lines, the paper's rows, then the separator
     assert "0.702" in lines[2 + 3] and all(" / 0." not in line for line in lines[sep + 1:])  # paper column "-"
-    assert "codebooks" in lines[0] and all("MiB" in line for line in lines[sep + 1:])
+    assert "codebooks" in lines[0] and all("MiB" in line for line in lines[sep + 1:-1])
+    assert lines[-1].startswith("(Recall: positives in the candidate list")  # the note on the two recalls
     assert lines[2].split()[-2:] == lines[3].split()[-2:] == ["-", "-"]  # the raw rows: no codebooks
     assert f"{(cents + pq) / 2**20:.2f} MiB" in lines[2 + 2]  # DUC-IVF+PQ
     doc = json.loads(E.write_results(tmp_path / "t1", res, tiny, {}).read_text())
