@@ -39,7 +39,7 @@ def add_reproduce(sub) -> None:
         "half-width) with the paper's numbers beside ours. Image datasets: extract features first "
         "(dscref extract), or pass revisited:ROOT:NAME / holidays:ROOT with --extractor and --classifier.",
     )
-    p.add_argument("experiment", choices=["fig2", "fig3", "table1", "robust", "all", "sensitivity"],
+    p.add_argument("experiment", choices=["fig2", "fig3", "table1", "robust", "all", "sensitivity", "calibration"],
                    help="fig2 | fig3 | table1 | robust (beyond the paper: bit-error-robust coding) | all "
                    "(the paper's three, sharing each seed's indexes) | sensitivity (the conclusions "
                    "across the synthetic generator's least certain parameters, one varied at a time)")
@@ -50,14 +50,15 @@ def add_reproduce(sub) -> None:
                    "the queries' labels best first, and the ground truth gnd_ok / gnd_junk with "
                    "gnd_ok_offsets / gnd_junk_offsets (nq + 1,) (query q's ids are "
                    "gnd_ok[off[q]:off[q+1]]); `dscref features` makes one from dscref extract's output")
-    p.add_argument("--scale", default="105k",
+    p.add_argument("--scale", default=None,
                    help=f"synthetic database size: 105k | 1m | any whole number, k/m suffixes allowed "
                    f"(20k, 2.5k, 1M). Every seed works from {MIN_SYNTHETIC} (the landmarks' photos, "
                    "Oxford5k's 568 and their junk views, must fit). Or a data set's shape: "
                    f"{' | '.join(_PRESETS)} (its size, landmarks, positives and queries; Holidays' "
                    "queries are database images, each junk for itself). Or paper: Fig. 2 on "
                    f"{', '.join(_PAPER_SCALES)} (OUT/fig2_paper/: one figure, a panel per data set, and the "
-                   "head size for 90 %% recall beside the paper's); table1 / fig3 / robust at 105k. Default 105k")
+                   "head size for 90 %% recall beside the paper's); table1 / fig3 / robust at 105k. Default "
+                   "105k; calibration: the largest of its sizes 5,062 / 105k / SCALE, default 1m")
     p.add_argument("--out", default="results", help="output folder (default ./results)")
     p.add_argument("--seed", type=_count(0), default=None,
                    help="first seed of --seeds N (default 0); seed s generates the data and seeds the "
@@ -187,6 +188,27 @@ def _write_fig2_paper(E, out, seeds, params, per: dict, markdown: bool) -> None:
     print(E.format_markdown(doc) if markdown else E.format_fig2_paper(doc))
 
 
+def _calibration(E, args, seeds, out, params, t0) -> int:
+    """``reproduce calibration``: the generator's statistics against the published real-data ranges
+    at 5,062 / 105k / 1M items (``--scale`` is the largest size; below 1M the drop to 1M is not
+    measured); only the generator's defaults, ``--dim`` and ``--labels`` apply."""
+    import resource
+    import time
+
+    if args.data != "synthetic":
+        raise ValueError(f"calibration measures the synthetic generator: --data {args.data!r} must be synthetic")
+    n = synthetic_size(args.scale or "1m", "--scale")
+    gen = dict(d=args.dim, n_classes=args.labels, n_superclasses=max(1, args.labels // 10))
+    doc, path = E.calibration_run(seeds, out, params=params, fresh=args.fresh, small=min(5062, n),
+                                  medium=min(105_000, n), large=n if n > 105_000 else None, **gen)
+    done = ", ".join(f"{len(doc[w])} {w}" for w in ("computed", "reused") if doc[w])
+    print(f"== calibration ({_seeds_text(seeds)}: {done}) -> {path}")
+    print(E.format_calibration(doc))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"total {time.perf_counter() - t0:.1f} s, peak RSS {rss:.2f} GiB")
+    return 0
+
+
 def cmd_reproduce(args) -> int:
     import resource
     import time
@@ -210,11 +232,11 @@ def cmd_reproduce(args) -> int:
     wanted = ["fig2", "table1", "fig3"] if args.experiment == "all" else [args.experiment]
     snrs = {exp: parse_snrs(args.snr or default, "--snr")
             for exp, default in (("fig3", _FIG3_SNRS), ("robust", _ROBUST_SNRS)) if exp in wanted}
-    scale = args.scale.strip().lower() if isinstance(args.scale, str) else args.scale
+    scale = str(args.scale or "105k").strip().lower()
     paper = kind == "synthetic" and scale == "paper"
-    if paper and args.experiment == "sensitivity":
-        raise ValueError("--scale paper runs Fig. 2 on the paper's data sets and the other experiments at "
-                         "105k; give the sensitivity sweep one --scale")
+    if paper and args.experiment in ("sensitivity", "calibration"):
+        raise ValueError(f"--scale paper runs Fig. 2 on the paper's data sets and the other experiments at "
+                         f"105k; give {args.experiment} one --scale")
     scale_key = n = ext = clf = None
     if kind == "synthetic":
         if paper:
@@ -252,6 +274,8 @@ def cmd_reproduce(args) -> int:
             presets = _fig2_presets(E, seeds, out, params, loader, args.fresh)
         params = {**params, "scale": scale}  # the 105k runs: the files of a plain --scale 105k run
 
+    if args.experiment == "calibration":
+        return _calibration(E, args, seeds, out, params, t0)
     if args.experiment == "sensitivity":
         run = E.sensitivity(load, seeds, out, params=params, table=table, fresh=args.fresh)
     else:

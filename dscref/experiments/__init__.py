@@ -45,8 +45,9 @@ of PQ, the effect of channel noise), not Oxford's absolute values.
 from __future__ import annotations
 
 from ..index.factory import INDEX_NAMES, make_index
-from .calibration import (TARGETS, calibration, exhaustive_aps, fit_label_consistency, format_calibration,
-                          label_survival, mean_ci, measure_size, ranked_aps)
+from .calibration import (TARGETS, calibration, calibration_run, calibration_seed, exhaustive_aps,
+                          fit_label_consistency, format_calibration, label_survival, mean_ci, measure_size, ranked_aps,
+                          summarise)
 from .data import (RetrievalData, features_data, image_data, load_data, min_synthetic_size, parse_scale,
                    preset_data, synthetic_data)
 from .evaluate import build_index, evaluate, head_labels
@@ -80,7 +81,7 @@ __all__ = [
     "format_markdown", "format_sensitivity", "format_value",
     # the synthetic benchmark's calibration targets
     "TARGETS", "calibration", "exhaustive_aps", "format_calibration", "mean_ci", "measure_size", "ranked_aps",
-    "label_survival", "fit_label_consistency",
+    "label_survival", "fit_label_consistency", "calibration_seed", "calibration_run", "summarise",
     # Table I's ablation rows (not in the paper)
     "ablation_rows", "ABLATION_THRESHOLDS", "variant_key",
     # the paper's data sets (Fig. 2 on Oxford5k-, Paris6k-, Holidays-like data and 105k)
