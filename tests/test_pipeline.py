@@ -65,4 +65,6 @@ def test_index_against_exact_search(data, exact_map, kind):
     if kind == "dsc":
         bound = data.info["stats"]["classifier"]["positives_label_in_query_top5"]
         assert pq["Recall"] <= bound + 1e-9
-        assert pq["Recall"] >= 0.85
+        # the calibrated classifier (label_consistency fitted to the real EfficientNet-Lite0's label
+        # survival) keeps about 0.78 of the positives' own labels in their query's top-5 here
+        assert pq["Recall"] >= 0.7

@@ -1,6 +1,11 @@
 """``dscref reproduce``: the arguments of the paper's experiments (:mod:`dscref.experiments`:
 Table I, Fig. 2, Fig. 3, the robust-coding experiment and the generator-sensitivity sweep), the
-data and seeds they run on, and the printed tables beside the written JSON / PNG."""
+data and seeds they run on, and the printed tables beside the written JSON / PNG.
+
+``--scale`` takes a size, a data set preset (``oxford5k``, ``paris6k``, ``holidays``:
+:data:`dscref.synthetic.presets.PRESETS`) or ``paper``: Fig. 2 on the three presets and 105k
+(combined by :func:`dscref.experiments.fig2_datasets` into ``OUT/fig2_paper/``), the other
+experiments at 105k."""
 
 from __future__ import annotations
 
@@ -15,6 +20,10 @@ __all__ = ["add_reproduce", "cmd_reproduce"]
 _FIG3_SNRS = "-20,-15,-10,-5,-2.5,0,2.5,5,7.5,10"
 _ROBUST_SNRS = "-2,0,2,4,6,8,10,12"
 _DATA_FORMS = "synthetic | features:PATH | revisited:ROOT:NAME | holidays:ROOT"
+# the generator's presets and what --scale paper runs Fig. 2 on (constants here, so that --help
+# imports nothing heavy; tests/cli checks them against dscref.synthetic.presets / experiments.paper)
+_PRESETS = ("oxford5k", "paris6k", "holidays")
+_PAPER_SCALES = _PRESETS + ("105k",)
 
 
 def add_reproduce(sub) -> None:
@@ -30,7 +39,7 @@ def add_reproduce(sub) -> None:
         "half-width) with the paper's numbers beside ours. Image datasets: extract features first "
         "(dscref extract), or pass revisited:ROOT:NAME / holidays:ROOT with --extractor and --classifier.",
     )
-    p.add_argument("experiment", choices=["fig2", "fig3", "table1", "robust", "all", "sensitivity"],
+    p.add_argument("experiment", choices=["fig2", "fig3", "table1", "robust", "all", "sensitivity", "calibration"],
                    help="fig2 | fig3 | table1 | robust (beyond the paper: bit-error-robust coding) | all "
                    "(the paper's three, sharing each seed's indexes) | sensitivity (the conclusions "
                    "across the synthetic generator's least certain parameters, one varied at a time)")
@@ -41,10 +50,15 @@ def add_reproduce(sub) -> None:
                    "the queries' labels best first, and the ground truth gnd_ok / gnd_junk with "
                    "gnd_ok_offsets / gnd_junk_offsets (nq + 1,) (query q's ids are "
                    "gnd_ok[off[q]:off[q+1]]); `dscref features` makes one from dscref extract's output")
-    p.add_argument("--scale", default="105k",
+    p.add_argument("--scale", default=None,
                    help=f"synthetic database size: 105k | 1m | any whole number, k/m suffixes allowed "
                    f"(20k, 2.5k, 1M). Every seed works from {MIN_SYNTHETIC} (the landmarks' photos, "
-                   "Oxford5k's 568 and their junk views, must fit). Default 105k")
+                   "Oxford5k's 568 and their junk views, must fit). Or a data set's shape: "
+                   f"{' | '.join(_PRESETS)} (its size, landmarks, positives and queries; Holidays' "
+                   "queries are database images, each junk for itself). Or paper: Fig. 2 on "
+                   f"{', '.join(_PAPER_SCALES)} (OUT/fig2_paper/: one figure, a panel per data set, and the "
+                   "head size for 90 %% recall beside the paper's); table1 / fig3 / robust at 105k. Default "
+                   "105k; calibration: the largest of its sizes 5,062 / 105k / SCALE, default 1m")
     p.add_argument("--out", default="results", help="output folder (default ./results)")
     p.add_argument("--seed", type=_count(0), default=None,
                    help="first seed of --seeds N (default 0); seed s generates the data and seeds the "
@@ -155,6 +169,46 @@ def _seeds_text(seeds: list) -> str:
     return "seeds " + ",".join(map(str, seeds))
 
 
+def _fig2_presets(E, seeds, out, params, loader, fresh) -> dict:
+    """Fig. 2 on each preset over ``seeds`` (``OUT/fig2_paper/<preset>/fig2/``, resumable like every
+    run): {preset: combined result}."""
+    return {preset: E.run_seeds({"fig2": E.fig2}, seeds, out / "fig2_paper" / preset, load=loader(preset),
+                                params={**params, "scale": preset}, fresh=fresh).results["fig2"]
+            for preset in _PRESETS}
+
+
+def _write_fig2_paper(E, out, seeds, params, per: dict, markdown: bool) -> None:
+    """The data sets' Fig. 2 as one result (``OUT/fig2_paper/results.json`` and ``fig2_paper.png``:
+    a panel per data set), printed with the paper's head sizes beside ours."""
+    doc = {"meta": {"params": {**params, "scale": "paper", "seeds": list(seeds)}}, "seeds": list(seeds),
+           **E.fig2_datasets(per)}
+    path = E.write_document(out / "fig2_paper", doc)
+    png = path.parent / "fig2_paper.png"
+    print(f"== fig2 on {', '.join(per)} ({_seeds_text(seeds)}) -> {path}" + (f", {png.name}" if png.is_file() else ""))
+    print(E.format_markdown(doc) if markdown else E.format_fig2_paper(doc))
+
+
+def _calibration(E, args, seeds, out, params, t0) -> int:
+    """``reproduce calibration``: the generator's statistics against the published real-data ranges
+    at 5,062 / 105k / 1M items (``--scale`` is the largest size; below 1M the drop to 1M is not
+    measured); only the generator's defaults, ``--dim`` and ``--labels`` apply."""
+    import resource
+    import time
+
+    if args.data != "synthetic":
+        raise ValueError(f"calibration measures the synthetic generator: --data {args.data!r} must be synthetic")
+    n = synthetic_size(args.scale or "1m", "--scale")
+    gen = dict(d=args.dim, n_classes=args.labels, n_superclasses=max(1, args.labels // 10))
+    doc, path = E.calibration_run(seeds, out, params=params, fresh=args.fresh, small=min(5062, n),
+                                  medium=min(105_000, n), large=n if n > 105_000 else None, **gen)
+    done = ", ".join(f"{len(doc[w])} {w}" for w in ("computed", "reused") if doc[w])
+    print(f"== calibration ({_seeds_text(seeds)}: {done}) -> {path}")
+    print(E.format_calibration(doc))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"total {time.perf_counter() - t0:.1f} s, peak RSS {rss:.2f} GiB")
+    return 0
+
+
 def cmd_reproduce(args) -> int:
     import resource
     import time
@@ -178,28 +232,50 @@ def cmd_reproduce(args) -> int:
     wanted = ["fig2", "table1", "fig3"] if args.experiment == "all" else [args.experiment]
     snrs = {exp: parse_snrs(args.snr or default, "--snr")
             for exp, default in (("fig3", _FIG3_SNRS), ("robust", _ROBUST_SNRS)) if exp in wanted}
+    scale = str(args.scale or "105k").strip().lower()
+    paper = kind == "synthetic" and scale == "paper"
+    if paper and args.experiment in ("sensitivity", "calibration"):
+        raise ValueError(f"--scale paper runs Fig. 2 on the paper's data sets and the other experiments at "
+                         f"105k; give {args.experiment} one --scale")
     scale_key = n = ext = clf = None
     if kind == "synthetic":
-        n = synthetic_size(args.scale, "--scale")
-        scale_key = {v: k for k, v in E.SCALES.items()}.get(n)
+        if paper:
+            scale = "105k"  # the experiments other than Fig. 2 run at Table I's first size
+        if scale in _PRESETS:
+            n = scale
+        else:
+            n = synthetic_size(scale, "--scale")
+            scale_key = {v: k for k, v in E.SCALES.items()}.get(n)
     elif kind in ("revisited", "holidays"):
         if not (args.extractor and args.classifier):
             raise ValueError(f"--data {args.data!r} needs --extractor X.onnx and --classifier Y.onnx")
         ext, clf = load_models(args.extractor, args.classifier)
     loaded: dict = {}
 
-    def load(seed, **overrides):
-        def make():
-            return _load_data(E, args.data, scale=n, seed=seed, extractor=ext, classifier=clf, d=args.dim,
-                              n_classes=args.labels, workdir=args.workdir,
-                              n_superclasses=max(1, args.labels // 10), **overrides)
+    def loader(size):
+        """The data of one seed at ``size`` (a number of items or a preset name)."""
+        def load(seed, **overrides):
+            def make():
+                return _load_data(E, args.data, scale=size, seed=seed, extractor=ext, classifier=clf, d=args.dim,
+                                  n_classes=args.labels, workdir=args.workdir,
+                                  n_superclasses=max(1, args.labels // 10), **overrides)
 
-        if kind == "synthetic":
-            return synthetic_checked(make, n, "--scale")
-        if "data" not in loaded:  # real data does not depend on the seed: read it once
-            loaded["data"] = make()
-        return loaded["data"]
+            if kind == "synthetic":
+                return make() if isinstance(size, str) else synthetic_checked(make, size, "--scale")
+            if "data" not in loaded:  # real data does not depend on the seed: read it once
+                loaded["data"] = make()
+            return loaded["data"]
+        return load
 
+    load = loader(n)
+    presets = {}
+    if paper:
+        if "fig2" in wanted:
+            presets = _fig2_presets(E, seeds, out, params, loader, args.fresh)
+        params = {**params, "scale": scale}  # the 105k runs: the files of a plain --scale 105k run
+
+    if args.experiment == "calibration":
+        return _calibration(E, args, seeds, out, params, t0)
     if args.experiment == "sensitivity":
         run = E.sensitivity(load, seeds, out, params=params, table=table, fresh=args.fresh)
     else:
@@ -208,6 +284,8 @@ def cmd_reproduce(args) -> int:
                    "table1": dict(ablations=not args.no_ablations)}
         run = E.run_seeds({exp: getattr(E, exp) for exp in wanted}, seeds, out, load=load, params=params,
                           options=options, fresh=args.fresh)
+    if presets:
+        _write_fig2_paper(E, out, seeds, params, {**presets, "105k": run.results["fig2"]}, args.markdown)
     for exp, doc in run.results.items():
         data = doc["meta"]["data"]
         png = run.paths[exp].parent / f"{exp}.png"

@@ -7,14 +7,16 @@ number; :func:`write_results` stores it (atomically) with a PNG (matplotlib, imp
 The CLI (``dscref reproduce``) wraps these functions. One concept per module:
 
 * :mod:`~dscref.experiments.paper` -- the published numbers (``PAPER_TABLE1``, ``PAPER_FIG2``,
-  ``TABLE1_ROWS``, ``SCALES``);
+  ``PAPER_FIG2_DATASETS``, ``PAPER_SCALES``, ``TABLE1_ROWS``, ``SCALES``);
 * :mod:`~dscref.experiments.data` -- :class:`RetrievalData` and its sources (``load_data``,
-  ``synthetic_data``, ``features_data``, ``image_data``, ``parse_scale``, ``min_synthetic_size``);
+  ``synthetic_data``, ``preset_data``, ``features_data``, ``image_data``, ``parse_scale``,
+  ``min_synthetic_size``);
 * :mod:`~dscref.experiments.evaluate` -- ``build_index``, ``head_labels``, ``evaluate`` (Table I's
   numbers for one index, queries through the error-free :class:`~dscref.link.Link`);
-* :mod:`~dscref.experiments.table1`, :mod:`~dscref.experiments.fig2`,
-  :mod:`~dscref.experiments.fig3` -- one experiment each (Table I with its ablation rows,
-  ``ablation_rows``, not in the paper: the residual quantizers' capacity);
+* :mod:`~dscref.experiments.table1`, :mod:`~dscref.experiments.fig2` (with ``fig2_paper`` /
+  ``fig2_datasets``: the paper's data sets), :mod:`~dscref.experiments.fig3` -- one experiment
+  each (Table I with its ablation rows, ``ablation_rows``, not in the paper: the residual
+  quantizers' capacity);
 * :mod:`~dscref.experiments.robust` -- ``robust_variants_mAP`` (``VARIANTS``) and ``robust``;
 * :mod:`~dscref.experiments.seeds` -- ``run_seeds`` (an experiment over several data seeds,
   resumable per-seed files, combined), ``SeedFiles``, ``EXPERIMENTS``;
@@ -43,14 +45,15 @@ of PQ, the effect of channel noise), not Oxford's absolute values.
 from __future__ import annotations
 
 from ..index.factory import INDEX_NAMES, make_index
-from .calibration import (TARGETS, calibration, exhaustive_aps, fit_label_consistency, format_calibration,
-                          label_survival, mean_ci, measure_size, ranked_aps)
+from .calibration import (TARGETS, calibration, calibration_run, calibration_seed, exhaustive_aps,
+                          fit_label_consistency, format_calibration, label_survival, mean_ci, measure_size, ranked_aps,
+                          summarise)
 from .data import (RetrievalData, features_data, image_data, load_data, min_synthetic_size, parse_scale,
-                   synthetic_data)
+                   preset_data, synthetic_data)
 from .evaluate import build_index, evaluate, head_labels
-from .fig2 import fig2
+from .fig2 import fig2, fig2_datasets, fig2_paper, list_of_items, recall_curve
 from .fig3 import fig3
-from .paper import PAPER_FIG2, PAPER_TABLE1, SCALES, TABLE1_ROWS
+from .paper import PAPER_FIG2, PAPER_FIG2_DATASETS, PAPER_SCALES, PAPER_TABLE1, SCALES, TABLE1_ROWS
 from .combine import ALWAYS_COMBINED, PARAMETER_KEYS, ci95_halfwidth, combine, is_stats, mean_and_ci, per_seed_values
 from .plots import data_title, plot_results, scale_text
 from .report import jsonable, result_meta, write_document, write_results
@@ -58,8 +61,8 @@ from .robust import VARIANTS, robust, robust_variants_mAP
 from .seeds import EXPERIMENTS, UNCOMPARED, SeedFiles, SeedRun, check_seeds, combine_seeds, over_seeds, run_seeds
 from .sensitivity import CONCLUSIONS, METHODS, SENSITIVITY, sensitivity, verdict
 from .table1 import ABLATION_THRESHOLDS, ablation_rows, table1, variant_key
-from .tables import (format_fig2, format_fig3, format_markdown, format_robust, format_sensitivity, format_table1,
-                     format_value)
+from .tables import (format_fig2, format_fig2_paper, format_fig3, format_markdown, format_robust, format_sensitivity,
+                     format_table1, format_value)
 
 __all__ = [
     "RetrievalData", "synthetic_data", "features_data", "image_data", "load_data", "make_index",
@@ -78,7 +81,10 @@ __all__ = [
     "format_markdown", "format_sensitivity", "format_value",
     # the synthetic benchmark's calibration targets
     "TARGETS", "calibration", "exhaustive_aps", "format_calibration", "mean_ci", "measure_size", "ranked_aps",
-    "label_survival", "fit_label_consistency",
+    "label_survival", "fit_label_consistency", "calibration_seed", "calibration_run", "summarise",
     # Table I's ablation rows (not in the paper)
     "ablation_rows", "ABLATION_THRESHOLDS", "variant_key",
+    # the paper's data sets (Fig. 2 on Oxford5k-, Paris6k-, Holidays-like data and 105k)
+    "preset_data", "fig2_paper", "fig2_datasets", "format_fig2_paper", "PAPER_FIG2_DATASETS", "PAPER_SCALES",
+    "list_of_items", "recall_curve",
 ]

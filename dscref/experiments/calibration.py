@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
-from scipy import stats as _stats
 
 from .._validate import check_int
 from ..metrics import compute_ap
 from ..synthetic import make_semantic_dataset
 from ..synthetic._linalg import matmul
+from .combine import ci95_halfwidth
 
-__all__ = ["TARGETS", "ranked_aps", "exhaustive_aps", "measure_size", "calibration", "format_calibration",
+__all__ = ["TARGETS", "ranked_aps", "exhaustive_aps", "measure_size", "calibration", "calibration_seed", "summarise",
+           "calibration_run", "format_calibration",
            "label_survival", "fit_label_consistency",
            "mean_ci"]
 
@@ -48,12 +50,10 @@ TARGETS = {
 
 
 def mean_ci(values) -> dict:
-    """Mean and 95 % confidence half-width (Student t, n - 1 degrees of freedom) of per-seed
-    values; the half-width is None for one value."""
-    v = np.asarray(values, dtype=np.float64)
-    n = v.size
-    h = float(_stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / np.sqrt(n)) if n > 1 else None
-    return {"mean": float(v.mean()), "ci95": h, "values": v.tolist()}
+    """Mean, 95 % confidence half-width (:func:`~dscref.experiments.combine.ci95_halfwidth`:
+    Student t, n - 1 degrees of freedom; None for one value) and the values themselves."""
+    v = [float(x) for x in values]
+    return {"mean": float(np.mean(v)), "ci95": ci95_halfwidth(v), "values": v}
 
 
 def ranked_aps(scores: np.ndarray, gnd: list) -> tuple[np.ndarray, np.ndarray]:
@@ -151,22 +151,34 @@ def calibration(seeds=(0, 1, 2), *, small: int = 5062, medium: int = 105_000, la
     if not seeds:
         raise ValueError("seeds must not be empty")
     t0 = time.perf_counter()
-    per_seed = []
-    for seed in seeds:
-        row = {"seed": seed, "small": measure_size(small, seed, gen_kw),
-               "medium": measure_size(medium, seed, gen_kw, ivf=ivf)}
-        if large is not None:
-            row["large"] = measure_size(large, seed, gen_kw)
-        per_seed.append(row)
+    per_seed = [calibration_seed(seed, small=small, medium=medium, large=large, ivf=ivf, **gen_kw) for seed in seeds]
+    return {"experiment": "calibration", "seeds": seeds, "sizes": {"small": small, "medium": medium, "large": large},
+            "generator": gen_kw, "per_seed": per_seed, "summary": summarise(per_seed),
+            "total_s": time.perf_counter() - t0}
+
+
+def calibration_seed(seed: int, *, small: int = 5062, medium: int = 105_000, large: int | None = 1_000_000,
+                     ivf: bool = True, **gen_kw) -> dict:
+    """One data seed's calibration measurements (see :func:`calibration`)."""
+    row = {"seed": seed, "small": measure_size(small, seed, gen_kw),
+           "medium": measure_size(medium, seed, gen_kw, ivf=ivf)}
+    if large is not None:
+        row["large"] = measure_size(large, seed, gen_kw)
+    return row
+
+
+def summarise(per_seed: list) -> dict:
+    """Target name -> mean, ci95, per-seed values, the target's bounds and whether the mean meets
+    them, from :func:`calibration_seed` rows."""
     values = {
         "map_5k": [r["small"]["map"] for r in per_seed],
         "map_105k": [r["medium"]["map"] for r in per_seed],
         "drop_5k_105k": [1 - r["medium"]["map"] / r["small"]["map"] for r in per_seed],
     }
-    if large is not None:
+    if all("large" in r for r in per_seed):
         values["map_1m"] = [r["large"]["map"] for r in per_seed]
         values["drop_5k_1m"] = [1 - r["large"]["map"] / r["small"]["map"] for r in per_seed]
-    if ivf:
+    if all("ivf" in r["medium"] for r in per_seed):
         values["ivf_map_over_recall"] = [r["medium"]["ivf"]["ratio"] for r in per_seed]
     values["separable_share_105k"] = [r["medium"]["separable_share"] for r in per_seed]
     summary = {}
@@ -178,9 +190,37 @@ def calibration(seeds=(0, 1, 2), *, small: int = 5062, medium: int = 105_000, la
             m = entry["mean"]
             entry["met"] = bool((lo is None or m >= lo) and (hi is None or m <= hi))
         summary[name] = entry
-    return {"experiment": "calibration", "seeds": seeds, "sizes": {"small": small, "medium": medium, "large": large},
-            "generator": gen_kw, "per_seed": per_seed, "summary": summary,
-            "total_s": time.perf_counter() - t0}
+    return summary
+
+
+def calibration_run(seeds, out_dir, *, params: dict, fresh: bool = False, **kw) -> tuple[dict, Path]:
+    """:func:`calibration` over ``seeds`` as ``dscref reproduce calibration`` runs it: each seed's
+    rows written to ``out_dir/calibration/seeds/seed_<s>.json`` as soon as it is done and reused on a
+    rerun with the same parameters (:class:`~dscref.experiments.seeds.SeedFiles`), then
+    ``out_dir/calibration/results.json`` and its PNG. Returns the document and its path."""
+    from .. import __version__
+    from .report import write_document
+    from .seeds import SeedFiles, SeedRun, check_seeds, over_seeds
+
+    seeds = check_seeds(seeds)
+    t0 = time.perf_counter()
+    per_seed_params = {k: v for k, v in params.items() if k != "seeds"}
+    store = SeedFiles(Path(out_dir) / "calibration" / "seeds", per_seed_params, fresh=fresh)
+
+    def compute(name, seed, state):
+        row = calibration_seed(seed, **kw)
+        return {"meta": {"dscref": __version__, "params": {**per_seed_params, "seed": seed}}, "row": row}
+
+    run = SeedRun()
+    docs = over_seeds(seeds, {"calibration": store}, compute, run)["calibration"]
+    rows = [d["row"] for d in docs]
+    sizes = {k: kw.get(k, v) for k, v in (("small", 5062), ("medium", 105_000), ("large", 1_000_000))}
+    seconds = [sum(r[k]["seconds"] for k in ("small", "medium", "large") if k in r) for r in rows]
+    doc = {"meta": {"dscref": __version__, "params": {**per_seed_params, "seeds": seeds}},
+           "experiment": "calibration", "seeds": seeds, "sizes": sizes, "per_seed": rows,
+           "summary": summarise(rows), "reused": run.reused["calibration"], "computed": run.computed["calibration"],
+           "seconds_per_seed": seconds, "total_s": time.perf_counter() - t0}
+    return doc, write_document(Path(out_dir) / "calibration", doc)
 
 
 def format_calibration(res: dict) -> str:

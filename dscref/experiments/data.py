@@ -1,9 +1,11 @@
 """The experiments' data: database and queries (:class:`RetrievalData`) and where they come from.
 
 :func:`load_data` gives the embedded synthetic benchmark (:func:`synthetic_data`, any scale,
-memory-mapped above 300k items) or real features from a features file (:func:`features_data`);
-:func:`image_data` turns an image dataset (revisited Oxford / Paris, Holidays) into features and
-classifier labels through ONNX models. :func:`parse_scale` reads sizes such as ``105k`` / ``1m``.
+memory-mapped above 300k items, or shaped like one of the paper's data sets: :func:`preset_data`,
+:data:`dscref.synthetic.presets.PRESETS`) or real features from a features file
+(:func:`features_data`); :func:`image_data` turns an image dataset (revisited Oxford / Paris,
+Holidays) into features and classifier labels through ONNX models. :func:`parse_scale` reads
+sizes such as ``105k`` / ``1m``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import numpy as np
 
 from .._validate import renamed_attribute, renamed_keyword
 
-__all__ = ["RetrievalData", "parse_scale", "min_synthetic_size", "synthetic_data", "features_data",
-           "image_data", "load_data"]
+__all__ = ["RetrievalData", "parse_scale", "min_synthetic_size", "synthetic_data", "preset_data",
+           "features_data", "image_data", "load_data"]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,23 @@ def synthetic_data(n_db: int, seed: int = 0, ranking_depth: int = 200, workdir=N
                                "stats": ds.stats, "generation_s": gen_s})
 
 
+def preset_data(preset: str, seed: int = 0, ranking_depth: int = 200, **kw) -> RetrievalData:
+    """The synthetic benchmark shaped like one of the paper's data sets (``oxford5k``,
+    ``paris6k``, ``holidays``: :data:`dscref.synthetic.presets.PRESETS`, where the source of
+    every number is stated); ``kw`` are further generator arguments (``d``, ``n_classes`` ...).
+    Its name says which: ``"synthetic oxford5k-like"``."""
+    from ..synthetic.presets import make_preset_dataset
+
+    t0 = time.perf_counter()
+    ds = make_preset_dataset(preset, seed=seed, query_ranking_depth=ranking_depth, **kw)
+    gen_s = time.perf_counter() - t0
+    return RetrievalData(name=f"synthetic {preset}-like", xb=ds.xb, labels_b=ds.labels_b, xq=ds.xq,
+                         ranking_q=ds.ranking_q, gnd=ds.gnd, n_lists=ds.params["n_classes"],
+                         info={"preset": preset,
+                               "generator": {k: (list(v) if isinstance(v, tuple) else v) for k, v in ds.params.items()},
+                               "stats": ds.stats, "generation_s": gen_s})
+
+
 def features_data(path) -> RetrievalData:
     """Real features from a features file (:mod:`dscref.features_file`): an ``.npz`` or a folder
     of ``.npy`` files holding ``xb`` (n, d), ``labels_b`` (n,), ``xq`` (nq, d), ``ranking_q`` or
@@ -165,9 +184,15 @@ def image_data(spec: str, extractor, classifier, ranking_depth: int = 200, setti
 
 
 def load_data(spec: str = "synthetic", scale="105k", seed: int = 0, **kw) -> RetrievalData:
-    """``synthetic`` (at ``scale``) or ``features:PATH``. Image datasets (revisited Oxford/Paris,
-    Holidays) are turned into a features file first with ``dscref extract``."""
+    """``synthetic`` (at ``scale``: a size such as ``105k``, or a preset name ``oxford5k`` /
+    ``paris6k`` / ``holidays``, see :func:`preset_data`) or ``features:PATH``. Image datasets
+    (revisited Oxford/Paris, Holidays) are turned into a features file first with ``dscref extract``."""
     if spec == "synthetic":
+        from ..synthetic.presets import PRESETS
+
+        if isinstance(scale, str) and scale.lower() in PRESETS:
+            kw.pop("workdir", None)  # presets are small: never memory-mapped
+            return preset_data(scale.lower(), seed=seed, **kw)
         return synthetic_data(parse_scale(scale), seed=seed, **kw)
     if spec.startswith("features:"):
         return features_data(spec.split(":", 1)[1])

@@ -2,9 +2,9 @@
 
 Every curve's chain goes through :mod:`dscref.link`: the analog feature through an
 :class:`~dscref.link.AnalogLink` (searched exhaustively with :class:`~dscref.index.exact.ExactSearch`),
-the DSC head beside it through :meth:`Link.send_heads <dscref.link.Link.send_heads>`, the 47-byte
-payloads through :meth:`Link.send <dscref.link.Link.send>`; each trial's payloads travel back to
-back as one burst.
+the DSC or DUC head beside it through :meth:`Link.send_heads <dscref.link.Link.send_heads>`, the
+47-byte payloads through :meth:`Link.send <dscref.link.Link.send>`; each trial's payloads travel
+back to back as one burst.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..codec import PayloadLayout
 from ..index.exact import ExactSearch
 from ..link import AnalogLink, Link
 from ..metrics import compute_map
+from ..query import Query
 from .data import RetrievalData
 from .evaluate import build_index, head_labels
 
@@ -31,6 +32,14 @@ log = logging.getLogger(__name__)
 
 def _channel(snr_db: float, fading: bool, block: int):
     return RayleighBlock(snr_db, block) if fading else AWGN(snr_db)
+
+
+def _analog_head_ranking(index, received, rx: np.ndarray, k: int) -> np.ndarray:
+    """Exact search of the received analog features ``rx`` inside the lists each received head
+    names (``received``: the :class:`~dscref.link.Received` of :meth:`Link.send_heads`); a head
+    that lost every label searches to an empty row. Returns I (nq, k) int64."""
+    queries = [Query(labels=r.labels, codes=None, vector=rx[qi]) for qi, r in enumerate(received)]
+    return index.search(queries, k=k).I
 
 
 def fig3(data: RetrievalData, *, snrs=tuple(np.arange(-20.0, 10.1, 2.5)), trials: int = 5, seed: int = 0,
@@ -44,6 +53,9 @@ def fig3(data: RetrievalData, *, snrs=tuple(np.arange(-20.0, 10.1, 2.5)), trials
       exact search on the noisy feature;
     * ``analog+DSC head``: the same plus the 7-byte head sent by QPSK at the same SNR; exact
       search inside the partitions the received head names;
+    * ``analog+DUC head``: its twin with the DUC index's head (the ``head_size`` cells nearest to
+      the query, ``duc_kind`` index, 7 bytes at K = 1000), the same B; exact search inside the
+      cells the received head names;
     * ``PQ+DUC head (<modem>)`` / ``PQ+DSC head (<modem>)``: the 47-byte payload (head + five
       8-byte residual codes) sent by BPSK / QPSK, decoded (invalid labels dropped) and searched.
 
@@ -69,9 +81,10 @@ def fig3(data: RetrievalData, *, snrs=tuple(np.arange(-20.0, 10.1, 2.5)), trials
     exact = ExactSearch(data.xb)  # the analog curves' exhaustive search (row norms kept)
 
     curves: dict = {}
-    bw = {"analog": channel_uses(dim=d, complex_baseband=True),
-          "analog+DSC head": channel_uses(dim=d, complex_baseband=True)
-          + channel_uses(nbits=8 * layouts["dsc"].head_bytes, modem="qpsk")}
+    bw = {"analog": channel_uses(dim=d, complex_baseband=True)}
+    for key in ("dsc", "duc"):
+        bw[f"analog+{key.upper()} head"] = (channel_uses(dim=d, complex_baseband=True)
+                                            + channel_uses(nbits=8 * layouts[key].head_bytes, modem="qpsk"))
     for m in modems:
         for key in ("duc", "dsc"):
             bw[f"PQ+{key.upper()} head ({m})"] = channel_uses(nbytes=layouts[key].nbytes, modem=m)
@@ -82,7 +95,7 @@ def fig3(data: RetrievalData, *, snrs=tuple(np.arange(-20.0, 10.1, 2.5)), trials
     for snr in snrs:
         ch = _channel(float(snr), fading, block)
         analog = AnalogLink(ch, complex_baseband=True)
-        head_link = Link(layouts["dsc"], "qpsk", ch, policy=policy, burst=True)
+        head_links = {key: Link(layouts[key], "qpsk", ch, policy=policy, burst=True) for key in ("dsc", "duc")}
         links = {(m, key): Link(layouts[key], m, ch, policy=policy, burst=True)
                  for m in modems for key in ("duc", "dsc")}
         per = {name: [] for name in curves}
@@ -91,14 +104,12 @@ def fig3(data: RetrievalData, *, snrs=tuple(np.arange(-20.0, 10.1, 2.5)), trials
             # analog feature (complex baseband, per-query power normalisation)
             rx = analog.send(xq, rng)
             per["analog"].append(compute_map(exact.search(rx, k).I, data.gnd)[0])
-            # analog feature + DSC head (head bits over QPSK)
-            heads = head_link.send_heads(queries["dsc"], rng)
-            I = np.full((nq, k), -1, np.int64)
-            for qi, r in enumerate(heads.received):
-                if r.labels.size:
-                    I[qi] = dsc.search(dsc.encode_query(rx[qi], top_labels=r.labels, raw=True), k=k).I[0]
-            per["analog+DSC head"].append(compute_map(I, data.gnd)[0])
-            ber["analog+DSC head"].append(heads.ber)
+            # analog feature + DSC head, then + DUC head (head bits over QPSK)
+            for key, index in (("dsc", dsc), ("duc", duc)):
+                name = f"analog+{key.upper()} head"
+                heads = head_links[key].send_heads(queries[key], rng)
+                per[name].append(compute_map(_analog_head_ranking(index, heads.received, rx, k), data.gnd)[0])
+                ber[name].append(heads.ber)
             # digital payloads
             for m in modems:
                 for key, index in (("duc", duc), ("dsc", dsc)):

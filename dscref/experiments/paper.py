@@ -7,7 +7,7 @@ them beside the measured ones (:func:`dscref.experiments.tables.format_table1`,
 
 from __future__ import annotations
 
-__all__ = ["PAPER_TABLE1", "PAPER_FIG2", "TABLE1_ROWS", "SCALES"]
+__all__ = ["PAPER_TABLE1", "PAPER_FIG2", "PAPER_FIG2_DATASETS", "PAPER_SCALES", "TABLE1_ROWS", "SCALES"]
 
 # Table I of Wang & Qi: (index label, M, head bytes) -> (mAP, Recall, R@1, R@10, R@100)
 PAPER_TABLE1 = {
@@ -34,6 +34,10 @@ PAPER_TABLE1 = {
 }
 # Fig. 2 / Sec. IV-B: head size needed for ~90 % recall on {Oxford5k, Paris6k, Holidays}
 PAPER_FIG2 = {"dsc": [5, 5, 5], "ivf": [30, 30, 5], "imi": [None, 200, 100]}
+# the data sets of PAPER_FIG2's lists, in order (dscref.synthetic.presets.PRESETS names)
+PAPER_FIG2_DATASETS = ("oxford5k", "paris6k", "holidays")
+# what ``--scale paper`` runs Fig. 2 on: the paper's three data sets, then Oxford105k's size
+PAPER_SCALES = PAPER_FIG2_DATASETS + ("105k",)
 
 TABLE1_ROWS = [  # (label, index kind, raw feature?)
     ("DUC-G+P", "gp", True), ("DUC-IVF", "ivf", True), ("DUC-IMI", "imi", True), ("DSC", "dsc", True),

@@ -1,8 +1,8 @@
 """The experiments' plots: one PNG per result, error bars from the spread over seeds.
 
 :func:`plot_results` draws Fig. 2 (recall vs head size), Fig. 3 and the robust-coding experiment
-(mAP vs SNR), Table I (mAP and Recall per row) and the sensitivity sweep (one column of panels
-per generator parameter). With two seeds or more the error bars are the 95 % confidence interval
+(mAP vs SNR), Table I (mAP, Recall and Recall@k per row), Fig. 2 over several data sets (one
+panel each) and the sensitivity sweep (one column of panels per generator parameter). With two seeds or more the error bars are the 95 % confidence interval
 of the mean over seeds; with one, Fig. 3 and the robust experiment show the standard deviation
 over the channel trials. The title names the data (``synthetic (calibrated)`` or the features'
 source), its size and the number of seeds. matplotlib is imported here only, with the Agg backend.
@@ -64,15 +64,20 @@ def _spread(c: dict, n_seeds: int):
 
 
 def _bars(ax, result: dict, fig) -> None:
-    """Table I's bars (mAP, Recall per row, with the CI over seeds); each PQ row's codebook MiB
-    above its bars; the rows not in the paper (ablations) right of a dashed separator."""
+    """Table I's bars (mAP, Recall and, when the rows have it, Recall@k per row, with the CI over
+    seeds); each PQ row's codebook MiB above its bars; the rows not in the paper (ablations) right
+    of a dashed separator."""
     rows = result["rows"]
     x = np.arange(len(rows))
     top = np.zeros(len(rows))
-    for off, key in ((-0.2, "mAP"), (0.2, "Recall")):
+    k = int(mean_and_ci(result.get("k", 1000))[0])
+    bars = [("mAP", "mAP"), ("Recall", "Recall (candidate list)")]
+    bars += [(f"Recall@{k}", f"Recall@{k} (top {k} returned)")] if rows and all(f"Recall@{k}" in r for r in rows) else []
+    w = 0.8 / len(bars)
+    for i, (key, label) in enumerate(bars):
         m, h = zip(*(mean_and_ci(r[key]) for r in rows))
         yerr = None if all(v is None for v in h) else [0.0 if v is None else v for v in h]
-        ax.bar(x + off, m, 0.4, yerr=yerr, capsize=2, label=key)
+        ax.bar(x + (i - (len(bars) - 1) / 2) * w, m, w, yerr=yerr, capsize=2, label=label)
         top = np.maximum(top, np.add(m, yerr if yerr is not None else 0.0))
     ax.set_xticks(x, [r["label"] for r in rows], rotation=40, ha="right", fontsize=7)
     for i, r in enumerate(rows):
@@ -88,6 +93,23 @@ def _bars(ax, result: dict, fig) -> None:
         ax.set_ylabel("mAP / Recall (numbers: codebooks, MiB)")
         ax.set_ylim(0, 1.3)
         fig.set_size_inches(max(6.4, 0.45 * len(rows) + 2), 5.0)
+
+
+def _calibration(ax, result: dict) -> None:
+    """Each calibration quantity: mean with its 95 % CI and per-seed points, the target range shaded."""
+    names = list(result["summary"])
+    for i, name in enumerate(names):
+        e = result["summary"][name]
+        lo, hi = e.get("low"), e.get("high")
+        if lo is not None or hi is not None:
+            ax.fill_betweenx([i - 0.35, i + 0.35], 0.0 if lo is None else lo, 1.0 if hi is None else hi,
+                             color="tab:green", alpha=0.2, lw=0, label="target range" if i == 0 else None)
+        ax.plot(e["values"], [i] * len(e["values"]), "o", ms=3, color="grey", alpha=0.6)
+        ax.errorbar([e["mean"]], [i], xerr=[e["ci95"] or 0.0], fmt="D", color="tab:blue", capsize=3,
+                    label="mean, 95 % CI" if i == 0 else None)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlim(0.0, 1.0)
+    ax.set_xlabel("value")
 
 
 def _sensitivity(fig, result: dict) -> None:
@@ -122,6 +144,37 @@ def _sensitivity(fig, result: dict) -> None:
         axes[row, -1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
 
 
+def _fig2_axes(ax, result: dict) -> None:
+    """Fig. 2's curves of one data set (G+P dashed: its cells are IVF's, so its curve lies on IVF's)."""
+    for kind, c in result["curves"].items():
+        m, h = _curve(c["recall"])
+        ax.errorbar(c["head_sizes"], m, yerr=h, marker="o", ms=3, capsize=2, ls="--" if kind == "gp" else "-",
+                    label=INDEX_NAMES[kind])
+    ax.set_xscale("log")
+    ax.axhline(mean_and_ci(result["target"])[0], color="grey", ls=":", lw=1)
+    ax.set_xlabel("code head size (partitions probed)")
+
+
+def _fig2_panels(fig, result: dict) -> None:
+    """Fig. 2 over several data sets: one panel each, the paper's head size for 90 % in its title."""
+    per = result["datasets"]
+    axes = fig.subplots(1, len(per), sharey=True, squeeze=False)[0]
+    for ax, (scale, r) in zip(axes, per.items()):
+        _fig2_axes(ax, r)
+        paper = {k: v.get(scale) for k, v in result["paper_head_size_for_90pct"].items()}
+        note = ", ".join(f"{INDEX_NAMES[k]} {v}" for k, v in paper.items() if v is not None)
+        if r.get("meta"):
+            what = data_title(r)
+        elif r.get("data"):  # a single run without its meta block (fig2_paper)
+            what = f"{r['data']['name']}, {scale_text(r['data']['n_db'])} items"
+        else:
+            what = scale
+        ax.set_title(what + (f"\npaper, 90 %: {note}" if note else ""), fontsize=7)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Recall (positives in the candidate list)")
+    axes[0].legend(fontsize=7)
+
+
 def plot_results(result: dict, out: Path) -> Path | None:
     """``out/<experiment>.png``: the result's curves or bars (matplotlib, imported here, Agg backend).
 
@@ -136,6 +189,11 @@ def plot_results(result: dict, out: Path) -> Path | None:
     n_seeds = len(result.get("seeds") or [0])
     what = data_title(result)
     bars = "error bars: 95 % CI over seeds" if n_seeds > 1 else ""
+    if exp == "fig2_paper":
+        fig = plt.figure(figsize=(3.6 * len(result["datasets"]) + 0.6, 4.2))
+        _fig2_panels(fig, result)
+        fig.suptitle("Fig. 2: head size vs recall, per data set" + (f"; {bars}" if bars else ""), fontsize=9)
+        return _save(plt, fig, out, exp)
     if exp == "sensitivity":
         n = len(result["parameters"])
         fig = plt.figure(figsize=(3.2 * n + 1.0, 6.4))
@@ -145,12 +203,7 @@ def plot_results(result: dict, out: Path) -> Path | None:
         return _save(plt, fig, out, exp)
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     if exp == "fig2":
-        for kind, c in result["curves"].items():
-            m, h = _curve(c["recall"])
-            ax.errorbar(c["head_sizes"], m, yerr=h, marker="o", ms=3, capsize=2, label=INDEX_NAMES[kind])
-        ax.set_xscale("log")
-        ax.axhline(mean_and_ci(result["target"])[0], color="grey", ls=":", lw=1)
-        ax.set_xlabel("code head size (partitions probed)")
+        _fig2_axes(ax, result)
         ax.set_ylabel("Recall (positives in the candidate list)")
         title = "Fig. 2: head size vs recall"
     elif exp == "fig3":
@@ -172,6 +225,10 @@ def plot_results(result: dict, out: Path) -> Path | None:
     elif exp == "table1":
         _bars(ax, result, fig)
         title = "Table I"
+    elif exp == "calibration":
+        _calibration(ax, result)
+        title = "Calibration: synthetic (calibrated) vs published real-data ranges"
+        what = f"{n_seeds} data seed" + ("s" if n_seeds > 1 else "")
     else:  # pragma: no cover
         plt.close(fig)
         return None

@@ -62,8 +62,10 @@ def table1(data: RetrievalData, *, seed: int = 0, M: int = 8, nbits: int = 8, he
            flat_M: int = 64, flat_nbits: int = 5, k: int = 1000, indexes: dict | None = None,
            kinds=("gp", "ivf", "imi", "dsc", "flat"), metric: str = "l2", ablations: bool = True,
            ablation_thresholds=ABLATION_THRESHOLDS) -> dict:
-    """Table I: for each row (index, raw 2048-d feature or PQ code, 7-byte head) the mAP, Recall,
-    R@1, R@10, R@100, plus candidates scanned, bytes sent, query time and codebook bytes.
+    """Table I: for each row (index, raw 2048-d feature or PQ code, 7-byte head) the mAP, Recall
+    (share of the positives in the candidate list), Recall@k (share in the ``k`` returned items,
+    ``k`` = the search depth, default 1000; key ``f"Recall@{k}"``, ``k`` in the result), R@1,
+    R@10, R@100, plus candidates scanned, bytes sent, query time and codebook bytes.
 
     The "DUC+PQ" row sends one 40-byte PQ code and no head; 2048 is not divisible by 40, so the
     40 bytes are M=64 sub-codes of 5 bits (``flat_M``, ``flat_nbits``). Other PQ rows send 5 codes
@@ -113,6 +115,6 @@ def table1(data: RetrievalData, *, seed: int = 0, M: int = 8, nbits: int = 8, he
                  r["mAP"], r["Recall"], r["own_pq_lists"], r["codebook_bytes"] / 2**20)
         del idx
         release_pages(data.xb)
-    return {"experiment": "table1", "rows": rows, "build_s": build_s,
+    return {"experiment": "table1", "rows": rows, "k": k, "build_s": build_s,
             "ablation_thresholds": list(ablation_thresholds) if ablations else [],
             "total_s": time.perf_counter() - t_start}

@@ -13,8 +13,8 @@ from ..index.factory import INDEX_NAMES
 from .combine import is_stats, mean_and_ci, per_seed_values
 from .paper import PAPER_TABLE1
 
-__all__ = ["format_table1", "format_fig2", "format_fig3", "format_robust", "format_sensitivity", "format_markdown",
-           "format_value"]
+__all__ = ["format_table1", "format_fig2", "format_fig2_paper", "format_fig3", "format_robust", "format_sensitivity",
+           "format_markdown", "format_value"]
 
 _T1_COLS = ("mAP", "Recall", "R@1", "R@10", "R@100")
 
@@ -83,10 +83,11 @@ def _table1_rows(result: dict, scale_key: str | None, markdown: bool) -> tuple:
     distances, so these are "-" there. Rows not in the paper (``in_paper: False``, the ablations)
     have "-" in the paper column."""
     paper = PAPER_TABLE1.get(scale_key or "", {})
-    head = [["Index", "M", "Head", *_T1_COLS, "candidates"] + ([] if markdown else ["bytes", "ms/q"])
+    rk = _recall_k(result)
+    head = [["Index", "M", "Head", *_T1_COLS, rk, "candidates"] + ([] if markdown else ["bytes", "ms/q"])
             + ["codebooks", "own PQ"]]
     if not markdown:
-        head.append(["", "", ""] + ["ours / paper" if paper else "ours"] * len(_T1_COLS))
+        head.append(["", "", ""] + ["ours / paper" if paper else "ours"] * len(_T1_COLS) + ["ours"])
     else:
         head[0][3:3 + len(_T1_COLS)] = [f"{c} (ours / paper)" if paper else c for c in _T1_COLS]
     rows, first_ablation = [], None
@@ -97,7 +98,8 @@ def _table1_rows(result: dict, scale_key: str | None, markdown: bool) -> tuple:
         p = paper.get(r["label"]) if in_paper else None
         cells = [format_value(r[c]) + (f" / {p[i]:.3f}" if p else " / -" if paper else "")
                  for i, c in enumerate(_T1_COLS)]
-        row = [r["label"], str(r["M"]), str(r["head"])] + cells + [format_value(r["candidates"], ".0f")]
+        row = ([r["label"], str(r["M"]), str(r["head"])] + cells + [format_value(r.get(rk))]
+               + [format_value(r["candidates"], ".0f")])
         if not markdown:
             row += [str(r["bytes"]), format_value(r["query_ms"], ".1f")]
         pq_row = not r.get("raw", False) and "codebook_bytes" in r
@@ -106,14 +108,28 @@ def _table1_rows(result: dict, scale_key: str | None, markdown: bool) -> tuple:
     return head, rows, first_ablation
 
 
+def _recall_k(result: dict) -> str:
+    """The key of the recall of the returned list, ``Recall@<k>`` (k: the search depth)."""
+    k = mean_and_ci(result.get("k", 1000))[0]
+    return f"Recall@{int(k)}"
+
+
+def _recalls_note(result: dict) -> str:
+    rk = _recall_k(result)
+    return (f"(Recall: positives in the candidate list, the paper's column; {rk}: positives in the "
+            f"{rk[7:]} items returned, not in the paper; docs/recall_definitions.md)")
+
+
 def format_table1(result: dict, scale_key: str | None = None) -> str:
     """Table I as text, the paper's numbers beside ours where the paper gives them (``scale_key``
-    "105k" or "1m"); rows not in the paper (the ablations) after a separator line."""
+    "105k" or "1m"); after "Recall" (positives in the candidate list) ``Recall@k`` (positives in
+    the ``k`` items returned), a column the paper does not have; rows not in the paper (the
+    ablations) after a separator line, and a note on the two recalls last."""
     head, rows, first = _table1_rows(result, scale_key, markdown=False)
     lines = _aligned(head + rows)
     if first is not None:
         lines.insert(len(head) + first, "-" * 8 + f" {_ABLATIONS} " + "-" * 8)
-    return "\n".join(lines)
+    return "\n".join(lines + [_recalls_note(result)])
 
 
 # --------------------------------------------------------------------------- Fig. 2
@@ -127,15 +143,53 @@ def _fig2_rows(result: dict) -> list:
     return rows
 
 
+def _target(result: dict) -> float:
+    return mean_and_ci(result["target"])[0]
+
+
 def _fig2_need(result: dict) -> str:
     need = ", ".join(f"{INDEX_NAMES[k]}: {_head_size(v)}" for k, v in result["head_size_for_target"].items())
-    return (f"head size for {result['target']:.0%} recall: {need}  "
+    return (f"head size for {_target(result):.0%} recall: {need}  "
             "(paper, Oxford5k/Paris6k/Holidays: DSC 5/5/5, DUC-IVF 30/30/5, DUC-IMI -/200/100)")
 
 
 def format_fig2(result: dict) -> str:
     """Fig. 2 as text: recall per head size and index, and the head size each needs for the target."""
     return "\n".join(_aligned(_fig2_rows(result)) + [_fig2_need(result)])
+
+
+def _fig2_paper_rows(result: dict) -> list:
+    """The head size each index needs per data set, ``ours / paper`` (``-``: the paper has none)."""
+    scales = list(result["datasets"])
+    rows = [["index"] + scales]
+    paper = result["paper_head_size_for_90pct"]
+    for kind, row in result["head_size_for_target"].items():
+        rows.append([INDEX_NAMES[kind]] + [
+            f"{_head_size(row.get(s))} / {p if (p := paper.get(kind, {}).get(s)) is not None else '-'}"
+            for s in scales])
+    return rows
+
+
+def _fig2_paper_title(result: dict) -> str:
+    return (f"head size for {_target(result):.0%} recall, ours / paper ('>max': not reached, "
+            "'-': the paper has no value):")
+
+
+def _dataset_line(scale: str, r: dict) -> str:
+    data = (r.get("meta") or {}).get("data") or r.get("data") or {}
+    n_db, nq = mean_and_ci(data.get("n_db"))[0], mean_and_ci(data.get("n_queries"))[0]
+    return (f"-- {scale}: {data.get('name', '?')}" + (f", {int(n_db):,} items" if n_db is not None else "")
+            + (f", {int(nq)} queries" if nq is not None else ""))
+
+
+def format_fig2_paper(result: dict) -> str:
+    """Fig. 2 over several data sets (:func:`~dscref.experiments.fig2.fig2_datasets`) as text:
+    each data set's curves, then the head size each index needs for the target recall per data
+    set beside the paper's."""
+    lines = []
+    for scale, r in result["datasets"].items():
+        lines += [_dataset_line(scale, r), *_aligned(_fig2_rows(r))]
+    return "\n".join(lines + [_fig2_paper_title(result), *_aligned(_fig2_paper_rows(result))])
 
 
 # --------------------------------------------------------------------------- Fig. 3
@@ -223,6 +277,8 @@ def format_markdown(result: dict, scale_key: str | None = None) -> str:
         return _markdown(head + rows)
     if exp == "fig2":
         return _markdown(_fig2_rows(result)) + "\n\n" + _fig2_need(result)
+    if exp == "fig2_paper":
+        return _fig2_paper_title(result) + "\n\n" + _markdown(_fig2_paper_rows(result))
     if exp == "fig3":
         return _markdown(_fig3_rows(result, markdown=True)) + "\n\n" + _spread_note(result)
     if exp == "robust":

@@ -16,6 +16,8 @@ One concept per module:
 * :mod:`~dscref.synthetic.stats`: measured properties beside their targets;
 * :mod:`~dscref.synthetic.dataset`: :class:`SemanticDataset`, :func:`make_semantic_dataset`,
   :func:`iter_database_chunks`;
+* :mod:`~dscref.synthetic.presets`: :data:`PRESETS` (Oxford5k-, Paris6k- and Holidays-shaped
+  arguments, each number's source stated) and :func:`make_preset_dataset`;
 * ``_linalg``: the fixed-order (thread-count-independent) products the generator uses.
 """
 
@@ -25,8 +27,10 @@ from .classifier import order_stats_top
 from .dataset import SemanticDataset, iter_database_chunks, make_semantic_dataset
 from .params import TOP_K, checked_params, stream_params
 from .plan import SyntheticPlan
+from .presets import PRESETS, make_preset_dataset
 
-__all__ = ["SemanticDataset", "make_semantic_dataset", "iter_database_chunks", "SyntheticPlan", "TOP_K"]
+__all__ = ["SemanticDataset", "make_semantic_dataset", "iter_database_chunks", "SyntheticPlan", "TOP_K",
+           "PRESETS", "make_preset_dataset"]
 
 # private names of the former module dscref.synthetic that dscref.distributed and the tests use
 _Plan = SyntheticPlan

@@ -115,3 +115,22 @@ def test_two_seeds_resumed_and_refused_with_other_parameters(monkeypatch, tmp_pa
     rc = main(["reproduce", "table1", "--scale", "3036", "--dim", "16", "--labels", "300", "--seeds", "0,3",
                "--out", str(tmp_path)])
     one_error_line(rc, capsys.readouterr().err, "reproduce", "labels=200, this run has labels=300", "--fresh")
+
+
+def test_reproduce_calibration_two_seeds_resumes_and_prints_targets(tmp_path, capsys):
+    import json
+
+    args = ["reproduce", "calibration", "--scale", "3000", "--dim", "32", "--labels", "200", "--seeds", "2",
+            "--out", str(tmp_path)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "map_5k" in text and "ivf_map_over_recall" in text and "2 computed" in text
+    doc = json.loads((tmp_path / "calibration" / "results.json").read_text())
+    assert doc["seeds"] == [0, 1] and len(doc["summary"]["map_5k"]["values"]) == 2
+    assert (tmp_path / "calibration" / "calibration.png").is_file()
+    (tmp_path / "calibration" / "seeds" / "seed_1.json").unlink()
+    assert main(args) == 0
+    assert "1 computed, 1 reused" in capsys.readouterr().out
+    again = json.loads((tmp_path / "calibration" / "results.json").read_text())
+    assert again["summary"] == doc["summary"]
+    assert main(["reproduce", "calibration", "--data", "features:x.npz", "--out", str(tmp_path)]) == 2

@@ -58,3 +58,14 @@ def test_evaluate_sends_every_query_through_one_error_free_link(tiny, monkeypatc
     sent.clear()
     E.evaluate(index, "dsc", tiny, k=50, raw=True)
     assert sent == []
+
+
+def test_evaluate_reports_both_recalls(tiny):
+    """"Recall" is the candidate list's (1 for an exhaustive scan); "Recall@k" the k items returned."""
+    from dscref.metrics import recall_at_k
+
+    index, _ = E.build_index("flat", tiny, seed=0, n_iter=4, M=8, nbits=4)
+    r = E.evaluate(index, "flat", tiny, k=20)
+    assert r["Recall"] == 1.0 and r["R@10"] <= r["Recall@20"] < 1.0
+    I = index.search([index.encode_query(q) for q in tiny.xq], k=20).I
+    assert r["Recall@20"] == float(recall_at_k(I, tiny.gnd, 20))

@@ -22,8 +22,14 @@ def test_table1_rows_and_schema(tiny, indexes, tmp_path):
     assert by["DUC+PQ"]["bytes"] == 40
     assert by["DSC"]["Recall"] == by["DSC+PQ"]["Recall"]
     assert by["DUC+PQ"]["Recall"] == 1.0
+    # both readings of "Recall": the candidate list, and the k = 500 items returned
+    assert res["k"] == 500
+    for r in res["rows"]:
+        assert r["R@100"] - 1e-12 <= r["Recall@500"] <= r["Recall"] + 1e-12, r  # top-500 within the candidates
+    assert by["DUC+PQ"]["Recall@500"] <= 1.0 == by["DUC+PQ"]["Recall"]  # an exhaustive scan's list holds all
     text = E.format_table1(res, "105k")
     assert "0.702" in text  # the paper's DSC+PQ mAP beside ours
+    assert "Recall@500" in text and f"{by['DUC+PQ']['Recall@500']:.3f}" in text
     json.loads(E.write_results(tmp_path / "t1", res, tiny, {}).read_text())
 
 
@@ -66,7 +72,8 @@ def test_table1_ablation_rows_follow_the_papers_with_codebook_bytes(tiny, tmp_pa
     sep = next(i for i, line in enumerate(lines) if "not in the paper" in line)
     assert sep == 2 + 4  # two header lines, the paper's rows, then the separator
     assert "0.702" in lines[2 + 3] and all(" / 0." not in line for line in lines[sep + 1:])  # paper column "-"
-    assert "codebooks" in lines[0] and all("MiB" in line for line in lines[sep + 1:])
+    assert "codebooks" in lines[0] and all("MiB" in line for line in lines[sep + 1:-1])
+    assert lines[-1].startswith("(Recall: positives in the candidate list")  # the note on the two recalls
     assert lines[2].split()[-2:] == lines[3].split()[-2:] == ["-", "-"]  # the raw rows: no codebooks
     assert f"{(cents + pq) / 2**20:.2f} MiB" in lines[2 + 2]  # DUC-IVF+PQ
     doc = json.loads(E.write_results(tmp_path / "t1", res, tiny, {}).read_text())
