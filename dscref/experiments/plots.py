@@ -138,9 +138,10 @@ def _sensitivity(fig, result: dict) -> None:
     from matplotlib.ticker import ScalarFormatter
 
     axes[1, 0].set_yscale("log")
+    axes[1, 0].set_ylim(bottom=0.8)  # lower error bars below 0 would set the log axis' range
     axes[1, 0].yaxis.set_major_formatter(ScalarFormatter())
-    axes[0, -1].legend(fontsize=6)
-    axes[1, -1].legend(fontsize=6)
+    for row in (0, 1):  # right of the last panel, clear of the curves
+        axes[row, -1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
 
 
 def _fig2_axes(ax, result: dict) -> None:

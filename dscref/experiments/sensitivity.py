@@ -13,8 +13,8 @@ It then states, for each conclusion of :data:`CONCLUSIONS`, whether it holds at 
 per setting the per-seed difference (paired: both methods see the same seed's data) is tested
 with its 95 % confidence interval -- above zero "holds", below zero "flips", across zero "within
 noise" (with one seed, or when a head size never reaches the target, the signs of the per-seed
-differences decide). The verdict is ``holds``, or names the settings where the conclusion
-``flips at <param>=<value>`` or is ``within noise at <param>=<value>``.
+differences decide). The verdict is ``holds`` (at every setting), or names the settings where
+the conclusion ``holds at``, ``flips at`` or is ``within noise at <param>=<value>``.
 
 Each (setting, seed) is one file ``OUT/sensitivity/seeds/<setting>/seed_<s>.json``
 (:class:`~dscref.experiments.seeds.SeedFiles`: resumable, parameters checked); the setting at the
@@ -81,10 +81,12 @@ def verdict(margins) -> str:
 
 def _across(rows: dict) -> str:
     """The verdict across the sweep from ``{setting: (verdict, mean margin)}`` (each setting once):
-    ``holds``, or where it ``flips`` / is ``within noise`` ("every setting" when all), noting how
-    many of the settings within noise have a mean margin of the wrong sign."""
+    ``holds``, or where it ``holds`` / ``flips`` / is ``within noise`` ("every setting" when all),
+    noting how many of the settings within noise have a mean margin of the wrong sign."""
+    if all(v == "holds" for v, _ in rows.values()):
+        return "holds"
     parts = []
-    for word in ("flips", "within noise"):
+    for word in ("holds", "flips", "within noise"):
         at = [w for w, (v, _) in rows.items() if v == word]
         if not at:
             continue
@@ -93,7 +95,7 @@ def _across(rows: dict) -> str:
         if word == "within noise" and reversed_:
             text += f" (mean reversed at {reversed_} of them)"
         parts.append(text)
-    return "; ".join(parts) or "holds"
+    return "; ".join(parts)
 
 
 def _generator_defaults() -> dict:

@@ -30,7 +30,7 @@ def test_the_verdict_across_the_sweep_names_the_settings():
     assert _across({"the defaults": ("holds", 0.2), "a=1": ("holds", 0.1)}) == "holds"
     assert _across({"the defaults": ("holds", 0.2), "a=1": ("flips", -0.1), "a=2": ("within noise", -0.01),
                     "b=3": ("within noise", 0.02)}) == \
-        "flips at a=1; within noise at a=2, b=3 (mean reversed at 1 of them)"
+        "holds at the defaults; flips at a=1; within noise at a=2, b=3 (mean reversed at 1 of them)"
     assert _across({"the defaults": ("within noise", 0.1), "a=1": ("within noise", 0.2)}) == \
         "within noise at every setting"
     assert _across({"the defaults": ("flips", -float("inf")), "a=1": ("flips", -1.0)}) == "flips at every setting"
@@ -96,7 +96,7 @@ def test_a_tiny_sweep_end_to_end(tmp_path):
         if all(s["verdict"] == "holds" for s in raw):
             assert c["verdict"] == "holds"
         else:
-            assert c["verdict"].startswith(("flips at", "within noise at"))
+            assert c["verdict"].startswith(("holds at", "flips at", "within noise at"))
     text = E.format_sensitivity(doc)
     assert "DSC+PQ > DUC-IVF+PQ" in text and "0.8 (default)" in text and " ± " in text
     assert "| sim_match | 0.7 |" in E.format_markdown(doc)
