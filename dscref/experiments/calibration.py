@@ -28,7 +28,6 @@ import numpy as np
 
 from .._validate import check_int
 from ..metrics import compute_ap
-from ..synthetic import make_semantic_dataset
 from ..synthetic._linalg import matmul
 from .combine import ci95_halfwidth
 
@@ -99,26 +98,27 @@ def measure_size(n: int, seed: int, gen_kw: dict | None = None, *, ivf: bool = F
     """Exhaustive raw-feature mAP (and the share of perfectly separable queries) of the synthetic
     benchmark with ``n`` items and data seed ``seed``; the database is streamed chunk by chunk.
     With ``ivf``, also the DUC-IVF raw-feature row (mAP, Recall, their ratio), which needs the
-    whole database in memory."""
+    whole database in memory: then it is generated once, and both are measured on it."""
     gen_kw = dict(gen_kw or {})
     t0 = time.perf_counter()
-    plan = _plan(n, seed, gen_kw)
-    gnd = [plan.gnd_inst[i] for i in plan.instance_q]
-    chunks = ((a, min(a + chunk, n), plan.rows(a, min(a + chunk, n))) for a in range(0, n, chunk))
-    aps, sep = exhaustive_aps(chunks, plan.xq, gnd, n)
+    if ivf:
+        from .data import synthetic_data
+        from .evaluate import build_index, evaluate
+
+        data = synthetic_data(n, seed=seed, ranking_depth=5, **gen_kw)
+        aps, sep = exhaustive_aps([(0, n, data.xb)], data.xq, data.gnd, n)
+    else:
+        plan = _plan(n, seed, gen_kw)
+        gnd = [plan.gnd_inst[i] for i in plan.instance_q]
+        chunks = ((a, min(a + chunk, n), plan.rows(a, min(a + chunk, n))) for a in range(0, n, chunk))
+        aps, sep = exhaustive_aps(chunks, plan.xq, gnd, n)
     out = {"n": n, "seed": seed, "map": float(np.mean(aps)), "separable_share": float(np.mean(sep)),
            "aps": aps.tolist()}
     if ivf:
-        from .data import RetrievalData
-        from .evaluate import build_index, evaluate
-
-        ds = make_semantic_dataset(n, seed=seed, query_ranking_depth=5, **gen_kw)
-        data = RetrievalData(name="synthetic", xb=ds.xb, labels_b=ds.labels_b, xq=ds.xq, ranking_q=ds.ranking_q,
-                             gnd=ds.gnd, n_lists=ds.params["n_classes"])
         index, _ = build_index("ivf", data, seed=seed)
         r = evaluate(index, "ivf", data, raw=True)
         out["ivf"] = {"mAP": r["mAP"], "Recall": r["Recall"], "ratio": r["mAP"] / r["Recall"]}
-        out["stats"] = ds.stats
+        out["stats"] = data.info["stats"]
     out["seconds"] = time.perf_counter() - t0
     log.info("calibration n=%d seed=%d: mAP %.3f (%.1f s)", n, seed, out["map"], out["seconds"])
     return out

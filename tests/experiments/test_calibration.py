@@ -68,6 +68,10 @@ def test_measure_size_is_deterministic_and_in_range():
     b = measure_size(3000, 0, SMALL, chunk=1000)
     assert a["map"] == b["map"] and 0.0 < a["map"] <= 1.0
     assert len(a["aps"]) == 55 and 0.0 <= a["separable_share"] <= 1.0
+    # with the DUC-IVF row the database is generated whole, once: the same exhaustive numbers
+    c = measure_size(3000, 0, SMALL, ivf=True)
+    assert c["aps"] == a["aps"] and c["separable_share"] == a["separable_share"]
+    assert 0.0 < c["ivf"]["ratio"] <= 1.0 and c["stats"]["sizes"]["n_db"] == 3000
 
 
 def test_calibration_summary_and_table():
