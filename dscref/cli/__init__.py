@@ -2,9 +2,10 @@
 
 Each subcommand is a module of this package with an ``add_<name>`` function that registers its
 arguments and a ``cmd_<name>`` function that calls the library and prints what it returns:
-:mod:`~dscref.cli.demo`, :mod:`~dscref.cli.reproduce`, :mod:`~dscref.cli.index` (``build`` and
-``query``; :mod:`~dscref.cli.report` prints and writes query results), :mod:`~dscref.cli.extract`
-(``extract`` and ``features``) and :mod:`~dscref.cli.selftest`. Heavy modules are imported inside
+:mod:`~dscref.cli.demo`, :mod:`~dscref.cli.reproduce`, :mod:`~dscref.cli.claims`,
+:mod:`~dscref.cli.index` (``build`` and ``query``; :mod:`~dscref.cli.report` prints and writes
+query results), :mod:`~dscref.cli.extract` (``extract`` and ``features``) and
+:mod:`~dscref.cli.selftest`. Heavy modules are imported inside
 the commands, so ``dscref --help`` is instant. Results are printed to stdout; progress bars (tqdm)
 and diagnostics (:mod:`logging`) go to stderr.
 
@@ -25,6 +26,7 @@ import sys
 
 from .. import __version__
 from ._common import USER_ERRORS, Parser, close_bars, one_line
+from .claims import add_claims
 from .demo import add_demo
 from .extract import add_extract, add_features
 from .index import add_build, add_query
@@ -47,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more logging (-v info, -vv debug, with tracebacks of errors)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (add_demo, add_reproduce, add_build, add_query, add_extract, add_features, add_selftest):
+    for add in (add_demo, add_reproduce, add_claims, add_build, add_query, add_extract, add_features,
+                add_selftest):
         add(sub)
     return parser
 

@@ -28,7 +28,9 @@ The CLI (``dscref reproduce``) wraps these functions. One concept per module:
 * :mod:`~dscref.experiments.plots` -- ``plot_results``; :mod:`~dscref.experiments.tables` --
   ``format_*`` (text) and ``format_markdown``;
 * :mod:`~dscref.experiments.calibration` -- the synthetic benchmark against published measurements
-  of real data (``TARGETS``, ``calibration``).
+  of real data (``TARGETS``, ``calibration``);
+* :mod:`~dscref.experiments.claims` -- ``paper_claims``: the paper's claims, one by one, as paired
+  per-seed margins with a verdict (holds / flips / within noise), ``format_claims``.
 
 The functions ``table1``, ``fig2``, ``fig3`` and ``robust`` are re-exported here under their
 modules' names, so ``dscref.experiments.fig3`` is the function (as before the package existed);
@@ -45,6 +47,7 @@ of PQ, the effect of channel noise), not Oxford's absolute values.
 from __future__ import annotations
 
 from ..index.factory import INDEX_NAMES, make_index
+from .claims import VERDICTS, format_claims, load_results, paper_claims
 from .calibration import (TARGETS, calibration, calibration_run, calibration_seed, exhaustive_aps,
                           fit_label_consistency, format_calibration, label_survival, mean_ci, measure_size, ranked_aps,
                           summarise)
@@ -54,12 +57,13 @@ from .evaluate import build_index, evaluate, head_labels
 from .fig2 import fig2, fig2_datasets, fig2_paper, list_of_items, recall_curve
 from .fig3 import fig3
 from .paper import PAPER_FIG2, PAPER_FIG2_DATASETS, PAPER_SCALES, PAPER_TABLE1, SCALES, TABLE1_ROWS
-from .combine import ALWAYS_COMBINED, PARAMETER_KEYS, ci95_halfwidth, combine, is_stats, mean_and_ci, per_seed_values
+from .combine import (ALWAYS_COMBINED, PARAMETER_KEYS, ci95_halfwidth, combine, is_stats, mean_and_ci, per_seed_values,
+                      verdict)
 from .plots import data_title, plot_results, scale_text
 from .report import jsonable, result_meta, write_document, write_results
 from .robust import VARIANTS, robust, robust_variants_mAP
 from .seeds import EXPERIMENTS, UNCOMPARED, SeedFiles, SeedRun, check_seeds, combine_seeds, over_seeds, run_seeds
-from .sensitivity import CONCLUSIONS, METHODS, SENSITIVITY, sensitivity, verdict
+from .sensitivity import CONCLUSIONS, METHODS, SENSITIVITY, sensitivity
 from .table1 import ABLATION_THRESHOLDS, ablation_rows, table1, variant_key
 from .tables import (format_fig2, format_fig2_paper, format_fig3, format_markdown, format_robust, format_sensitivity,
                      format_table1, format_value)
@@ -87,4 +91,6 @@ __all__ = [
     # the paper's data sets (Fig. 2 on Oxford5k-, Paris6k-, Holidays-like data and 105k)
     "preset_data", "fig2_paper", "fig2_datasets", "format_fig2_paper", "PAPER_FIG2_DATASETS", "PAPER_SCALES",
     "list_of_items", "recall_curve",
+    # the paper's claims tested on the results
+    "paper_claims", "format_claims", "load_results", "VERDICTS",
 ]

@@ -36,7 +36,7 @@ from numbers import Integral, Real
 import numpy as np
 
 __all__ = ["combine", "ci95_halfwidth", "is_stats", "mean_and_ci", "per_seed_values", "PARAMETER_KEYS",
-           "ALWAYS_COMBINED"]
+           "ALWAYS_COMBINED", "verdict"]
 
 # float leaves that are the run's settings, not measurements (kept if equal in every seed)
 PARAMETER_KEYS = frozenset({"snr_db", "target", "fraction"})
@@ -162,3 +162,20 @@ def mean_and_ci(x):
 def per_seed_values(x) -> list:
     """The per-seed values of a stats record, or ``[x]`` for a plain value (one seed)."""
     return list(x["values"]) if is_stats(x) else [x]
+
+
+def verdict(margins) -> str:
+    """``holds`` / ``flips`` / ``within noise`` for per-seed margins of a claim (> 0 where it holds).
+
+    Paired margins (both sides measured on the same seed's data) with their 95 % Student-t
+    interval: above zero ``holds``, below zero ``flips``, across zero ``within noise``. With one
+    seed, or an infinite margin (a head size never reached), every margin must have the same sign;
+    a missing margin (None / NaN) gives ``within noise``."""
+    d = np.asarray([np.nan if v is None else v for v in margins], dtype=np.float64)
+    if d.size == 0 or np.isnan(d).any():
+        return "within noise"
+    h = ci95_halfwidth(d) if np.isfinite(d).all() else None
+    if h is not None:
+        m = float(d.mean())
+        return "holds" if m - h > 0 else "flips" if m + h < 0 else "within noise"
+    return "holds" if (d > 0).all() else "flips" if (d < 0).all() else "within noise"

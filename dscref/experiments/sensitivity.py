@@ -32,7 +32,7 @@ import numpy as np
 
 from ..index.exact import ExactSearch
 from ..metrics import compute_map
-from .combine import ci95_halfwidth, combine
+from .combine import combine, verdict
 from .fig2 import fig2
 from .report import result_meta, write_document
 from .seeds import SeedFiles, SeedRun, check_seeds, combine_seeds, over_seeds
@@ -65,18 +65,6 @@ CONCLUSIONS = (
 def _head(doc: dict, kind: str) -> float:
     v = doc["head_size_for_target"][kind]
     return np.inf if v is None else float(v)
-
-
-def verdict(margins) -> str:
-    """``holds`` / ``flips`` / ``within noise`` for one setting's per-seed margins (module notes)."""
-    d = np.asarray([np.nan if v is None else v for v in margins], dtype=np.float64)
-    if d.size == 0 or np.isnan(d).any():
-        return "within noise"
-    h = ci95_halfwidth(d) if np.isfinite(d).all() else None
-    if h is not None:
-        m = float(d.mean())
-        return "holds" if m - h > 0 else "flips" if m + h < 0 else "within noise"
-    return "holds" if (d > 0).all() else "flips" if (d < 0).all() else "within noise"
 
 
 def _across(rows: dict) -> str:

@@ -238,7 +238,7 @@ def test_main_and_build_parser_keep_their_import_path(capsys):
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert set(sub.choices) == {"demo", "reproduce", "build", "query", "extract", "features", "selftest"}
+    assert set(sub.choices) == {"demo", "reproduce", "claims", "build", "query", "extract", "features", "selftest"}
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"dscref {__version__}"
     assert main([]) == 2  # no command: the help, status 2
