@@ -33,12 +33,14 @@ def scale_text(n: int) -> str:
 
 def data_title(result: dict) -> str:
     """``synthetic (calibrated), 105k items, 5 seeds``: the data, its size and the seeds of a
-    result (a single-seed file without ``seeds`` counts one)."""
+    result (a single-seed file without ``seeds`` counts one); a preset's synthetic data reads
+    ``synthetic (calibrated) oxford5k-like, ...``."""
     data = (result.get("meta") or {}).get("data") or {}
     n_seeds = len(result.get("seeds") or [0])
     parts = []
-    if data.get("name") == "synthetic":
-        parts.append("synthetic (calibrated)")
+    name = str(data.get("name") or "")
+    if name == "synthetic" or name.startswith("synthetic "):
+        parts.append("synthetic (calibrated)" + name[len("synthetic"):])
     elif data.get("name"):
         parts.append(str(data["name"]))
     if isinstance(data.get("n_db"), int):

@@ -48,3 +48,13 @@ def test_plot_results_draws_every_experiment(tmp_path, exp):
     }[exp]
     path = E.plot_results(result, tmp_path)
     assert path == tmp_path / f"{exp}.png" and path.stat().st_size > 0
+
+
+def test_plot_titles_say_synthetic_calibrated_and_the_scale():
+    from dscref.experiments import data_title
+
+    doc = {"meta": {"data": {"name": "synthetic", "n_db": 105_000}}, "seeds": [0, 1, 2, 3, 4]}
+    assert data_title(doc) == "synthetic (calibrated), 105k items, 5 seeds"
+    doc = {"meta": {"data": {"name": "synthetic oxford5k-like", "n_db": 5062}}, "seeds": [0]}
+    assert data_title(doc).startswith("synthetic (calibrated) oxford5k-like, ")
+    assert data_title({"meta": {"data": {"name": "roxford5k", "n_db": 4993}}}).startswith("roxford5k, ")
