@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["assign_ref", "update_ref", "kmeanspp_ref", "relocate_ref", "lloyd_ref"]
+from .nearest import nearest_direct_ref, subspace_sums_ref
+
+__all__ = ["assign_ref", "update_ref", "kmeanspp_ref", "relocate_ref", "lloyd_ref", "subspace_kmeans_ref"]
 
 
 def assign_ref(x: np.ndarray, centroids: np.ndarray):
@@ -86,3 +88,25 @@ def lloyd_ref(x: np.ndarray, init: np.ndarray, n_iter: int, tol: float = 0.0):
         c[ne] = (sums[ne] / counts[ne, None]).astype(np.float32)
         relocate_ref(c, counts, x, labels, dists.astype(np.float32))
     return c, history
+
+
+def subspace_kmeans_ref(x: np.ndarray, init: np.ndarray, n_iter: int):
+    """faiss's training loop in every sub-space, as :func:`dscref.kmeans.subspace_kmeans`:
+    rounds of (direct-distance assignment, float64 mean update, relocation of empty clusters)
+    until ``n_iter`` rounds or an unchanged objective. Returns (codebooks, rounds)."""
+    cb = init.astype(np.float32).copy()
+    M, k, dsub = cb.shape
+    prev = None
+    for it in range(n_iter):
+        labels, dists = nearest_direct_ref(x, cb)
+        obj = dists.sum(axis=0, dtype=np.float64)
+        sums, counts = subspace_sums_ref(x, labels, k, dsub)
+        for m in range(M):
+            ne = counts[m] > 0
+            cb[m, ne] = (sums[m, ne] / counts[m, ne, None]).astype(np.float32)
+            if not ne.all():
+                relocate_ref(cb[m], counts[m], x[:, m * dsub:(m + 1) * dsub], labels[:, m], dists[:, m])
+        if prev is not None and np.array_equal(obj, prev):
+            return cb, it + 1
+        prev = obj
+    return cb, n_iter

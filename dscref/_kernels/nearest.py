@@ -1,0 +1,245 @@
+"""Numba kernels for nearest-codeword search in sub-spaces: direct distance loops and GEMM blocks.
+
+The shared step of k-means (assignment) and product quantization (encoding): for every row i of
+``x`` (n, d) and every sub-space m (columns ``m*dsub .. (m+1)*dsub``), the index of the nearest
+of the k codewords of sub-space m. k-means is the case M = 1. Arguments are marked IN / OUT; no
+validation (see :mod:`dscref.nearest`, which also chooses the path by shape).
+
+Layout (measured on a 2-core AVX-512 machine, one thread, k = 256; see the module docstring of
+:mod:`dscref.nearest` for the numbers):
+
+* **direct** (small dsub): a block of P rows is copied transposed into ``xt`` (dpad, P), so the
+  innermost loop runs over P contiguous points and LLVM vectorises it (16 points per AVX-512
+  instruction); the codebook is read as scalars, ``[m][k][dpad]``, broadcast to all lanes. Four
+  dimensions are summed per pass over the block, the last pass fused with the running
+  argmin, so the partial sums touch memory once per four dimensions. The codeword-major
+  alternative (``[m][dpad][k]``, vectorised over codewords, then an argmin across lanes)
+  stayed scalar under Numba 0.68 and ran 5-15x slower.
+* **GEMM** (large dsub): the same transposed block, one BLAS product ``ip = C_m @ xt``
+  (k, P) per block and sub-space, and the same lane-wise argmin over ``||c||^2 - 2 <x, c>``.
+
+Exactness: the direct kernels sum ``(x_t - c_t)^2`` over t = 0, 1, ... in float32, in that
+order, without fused multiply-adds (no ``fastmath``): every distance, hence every label, equals
+the NumPy twin (:mod:`dscref._reference.nearest`) bit for bit. Dimensions are padded with zeros
+to a multiple of 4 in both x and the codebook; adding ``(0 - 0)^2 = 0`` leaves every sum
+unchanged. Every point's argmin runs over j = 0, 1, ..., k-1 with a strict ``<`` in one thread:
+ties go to the lowest index and no result depends on how rows are split across threads.
+"""
+
+import numba as nb
+import numpy as np
+
+from .._threads import parallel_kernel
+
+# Rows per parallel task: a multiple of every block size P below, so a task never splits a block.
+TASK_ROWS = 1024
+# Codewords per BLAS product: bounds the (KB, P) product block at 512 KiB for P = 256.
+GEMM_KB = 512
+
+
+# ------------------------------------------------------------------------------ direct
+@nb.njit(cache=True)
+def _transpose_block(x, s, b, col0, dsub, xt):
+    """xt[t, i] = x[s + i, col0 + t] for t < dsub, i < b (rows t >= dsub stay as they are)."""
+    for t in range(dsub):
+        for i in range(b):
+            xt[t, i] = x[s + i, col0 + t]
+
+
+@nb.njit(cache=True)
+def _direct_block(xt, b, cb, acc, best, arg):
+    """Nearest codeword of the b points in ``xt`` (dpad, P) among ``cb`` (k, dpad).
+
+    OUT best[:b] exact float32 squared distances, arg[:b] int32 indices (lowest on ties).
+    Scratch acc (P,). Each pass adds four dimensions, in order, to the running sum.
+    """
+    k, dpad = cb.shape
+    last = dpad - 4
+    for i in range(b):
+        best[i] = np.inf
+        arg[i] = 0
+    for j in range(k):
+        c0, c1, c2, c3 = cb[j, 0], cb[j, 1], cb[j, 2], cb[j, 3]
+        if last == 0:  # dsub <= 4: one fused pass
+            for i in range(b):
+                v0 = xt[0, i] - c0
+                v1 = xt[1, i] - c1
+                v2 = xt[2, i] - c2
+                v3 = xt[3, i] - c3
+                a = v0 * v0
+                a += v1 * v1
+                a += v2 * v2
+                a += v3 * v3
+                lt = a < best[i]
+                best[i] = a if lt else best[i]
+                arg[i] = np.int32(j) if lt else arg[i]
+            continue
+        for i in range(b):
+            v0 = xt[0, i] - c0
+            v1 = xt[1, i] - c1
+            v2 = xt[2, i] - c2
+            v3 = xt[3, i] - c3
+            a = v0 * v0
+            a += v1 * v1
+            a += v2 * v2
+            a += v3 * v3
+            acc[i] = a
+        for t in range(4, last, 4):
+            c0, c1, c2, c3 = cb[j, t], cb[j, t + 1], cb[j, t + 2], cb[j, t + 3]
+            for i in range(b):
+                v0 = xt[t, i] - c0
+                v1 = xt[t + 1, i] - c1
+                v2 = xt[t + 2, i] - c2
+                v3 = xt[t + 3, i] - c3
+                a = acc[i]
+                a += v0 * v0
+                a += v1 * v1
+                a += v2 * v2
+                a += v3 * v3
+                acc[i] = a
+        c0, c1, c2, c3 = cb[j, last], cb[j, last + 1], cb[j, last + 2], cb[j, last + 3]
+        for i in range(b):
+            v0 = xt[last, i] - c0
+            v1 = xt[last + 1, i] - c1
+            v2 = xt[last + 2, i] - c2
+            v3 = xt[last + 3, i] - c3
+            a = acc[i]
+            a += v0 * v0
+            a += v1 * v1
+            a += v2 * v2
+            a += v3 * v3
+            lt = a < best[i]
+            best[i] = a if lt else best[i]
+            arg[i] = np.int32(j) if lt else arg[i]
+
+
+@nb.njit(cache=True)
+def _direct_rows(x, cbp, dsub, lo, hi, P, labels, dists):
+    """Rows [lo, hi) in blocks of P, every sub-space per block while the block is in cache."""
+    M, k, dpad = cbp.shape
+    xt = np.zeros((dpad, P), dtype=np.float32)  # padding rows stay 0
+    acc = np.empty(P, dtype=np.float32)
+    best = np.empty(P, dtype=np.float32)
+    arg = np.empty(P, dtype=np.int32)
+    for s in range(lo, hi, P):
+        b = min(P, hi - s)
+        for m in range(M):
+            _transpose_block(x, s, b, m * dsub, dsub, xt)
+            _direct_block(xt, b, cbp[m], acc, best, arg)
+            for i in range(b):
+                labels[s + i, m] = arg[i]
+            if dists.shape[0] > 0:
+                for i in range(b):
+                    dists[s + i, m] = best[i]
+
+
+@nb.njit(cache=True)
+def nearest_direct_serial(x, cbp, dsub, P, labels, dists):
+    """Nearest codeword of every (row, sub-space) by direct distances, on one thread.
+
+    IN  x (n, M*dsub) float32, cbp (M, k, dpad) float32 = codebooks padded with zero columns
+        to dpad = 4 * ceil(dsub / 4), dsub int, P int (rows per block, multiple of 16 dividing
+        TASK_ROWS)
+    OUT labels (n, M) int32; dists (n, M) float32 exact squared distances, or shape (0, M) for
+        none
+    """
+    _direct_rows(x, cbp, dsub, 0, x.shape[0], P, labels, dists)
+
+
+@parallel_kernel
+@nb.njit(cache=True, parallel=True)
+def nearest_direct(x, cbp, dsub, P, labels, dists):
+    """:func:`nearest_direct_serial` with tasks of TASK_ROWS rows spread over threads (same
+    IN / OUT, same bits: rows are independent)."""
+    n = x.shape[0]
+    for t in nb.prange((n + TASK_ROWS - 1) // TASK_ROWS):
+        _direct_rows(x, cbp, dsub, t * TASK_ROWS, min(n, (t + 1) * TASK_ROWS), P, labels, dists)
+
+
+# ------------------------------------------------------------------------------ GEMM
+@nb.njit(cache=True)
+def _gemm_rows(x, cb, cn, lo, hi, P, labels, dists):
+    """Rows [lo, hi): per block of P rows and sub-space, BLAS ``cb[m] @ xt`` then the argmin of
+    ``cn[m, j] - 2 ip[j, i]`` over j in order (strict ``<``: lowest index on ties)."""
+    M, k, dsub = cb.shape
+    kb_max = min(k, GEMM_KB)
+    xt_buf = np.empty(dsub * P, dtype=np.float32)
+    ip_buf = np.empty(kb_max * P, dtype=np.float32)
+    best = np.empty(P, dtype=np.float32)
+    arg = np.empty(P, dtype=np.int32)
+    for s in range(lo, hi, P):
+        b = min(P, hi - s)
+        xt = xt_buf[:dsub * b].reshape(dsub, b)  # contiguous (dsub, b) for BLAS
+        for m in range(M):
+            _transpose_block(x, s, b, m * dsub, dsub, xt)
+            for i in range(b):
+                best[i] = np.inf
+                arg[i] = 0
+            for j0 in range(0, k, kb_max):
+                kb = min(kb_max, k - j0)
+                ip = ip_buf[:kb * b].reshape(kb, b)
+                np.dot(cb[m, j0:j0 + kb], xt, ip)
+                for jj in range(kb):
+                    c = cn[m, j0 + jj]
+                    for i in range(b):
+                        sc = c - 2.0 * ip[jj, i]
+                        lt = sc < best[i]
+                        best[i] = sc if lt else best[i]
+                        arg[i] = np.int32(j0 + jj) if lt else arg[i]
+            for i in range(b):
+                labels[s + i, m] = arg[i]
+            if dists.shape[0] > 0:  # ||x||^2 + best, ||x||^2 in float64, clamped at 0
+                for i in range(b):
+                    xx = 0.0
+                    for t in range(dsub):
+                        v = np.float64(xt[t, i])
+                        xx += v * v
+                    dd = best[i] + np.float32(xx)
+                    dists[s + i, m] = dd if dd > 0.0 else 0.0
+
+
+@nb.njit(cache=True)
+def nearest_gemm_serial(x, cb, cn, P, labels, dists):
+    """Nearest codeword of every (row, sub-space) through BLAS products, on one thread.
+
+    ``||x - c||^2 = ||x||^2 - 2 <x, c> + ||c||^2``: the cross term is one GEMM (KB, dsub) @
+    (dsub, b) per block of b <= P rows, sub-space and block of at most GEMM_KB codewords.
+
+    IN  x (n, M*dsub) float32, cb (M, k, dsub) float32 C-contiguous, cn (M, k) float32 squared
+        codeword norms, P int (rows per block, dividing TASK_ROWS)
+    OUT labels (n, M) int32; dists (n, M) float32 (clamped at 0 against rounding), or (0, M)
+    """
+    _gemm_rows(x, cb, cn, 0, x.shape[0], P, labels, dists)
+
+
+@parallel_kernel
+@nb.njit(cache=True, parallel=True)
+def nearest_gemm(x, cb, cn, P, labels, dists):
+    """:func:`nearest_gemm_serial` with tasks spread over threads. Every thread calls BLAS, so
+    the caller pins BLAS to one thread (:func:`dscref._threads.blas_threads_pinned_to_one`):
+    the products, hence the bits, are then those of the serial kernel. Same IN / OUT."""
+    n = x.shape[0]
+    for t in nb.prange((n + TASK_ROWS - 1) // TASK_ROWS):
+        _gemm_rows(x, cb, cn, t * TASK_ROWS, min(n, (t + 1) * TASK_ROWS), P, labels, dists)
+
+
+# ------------------------------------------------------------------------------ update
+@parallel_kernel
+@nb.njit(cache=True, parallel=True)
+def subspace_sums(x, labels, sums, counts):
+    """Per sub-space and cluster, float64 sums of the assigned sub-vectors and their counts.
+
+    Sub-space m is summed by one thread over i = 0, 1, ..., n-1 in order: the sums do not
+    depend on the thread count.
+
+    IN  x (n, M*dsub) float32, labels (n, M) int32
+    OUT sums (M, k, dsub) float64 and counts (M, k) int64, zeroed by the caller
+    """
+    M, k, dsub = sums.shape
+    for m in nb.prange(M):
+        col0 = m * dsub
+        for i in range(x.shape[0]):
+            c = labels[i, m]
+            counts[m, c] += 1
+            for t in range(dsub):
+                sums[m, c, t] += x[i, col0 + t]
