@@ -101,6 +101,15 @@ def test_subspace_sums_equal_twin(seed, n, M, k, dsub):
     np.testing.assert_array_equal(counts, rc)
 
 
+def test_subspace_sums_add_rows_in_order():
+    """float64 sums whose value depends on the order: 2^53 + 1 rounds back to 2^53."""
+    x = np.array([[2.0 ** 53], [1.0], [1.0], [-(2.0 ** 53)]], np.float32)
+    labels = np.zeros((4, 1), np.int32)
+    sums, counts = np.zeros((1, 1, 1)), np.zeros((1, 1), np.int64)
+    kern.subspace_sums(x, labels, sums, counts)
+    assert sums[0, 0, 0] == subspace_sums_ref(x, labels, 1, 1)[0][0, 0, 0] == 0.0  # reversed: 2.0
+
+
 @pytest.mark.parametrize("dsub", [4, DIRECT_MAX_DSUB, DIRECT_MAX_DSUB + 1, 40])
 def test_public_search_picks_path_by_shape_and_any_label_dtype(dsub):
     """Direct path up to DIRECT_MAX_DSUB (twin bits), GEMM above; uint8 / uint16 / int64 labels
