@@ -61,18 +61,25 @@ def test_bad_inputs():
         topk(np.array([1, 2]), 1)
 
 
-@given(seeds, st.integers(1, 9), st.integers(1, 8), st.integers(0, 40000), st.integers(1, 20), st.integers(1, 120))
+@given(seeds, st.integers(1, 12), st.integers(1, 9), st.integers(0, 40000), st.integers(1, 150), st.integers(1, 120))
 def test_fused_adc_topk_equals_scan_then_topk(seed, M, nbits, n, nq, k):
+    """Single queries (uint64 words for M=8) and query blocks of up to 64 (nq > 64: several
+    blocks, the last one padded), uint8 and uint16 codes."""
     from dscref.scoring import adc_l2_topk
 
     rng = np.random.default_rng(seed)
-    # few distinct table values make ties frequent: the tie rule (smaller index) is exercised
-    luts = rng.integers(0, 4, (nq, 8 if M > 8 else M, 1 << nbits)).astype(np.float32)
-    codes = rng.integers(0, 1 << nbits, (n, luts.shape[1])).astype(np.uint8)
+    # few distinct table values make ties frequent: the tie rule (smaller index) is exercised;
+    # -0.0 entries check that sums start from +0.0 as in the reference
+    luts = rng.integers(-2, 2, (nq, M, 1 << nbits)).astype(np.float32)
+    luts[luts == 0] = -0.0
+    codes = rng.integers(0, 1 << nbits, (n, M)).astype(np.uint8 if nbits <= 8 else np.uint16)
+    n = min(n, 40000 * 8 // max(nq, 8))  # bound the (nq, n) reference matrix
+    codes = codes[:n]
     D, I = adc_l2_topk(luts, codes, k)
     rD, rI = topk(adc_l2(luts, codes), k)
     np.testing.assert_array_equal(I, rI)
     np.testing.assert_array_equal(D, rD)
+    np.testing.assert_array_equal(np.signbit(D), np.signbit(rD))
     for q in range(min(nq, 2)):
         fD, fI = topk_ref(adc_l2_ref(luts[q], codes), k)
         np.testing.assert_array_equal(I[q], fI)
