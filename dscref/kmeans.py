@@ -20,7 +20,7 @@ import logging
 import numpy as np
 
 from ._chunks import CHUNK_ROWS, gather_rows, release_pages
-from .nearest import nearest, parallel_plan
+from .nearest import nearest, parallel_plan, subspace_sqnorms, uses_direct
 from ._validate import as_float_matrix, as_generator, check_choice, check_float, check_int
 
 __all__ = ["KMeans", "relocate_empty_clusters", "subspace_kmeans"]
@@ -155,13 +155,14 @@ def subspace_kmeans(x: np.ndarray, init: np.ndarray, n_iter: int = 25):
     cb = np.array(init, dtype=np.float32, order="C")
     labels = np.empty((n, M), dtype=np.int32)
     dists = np.empty((n, M), dtype=np.float32)
+    xx = None if uses_direct(dsub) else subspace_sqnorms(x, dsub)  # the GEMM path's ||x_m||^2
     prev = None
     relocated = 0
     rounds = 0
     with parallel_plan(n, d, k, dsub) as parallel:
         for _ in range(n_iter):
             rounds += 1
-            nearest(x, cb, labels, dists, parallel)
+            nearest(x, cb, labels, dists, parallel, x_sqnorms=xx)
             obj = dists.sum(axis=0, dtype=np.float64)
             sums = np.zeros((M, k, dsub), dtype=np.float64)
             counts = np.zeros((M, k), dtype=np.int64)
@@ -278,13 +279,14 @@ class KMeans:
         labels32 = np.empty((n, 1), dtype=np.int32)
         labels = np.empty(n, dtype=np.int64)
         dists = np.empty(n, dtype=np.float32)
+        xx = None if uses_direct(d) else subspace_sqnorms(x, d)  # the GEMM path's ||x||^2
         # parallel partial sums only pay off on large inputs (a parallel region costs ~ms); the
         # chunking depends on the data only (see _UPDATE_CHUNKS), never on the thread count
         n_chunks = int(max(1, min(_UPDATE_CHUNKS, n * d // (1 << 21),
                                   _PARTIAL_SUM_BYTES // max(1, k * d * 8))))
         history: list[float] = []
         for it in range(self.n_iter):
-            nearest(x, centroids[None], labels32, dists[:, None], parallel)
+            nearest(x, centroids[None], labels32, dists[:, None], parallel, x_sqnorms=xx)
             labels[:] = labels32[:, 0]
             inertia = float(dists.sum(dtype=np.float64))
             history.append(inertia)
@@ -316,14 +318,15 @@ class KMeans:
         self._check_fitted()
         x = as_float_matrix(x, "x", d=self.centroids_.shape[1], allow_empty=True)
         labels = np.empty(x.shape[0], dtype=np.int64)
-        dists = np.empty(x.shape[0], dtype=np.float32)
+        dists = np.empty(x.shape[0], dtype=np.float32) if return_distances else None
         # row chunks (multiples of the kernels' row blocks, so results do not change) bound
         # the resident pages of a memory-mapped x
         if x.shape[0]:
             with parallel_plan(*x.shape, self.centroids_.shape[0]) as parallel:
                 for s in range(0, x.shape[0], 4 * CHUNK_ROWS):
                     e = min(s + 4 * CHUNK_ROWS, x.shape[0])
-                    nearest(x[s:e], self.centroids_[None], labels[s:e, None], dists[s:e, None], parallel)
+                    nearest(x[s:e], self.centroids_[None], labels[s:e, None],
+                            None if dists is None else dists[s:e, None], parallel)
                     release_pages(x)
         return (labels, dists) if return_distances else labels
 

@@ -2,23 +2,38 @@
 
 For x (n, d) and codebooks (M, k, dsub) with d = M * dsub,
 ``labels[i, m] = argmin_j ||x[i, m*dsub:(m+1)*dsub] - codebooks[m, j]||^2`` (eq. 5 of Wang & Qi
-for PQ; k-means is M = 1). Two kernels (:mod:`dscref._kernels.nearest`), chosen by the shape
-alone, so that a given shape always gives the same bits:
+for PQ; k-means is M = 1). Kernels in :mod:`dscref._kernels.nearest`, chosen by the shape alone,
+so that a given shape always gives the same bits:
 
 * **direct** for ``dsub <= DIRECT_MAX_DSUB`` (16): distance loops over blocks of 256 points
   that LLVM vectorises across points. Exact: each distance is the float32 sum of
   ``(x_t - c_t)^2`` over t in order, equal bit for bit to the NumPy twin; a vector equal to a
   codeword gets that codeword (the lowest index among equal ones).
-* **GEMM** for larger dsub: ``||c||^2 - 2 <x, c>`` with one BLAS product per block of 256 points
-  and sub-space. The expanded form rounds differently from the direct sum: two codewords
-  within float32 rounding of each other (about ``1e-7 * (||x||^2 + ||c||^2)``) may be ordered
-  differently than by the direct path or by a float64 search.
+* **GEMM** for larger dsub: ``||x||^2 - 2 <x, c> + ||c||^2`` with one BLAS product per block of
+  points and sub-space: ``C @ x_block^T`` and an argmin vectorised across points below
+  ``GEMM_ROWWISE_MIN_DSUB`` (128), the row-major ``x_block @ C^T`` (the orientation OpenBLAS
+  runs fastest) and a per-point scan from there on. The expanded form rounds differently from
+  the direct sum: codewords within float32 rounding of each other (about
+  ``dsub * 6e-8 * (||x||^2 + ||c||^2)``) may be ordered differently than by a float64 search.
 
-Measured on this project's 2-core AVX-512 machine, one thread, k = 256 (pair-dims / s = point
--codeword pairs times dsub, per second; direct padded to 4 dimensions): direct 24 G/s for dsub
-4..32 and 20 G/s at dsub 64; GEMM 21 G/s at dsub 16, 28 G/s at 32, 34 G/s at 60-64 and 28 G/s at
-256. The paths cross near dsub = 16; faiss's ``ProductQuantizer::compute_codes`` switches to BLAS
-at the same point (``dsub < 16`` direct, ``faiss/impl/ProductQuantizer.cpp``).
+Measured on this project's 2-core AVX-512 machine (one thread, CPU time, k = 256, in point-
+codeword pairs times dsub per second; OpenBLAS alone reaches 45-49 G/s on these products):
+
+=========  ========  ==================  ================
+dsub       direct    GEMM, C @ x^T       GEMM, x @ C^T
+=========  ========  ==================  ================
+4 - 16     24 G/s    21 G/s at 16
+32         24 G/s    24-28 G/s           18 G/s
+60 - 64    20 G/s    30-33 G/s           26 G/s
+128                  31-34 G/s           33-34 G/s
+256                  32-35 G/s           37-40 G/s
+2048                 33 G/s              45 G/s
+=========  ========  ==================  ================
+
+The direct and GEMM paths cross near dsub = 16, where faiss's
+``ProductQuantizer::compute_codes`` also switches to BLAS (``dsub < 16`` direct,
+faiss/impl/ProductQuantizer.cpp). The codeword-major direct layout ([m][dsub][k], vectorised
+across codewords, then an argmin across lanes) stayed scalar under Numba 0.68: 5-15x slower.
 
 Threads: each point's argmin is computed by one thread over j = 0, 1, ..., k-1 (strict ``<``,
 ties to the lowest index), so labels and distances are the same on any number of Numba threads.
@@ -37,12 +52,16 @@ import numpy as np
 from ._chunks import CHUNK_ROWS
 from ._threads import blas_threads_pinned_to_one, num_threads
 
-__all__ = ["DIRECT_MAX_DSUB", "uses_direct", "parallel_plan", "nearest"]
+__all__ = ["DIRECT_MAX_DSUB", "GEMM_ROWWISE_MIN_DSUB", "uses_direct", "parallel_plan", "nearest",
+           "subspace_sqnorms", "gemm_operands"]
 
 # Largest sub-space width searched with direct distance loops (measured crossover, see above).
 DIRECT_MAX_DSUB = 16
 # Rows per block in both kernels: 256 points x 16 padded dims of direct scratch = 16 KiB (L1).
 BLOCK_ROWS = 256
+# From this sub-space width on, the GEMM path computes the plain row-major product x @ C^T and
+# scans each point's row (BLAS runs that orientation fastest; the argmin is then negligible).
+GEMM_ROWWISE_MIN_DSUB = 128
 # Multiply-adds (n * d * k) below which one thread works alone: a parallel region costs about
 # a millisecond on a loaded machine, as much as ~10^7 multiply-adds.
 PARALLEL_WORK = 1 << 24
@@ -74,6 +93,37 @@ def parallel_plan(n: int, d: int, k: int, dsub: int | None = None):
         yield True
 
 
+def subspace_sqnorms(x: np.ndarray, dsub: int) -> np.ndarray:
+    """Squared norms (n, M) float32 of the width-``dsub`` sub-vectors of x (n, M * dsub) float32,
+    each summed in float64 in order."""
+    from ._kernels import nearest as kern
+
+    out = np.empty((x.shape[0], x.shape[1] // dsub), dtype=np.float32)
+    if x.shape[0]:
+        kern.subspace_sqnorms(np.ascontiguousarray(x), dsub, out)
+    return out
+
+
+def gemm_operands(codebooks: np.ndarray, rowwise: bool):
+    """(cb, cbt, cn) for the GEMM kernels: the codebooks C-contiguous; with ``rowwise``, also
+    transposed in blocks of GEMM_KB codewords (M, nkb, dsub, KB), zero padded, else an empty
+    array; squared codeword norms (M, nkb * KB) float32, +inf for the padding."""
+    from ._kernels import nearest as kern
+
+    cb = np.ascontiguousarray(codebooks, dtype=np.float32)
+    M, k, dsub = cb.shape
+    kb = min(k, kern.GEMM_KB)
+    nkb = -(-k // kb)
+    cn = np.full((M, nkb * kb), np.inf, dtype=np.float32)
+    cn[:, :k] = (cb.astype(np.float64) ** 2).sum(-1)
+    cbt = np.empty((0, 0, 0, 0), dtype=np.float32)
+    if rowwise:
+        padded = np.zeros((M, nkb * kb, dsub), dtype=np.float32)
+        padded[:, :k] = cb
+        cbt = np.ascontiguousarray(padded.reshape(M, nkb, kb, dsub).transpose(0, 1, 3, 2))
+    return cb, cbt, cn
+
+
 def _check(x, codebooks, labels, dists) -> None:
     if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 2):
         raise TypeError(f"x must be a 2-D float32 array, got {getattr(x, 'dtype', type(x).__name__)}")
@@ -93,7 +143,7 @@ def _check(x, codebooks, labels, dists) -> None:
 
 
 def nearest(x: np.ndarray, codebooks: np.ndarray, labels: np.ndarray, dists: np.ndarray | None = None,
-            parallel: bool = False) -> None:
+            parallel: bool = False, x_sqnorms: np.ndarray | None = None) -> None:
     """Nearest codeword of every row in every sub-space, written into ``labels`` (and ``dists``).
 
     Parameters
@@ -106,6 +156,9 @@ def nearest(x: np.ndarray, codebooks: np.ndarray, labels: np.ndarray, dists: np.
     parallel : bool
         Threaded kernels; pass the value yielded by :func:`parallel_plan` (the GEMM path needs
         BLAS pinned meanwhile).
+    x_sqnorms : ndarray (n, M) float32, optional
+        :func:`subspace_sqnorms` of x, for the GEMM path's distances; computed when needed and
+        not given (loops over the same x pass them once).
 
     Raises
     ------
@@ -125,16 +178,27 @@ def nearest(x: np.ndarray, codebooks: np.ndarray, labels: np.ndarray, dists: np.
         cbp = np.zeros((M, k, dpad), dtype=np.float32)
         cbp[:, :, :dsub] = codebooks
         run = kern.nearest_direct if parallel else kern.nearest_direct_serial
-        args = (cbp, dsub, BLOCK_ROWS)
+
+        def call(s, e, lab, dis):
+            run(x[s:e], cbp, dsub, BLOCK_ROWS, lab, dis)
     else:
-        cb = np.ascontiguousarray(codebooks)
-        cn = (cb.astype(np.float64) ** 2).sum(-1).astype(np.float32)
+        cb, cbt, cn = gemm_operands(codebooks, dsub >= GEMM_ROWWISE_MIN_DSUB)
+        if dists is None:
+            xx = np.empty((0, M), dtype=np.float32)
+        else:
+            xx = subspace_sqnorms(x, dsub) if x_sqnorms is None else x_sqnorms
+            if xx.shape != (n, M) or xx.dtype != np.float32:
+                raise ValueError(f"x_sqnorms must be a float32 array of shape ({n}, {M})")
+        xx = np.ascontiguousarray(xx)
+        P = 4 * BLOCK_ROWS if cbt.size else BLOCK_ROWS  # row-major products: 1024 x 256 scores
         run = kern.nearest_gemm if parallel else kern.nearest_gemm_serial
-        args = (cb, cn, BLOCK_ROWS)
+
+        def call(s, e, lab, dis):
+            run(x[s:e], cb, cbt, cn, xx[s:e] if xx.shape[0] else xx, P, lab, dis)
     direct_out = (labels.dtype == np.int32 and labels.flags.c_contiguous
                   and (dists is None or dists.flags.c_contiguous))
     if direct_out:
-        run(x, *args, labels, np.empty((0, M), np.float32) if dists is None else dists)
+        call(0, n, labels, np.empty((0, M), np.float32) if dists is None else dists)
         return
     # other label dtypes: row chunks through an int32 buffer; chunks are multiples of the
     # kernels' blocks, so the blocks (hence the GEMM path's bits) are those of one call
@@ -143,7 +207,7 @@ def nearest(x: np.ndarray, codebooks: np.ndarray, labels: np.ndarray, dists: np.
     dis = np.empty((step if dists is not None else 0, M), dtype=np.float32)
     for s in range(0, n, step):
         e = min(s + step, n)
-        run(x[s:e], *args, lab[:e - s], dis[:e - s])
+        call(s, e, lab[:e - s], dis[:e - s])
         labels[s:e] = lab[:e - s]
         if dists is not None:
             dists[s:e] = dis[:e - s]

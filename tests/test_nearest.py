@@ -13,8 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dscref._kernels import nearest as kern
-from dscref._reference.nearest import nearest_direct_ref, nearest_f64_ref, subspace_sums_ref
-from dscref.nearest import DIRECT_MAX_DSUB, nearest, parallel_plan, uses_direct
+from dscref._reference.nearest import (nearest_direct_ref, nearest_f64_ref, subspace_sqnorms_ref,
+                                       subspace_sums_ref)
+from dscref.nearest import (DIRECT_MAX_DSUB, gemm_operands, nearest, parallel_plan, subspace_sqnorms,
+                            uses_direct)
 
 ROOT = Path(__file__).resolve().parents[1]
 seeds = st.integers(0, 2**31 - 1)
@@ -68,25 +70,34 @@ def test_direct_kernel_equals_twin_bit_for_bit(seed, n, M, k, dsub, P, ties):
         assert not (lab == k - 1).any()  # the duplicate of codeword 0 never wins
 
 
-@given(seeds, st.integers(1, 1500), st.integers(1, 3), st.integers(1, 700), st.integers(1, 70), st.booleans())
-def test_gemm_kernel_agrees_with_float64_search_up_to_near_ties(seed, n, M, k, dsub, ties):
-    """The chosen codeword is nearest in float64 up to the expanded form's rounding; k above the
-    512-codeword block exercises the blocked argmin; serial and threaded kernels agree exactly."""
+@given(seeds, st.integers(1, 1500), st.integers(1, 3), st.integers(1, 700), st.integers(1, 70), st.booleans(),
+       st.booleans(), st.sampled_from([256, 1024]))
+def test_gemm_kernel_agrees_with_float64_search_up_to_near_ties(seed, n, M, k, dsub, ties, rowwise, P):
+    """Both product orientations: the chosen codeword is nearest in float64 up to the expanded
+    form's rounding; k above the 512-codeword block exercises the blocked argmin (and the
+    padding of the row-wise one); serial and threaded kernels agree bit for bit."""
     x, cb = _problem(seed, n, M, k, dsub, ties)
-    cn = (cb.astype(np.float64) ** 2).sum(-1).astype(np.float32)
-    lab, dis = _run(kern.nearest_gemm_serial, x, cb, cn, 256, M=M)
+    ops = gemm_operands(cb, rowwise)
+    xx = subspace_sqnorms(x, dsub)
+    lab, dis = _run(kern.nearest_gemm_serial, x, *ops, xx, P, M=M)
     d2 = nearest_f64_ref(x, cb)
     best = d2.min(-1)
     chosen = np.take_along_axis(d2, lab[..., None].astype(np.int64), -1)[..., 0]
-    xx = (x.astype(np.float64).reshape(n, M, dsub) ** 2).sum(-1)
+    xx64 = (x.astype(np.float64).reshape(n, M, dsub) ** 2).sum(-1)
     # rounding bound of two expanded-form scores: (dsub + 3) float32 unit roundoffs each,
     # relative to ||x||^2 + ||c||^2
-    tol = 2 * (dsub + 3) * 2.0 ** -24 * (xx + (cb.astype(np.float64) ** 2).sum(-1).max(-1)) + 1e-30
+    tol = 2 * (dsub + 3) * 2.0 ** -24 * (xx64 + (cb.astype(np.float64) ** 2).sum(-1).max(-1)) + 1e-30
     assert np.all(chosen - best <= tol)
     assert np.all(np.abs(dis - best) <= tol)
-    lab2, dis2 = _run(kern.nearest_gemm, x, cb, cn, 256, M=M)
+    lab2, dis2 = _run(kern.nearest_gemm, x, *ops, xx, P, M=M)
     np.testing.assert_array_equal(lab2, lab)
     np.testing.assert_array_equal(dis2, dis)
+
+
+@given(seeds, st.integers(0, 500), st.integers(1, 5), st.integers(1, 40))
+def test_subspace_sqnorms_equal_twin(seed, n, M, dsub):
+    x = (np.random.default_rng(seed).standard_normal((n, M * dsub)) * 1e3).astype(np.float32)
+    np.testing.assert_array_equal(subspace_sqnorms(x, dsub), subspace_sqnorms_ref(x, dsub))
 
 
 @given(seeds, st.integers(0, 3000), st.integers(1, 9), st.integers(1, 40), st.integers(1, 6))
@@ -110,7 +121,7 @@ def test_subspace_sums_add_rows_in_order():
     assert sums[0, 0, 0] == subspace_sums_ref(x, labels, 1, 1)[0][0, 0, 0] == 0.0  # reversed: 2.0
 
 
-@pytest.mark.parametrize("dsub", [4, DIRECT_MAX_DSUB, DIRECT_MAX_DSUB + 1, 40])
+@pytest.mark.parametrize("dsub", [4, DIRECT_MAX_DSUB, DIRECT_MAX_DSUB + 1, 40, 130])
 def test_public_search_picks_path_by_shape_and_any_label_dtype(dsub):
     """Direct path up to DIRECT_MAX_DSUB (twin bits), GEMM above; uint8 / uint16 / int64 labels
     (row chunks through an int32 buffer) equal the int32 result, threaded or not."""
@@ -125,6 +136,11 @@ def test_public_search_picks_path_by_shape_and_any_label_dtype(dsub):
         ref_lab, ref_dis = nearest_direct_ref(x, cb)
         np.testing.assert_array_equal(lab, ref_lab)
         np.testing.assert_array_equal(dis, ref_dis)
+    if not uses_direct(dsub):  # norms passed in: the same bits
+        lab_n, dis_n = np.empty_like(lab), np.empty_like(dis)
+        nearest(x, cb, lab_n, dis_n, x_sqnorms=subspace_sqnorms(x, dsub))
+        np.testing.assert_array_equal(lab_n, lab)
+        np.testing.assert_array_equal(dis_n, dis)
     for dtype in (np.uint8, np.uint16, np.int64):
         other = np.empty((n, M), dtype)
         odis = np.empty((n, M), np.float32)[:, ::-1]  # a non-contiguous output

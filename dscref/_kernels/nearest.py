@@ -5,18 +5,17 @@ The shared step of k-means (assignment) and product quantization (encoding): for
 of the k codewords of sub-space m. k-means is the case M = 1. Arguments are marked IN / OUT; no
 validation (see :mod:`dscref.nearest`, which also chooses the path by shape).
 
-Layout (measured on a 2-core AVX-512 machine, one thread, k = 256; see the module docstring of
-:mod:`dscref.nearest` for the numbers):
+Layout (measurements in the module docstring of :mod:`dscref.nearest`):
 
 * **direct** (small dsub): a block of P rows is copied transposed into ``xt`` (dpad, P), so the
   innermost loop runs over P contiguous points and LLVM vectorises it (16 points per AVX-512
   instruction); the codebook is read as scalars, ``[m][k][dpad]``, broadcast to all lanes. Four
   dimensions are summed per pass over the block, the last pass fused with the running
-  argmin, so the partial sums touch memory once per four dimensions. The codeword-major
-  alternative (``[m][dpad][k]``, vectorised over codewords, then an argmin across lanes)
-  stayed scalar under Numba 0.68 and ran 5-15x slower.
-* **GEMM** (large dsub): the same transposed block, one BLAS product ``ip = C_m @ xt``
-  (k, P) per block and sub-space, and the same lane-wise argmin over ``||c||^2 - 2 <x, c>``.
+  argmin, so the partial sums touch memory once per four dimensions.
+* **GEMM** (large dsub): the block's sub-vectors copied to contiguous rows ``xb`` (b, dsub),
+  then per sub-space one BLAS product, ``C_m @ xb.T`` (k, b) followed by the same argmin
+  vectorised across points, or, for the widest sub-spaces, ``xb @ C_m^T`` (b, k) followed by
+  a scan along each point's row.
 
 Exactness: the direct kernels sum ``(x_t - c_t)^2`` over t = 0, 1, ... in float32, in that
 order, without fused multiply-adds (no ``fastmath``): every distance, hence every label, equals
@@ -158,27 +157,61 @@ def nearest_direct(x, cbp, dsub, P, labels, dists):
 
 # ------------------------------------------------------------------------------ GEMM
 @nb.njit(cache=True)
-def _gemm_rows(x, cb, cn, lo, hi, P, labels, dists):
-    """Rows [lo, hi): per block of P rows and sub-space, BLAS ``cb[m] @ xt`` then the argmin of
-    ``cn[m, j] - 2 ip[j, i]`` over j in order (strict ``<``: lowest index on ties)."""
+def _copy_rows(x, s, b, col0, dsub, xb):
+    """xb[i, t] = x[s + i, col0 + t]: the block's sub-vectors as a contiguous (b, dsub) matrix."""
+    for i in range(b):
+        for t in range(dsub):
+            xb[i, t] = x[s + i, col0 + t]
+
+
+@nb.njit(cache=True)
+def _gemm_rows(x, cb, cbt, cn, xx, lo, hi, P, labels, dists):
+    """Rows [lo, hi) in blocks of P, every sub-space per block. Two orientations of the product:
+
+    * ``cbt`` empty (moderate dsub): ``ip = cb[m] @ xb.T`` (KB, b), then the argmin of
+      ``cn[m, j] - 2 ip[j, i]`` vectorised across the block's points;
+    * ``cbt`` (M, nkb, dsub, KB) given (large dsub): ``ip = xb @ cbt[m, jb]`` (b, KB), the plain
+      row-major product BLAS runs fastest, then a scalar argmin along each point's row.
+
+    Either way j runs over 0, 1, ..., k-1 with a strict ``<`` (lowest index on ties); padded
+    codewords have ``cn = +inf`` and never win.
+    """
     M, k, dsub = cb.shape
-    kb_max = min(k, GEMM_KB)
-    xt_buf = np.empty(dsub * P, dtype=np.float32)
+    rowwise = cbt.shape[0] > 0
+    kb_max = cbt.shape[3] if rowwise else min(k, GEMM_KB)
+    xb_buf = np.empty(P * dsub, dtype=np.float32)
     ip_buf = np.empty(kb_max * P, dtype=np.float32)
     best = np.empty(P, dtype=np.float32)
     arg = np.empty(P, dtype=np.int32)
     for s in range(lo, hi, P):
         b = min(P, hi - s)
-        xt = xt_buf[:dsub * b].reshape(dsub, b)  # contiguous (dsub, b) for BLAS
+        xb = xb_buf[:b * dsub].reshape(b, dsub)  # the block's sub-vectors, contiguous rows
+        if M == 1:
+            xb = x[s:s + b]  # k-means: the rows themselves
         for m in range(M):
-            _transpose_block(x, s, b, m * dsub, dsub, xt)
+            if M > 1:
+                _copy_rows(x, s, b, m * dsub, dsub, xb)
             for i in range(b):
                 best[i] = np.inf
                 arg[i] = 0
             for j0 in range(0, k, kb_max):
                 kb = min(kb_max, k - j0)
+                if rowwise:
+                    ipr = ip_buf[:b * kb_max].reshape(b, kb_max)
+                    np.dot(xb, cbt[m, j0 // kb_max], ipr)
+                    for i in range(b):
+                        bi = best[i]
+                        ai = arg[i]
+                        for jj in range(kb):
+                            sc = cn[m, j0 + jj] - 2.0 * ipr[i, jj]
+                            if sc < bi:
+                                bi = sc
+                                ai = j0 + jj
+                        best[i] = bi
+                        arg[i] = ai
+                    continue
                 ip = ip_buf[:kb * b].reshape(kb, b)
-                np.dot(cb[m, j0:j0 + kb], xt, ip)
+                np.dot(cb[m, j0:j0 + kb], xb.T, ip)
                 for jj in range(kb):
                     c = cn[m, j0 + jj]
                     for i in range(b):
@@ -188,39 +221,80 @@ def _gemm_rows(x, cb, cn, lo, hi, P, labels, dists):
                         arg[i] = np.int32(j0 + jj) if lt else arg[i]
             for i in range(b):
                 labels[s + i, m] = arg[i]
-            if dists.shape[0] > 0:  # ||x||^2 + best, ||x||^2 in float64, clamped at 0
+            if dists.shape[0] > 0:  # ||x||^2 + best, clamped at 0
                 for i in range(b):
-                    xx = 0.0
-                    for t in range(dsub):
-                        v = np.float64(xt[t, i])
-                        xx += v * v
-                    dd = best[i] + np.float32(xx)
+                    dd = best[i] + xx[s + i, m]
                     dists[s + i, m] = dd if dd > 0.0 else 0.0
 
 
 @nb.njit(cache=True)
-def nearest_gemm_serial(x, cb, cn, P, labels, dists):
+def nearest_gemm_serial(x, cb, cbt, cn, xx, P, labels, dists):
     """Nearest codeword of every (row, sub-space) through BLAS products, on one thread.
 
-    ``||x - c||^2 = ||x||^2 - 2 <x, c> + ||c||^2``: the cross term is one GEMM (KB, dsub) @
-    (dsub, b) per block of b <= P rows, sub-space and block of at most GEMM_KB codewords.
+    ``||x - c||^2 = ||x||^2 - 2 <x, c> + ||c||^2``: the cross term is one GEMM per block of
+    b <= P rows, sub-space and block of at most GEMM_KB codewords (see :func:`_gemm_rows`).
 
-    IN  x (n, M*dsub) float32, cb (M, k, dsub) float32 C-contiguous, cn (M, k) float32 squared
-        codeword norms, P int (rows per block, dividing TASK_ROWS)
+    IN  x (n, M*dsub) float32, cb (M, k, dsub) float32 C-contiguous, cbt (M, nkb, dsub, KB)
+        float32 = cb transposed in blocks of KB codewords (zero padded) or shape (0, 0, 0, 0),
+        cn (M, >= k) float32 squared codeword norms (+inf for padding), xx (n, M) float32
+        squared norms of the sub-vectors (:func:`subspace_sqnorms`) or (0, M) without dists,
+        P int (rows per block, dividing TASK_ROWS)
     OUT labels (n, M) int32; dists (n, M) float32 (clamped at 0 against rounding), or (0, M)
     """
-    _gemm_rows(x, cb, cn, 0, x.shape[0], P, labels, dists)
+    _gemm_rows(x, cb, cbt, cn, xx, 0, x.shape[0], P, labels, dists)
 
 
 @parallel_kernel
 @nb.njit(cache=True, parallel=True)
-def nearest_gemm(x, cb, cn, P, labels, dists):
+def nearest_gemm(x, cb, cbt, cn, xx, P, labels, dists):
     """:func:`nearest_gemm_serial` with tasks spread over threads. Every thread calls BLAS, so
     the caller pins BLAS to one thread (:func:`dscref._threads.blas_threads_pinned_to_one`):
     the products, hence the bits, are then those of the serial kernel. Same IN / OUT."""
     n = x.shape[0]
     for t in nb.prange((n + TASK_ROWS - 1) // TASK_ROWS):
-        _gemm_rows(x, cb, cn, t * TASK_ROWS, min(n, (t + 1) * TASK_ROWS), P, labels, dists)
+        _gemm_rows(x, cb, cbt, cn, xx, t * TASK_ROWS, min(n, (t + 1) * TASK_ROWS), P, labels, dists)
+
+
+@parallel_kernel
+@nb.njit(cache=True, parallel=True)
+def subspace_sqnorms(x, dsub, out):
+    """out[i, m] = ||x[i, m*dsub:(m+1)*dsub]||^2 in float64, rounded to float32: four interleaved
+    partial sums (dimensions t = 4u + r go to sum r), added as (s0 + s1) + (s2 + s3), so the
+    additions do not wait on each other. Rows in parallel.
+
+    IN x (n, M*dsub) float32; OUT out (n, M) float32
+    """
+    M = out.shape[1]
+    for i in nb.prange(x.shape[0]):
+        for m in range(M):
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            t = m * dsub
+            end = t + dsub
+            while t + 4 <= end:
+                v0 = np.float64(x[i, t])
+                v1 = np.float64(x[i, t + 1])
+                v2 = np.float64(x[i, t + 2])
+                v3 = np.float64(x[i, t + 3])
+                s0 += v0 * v0
+                s1 += v1 * v1
+                s2 += v2 * v2
+                s3 += v3 * v3
+                t += 4
+            r = 0
+            while t < end:  # the remainder continues the same interleaving
+                v = np.float64(x[i, t])
+                if r == 0:
+                    s0 += v * v
+                elif r == 1:
+                    s1 += v * v
+                else:
+                    s2 += v * v
+                r += 1
+                t += 1
+            out[i, m] = (s0 + s1) + (s2 + s3)
 
 
 # ------------------------------------------------------------------------------ update

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["nearest_direct_ref", "nearest_f64_ref", "subspace_sums_ref"]
+__all__ = ["nearest_direct_ref", "nearest_f64_ref", "subspace_sums_ref", "subspace_sqnorms_ref"]
 
 
 def nearest_direct_ref(x: np.ndarray, codebooks: np.ndarray):
@@ -44,3 +44,18 @@ def subspace_sums_ref(x: np.ndarray, labels: np.ndarray, k: int, dsub: int):
         np.add.at(sums[m], labels[:, m], x[:, m * dsub:(m + 1) * dsub].astype(np.float64))
         counts[m] = np.bincount(labels[:, m], minlength=k)
     return sums, counts
+
+
+def subspace_sqnorms_ref(x: np.ndarray, dsub: int) -> np.ndarray:
+    """Squared sub-vector norms (n, M) float32: float64 sums of dimensions t = 4u + r into four
+    partial sums r = 0..3 (each in order), combined as (s0 + s1) + (s2 + s3)."""
+    n, d = x.shape
+    M = d // dsub
+    out = np.empty((n, M), dtype=np.float32)
+    for m in range(M):
+        sq = x[:, m * dsub:(m + 1) * dsub].astype(np.float64) ** 2
+        parts = [np.zeros(n) for _ in range(4)]
+        for t in range(dsub):
+            parts[t % 4] += sq[:, t]
+        out[:, m] = (parts[0] + parts[1]) + (parts[2] + parts[3])
+    return out
