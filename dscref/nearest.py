@@ -9,31 +9,32 @@ so that a given shape always gives the same bits:
   that LLVM vectorises across points. Exact: each distance is the float32 sum of
   ``(x_t - c_t)^2`` over t in order, equal bit for bit to the NumPy twin; a vector equal to a
   codeword gets that codeword (the lowest index among equal ones).
-* **GEMM** for larger dsub: ``||x||^2 - 2 <x, c> + ||c||^2`` with one BLAS product per block of
-  points and sub-space: ``C @ x_block^T`` and an argmin vectorised across points below
-  ``GEMM_ROWWISE_MIN_DSUB`` (128), the row-major ``x_block @ C^T`` (the orientation OpenBLAS
-  runs fastest) and a per-point scan from there on. The expanded form rounds differently from
-  the direct sum: codewords within float32 rounding of each other (about
-  ``dsub * 6e-8 * (||x||^2 + ||c||^2)``) may be ordered differently than by a float64 search.
+* **GEMM** for larger dsub: ``||x||^2 - 2 <x, c> + ||c||^2`` with one BLAS product
+  ``C @ x_block^T`` per block of 256 points and sub-space, then an argmin vectorised across the
+  block's points. The expanded form rounds differently from the direct sum: codewords within
+  float32 rounding of each other (about ``dsub * 6e-8 * (||x||^2 + ||c||^2)``) may be ordered
+  differently than by a float64 search.
 
 Measured on this project's 2-core AVX-512 machine (one thread, CPU time, k = 256, in point-
-codeword pairs times dsub per second; OpenBLAS alone reaches 45-49 G/s on these products):
+codeword pairs times dsub per second, on a machine shared with other jobs: +-20 %):
 
-=========  ========  ==================  ================
-dsub       direct    GEMM, C @ x^T       GEMM, x @ C^T
-=========  ========  ==================  ================
-4 - 16     24 G/s    21 G/s at 16
-32         24 G/s    24-28 G/s           18 G/s
-60 - 64    20 G/s    30-33 G/s           26 G/s
-128                  31-34 G/s           33-34 G/s
-256                  32-35 G/s           37-40 G/s
-2048                 33 G/s              45 G/s
-=========  ========  ==================  ================
+=========  ==========  ==========  ===========================================
+dsub       direct      GEMM        previous kernel (GEMM x @ C^T, row scan)
+=========  ==========  ==========  ===========================================
+4 - 16     24-26 G/s   21-24 G/s
+32         24-26 G/s   29-32 G/s   18 G/s
+60 - 64    20-24 G/s   27-39 G/s   26 G/s
+128                    32-44 G/s   34 G/s
+256                    39-47 G/s   38-40 G/s
+2048                   44-45 G/s   46 G/s (OpenBLAS alone: 45-49 G/s)
+=========  ==========  ==========  ===========================================
 
-The direct and GEMM paths cross near dsub = 16, where faiss's
-``ProductQuantizer::compute_codes`` also switches to BLAS (``dsub < 16`` direct,
-faiss/impl/ProductQuantizer.cpp). The codeword-major direct layout ([m][dsub][k], vectorised
-across codewords, then an argmin across lanes) stayed scalar under Numba 0.68: 5-15x slower.
+Lower GEMM figures are PQ (M > 1: the block's sub-vectors are copied to contiguous rows),
+higher ones k-means (M = 1: BLAS reads the rows in place). The direct and GEMM paths cross near
+dsub = 16, where faiss's ``ProductQuantizer::compute_codes`` also switches to BLAS
+(``dsub < 16`` direct, faiss/impl/ProductQuantizer.cpp). The codeword-major direct layout
+([m][dsub][k], vectorised across codewords, then an argmin across lanes) stayed scalar under
+Numba 0.68: 5-15x slower.
 
 Threads: each point's argmin is computed by one thread over j = 0, 1, ..., k-1 (strict ``<``,
 ties to the lowest index), so labels and distances are the same on any number of Numba threads.
@@ -52,16 +53,12 @@ import numpy as np
 from ._chunks import CHUNK_ROWS
 from ._threads import blas_threads_pinned_to_one, num_threads
 
-__all__ = ["DIRECT_MAX_DSUB", "GEMM_ROWWISE_MIN_DSUB", "uses_direct", "parallel_plan", "nearest",
-           "subspace_sqnorms", "gemm_operands"]
+__all__ = ["DIRECT_MAX_DSUB", "uses_direct", "parallel_plan", "nearest", "subspace_sqnorms", "gemm_operands"]
 
 # Largest sub-space width searched with direct distance loops (measured crossover, see above).
 DIRECT_MAX_DSUB = 16
 # Rows per block in both kernels: 256 points x 16 padded dims of direct scratch = 16 KiB (L1).
 BLOCK_ROWS = 256
-# From this sub-space width on, the GEMM path computes the plain row-major product x @ C^T and
-# scans each point's row (BLAS runs that orientation fastest; the argmin is then negligible).
-GEMM_ROWWISE_MIN_DSUB = 128
 # Multiply-adds (n * d * k) below which one thread works alone: a parallel region costs about
 # a millisecond on a loaded machine, as much as ~10^7 multiply-adds.
 PARALLEL_WORK = 1 << 24
@@ -104,24 +101,11 @@ def subspace_sqnorms(x: np.ndarray, dsub: int) -> np.ndarray:
     return out
 
 
-def gemm_operands(codebooks: np.ndarray, rowwise: bool):
-    """(cb, cbt, cn) for the GEMM kernels: the codebooks C-contiguous; with ``rowwise``, also
-    transposed in blocks of GEMM_KB codewords (M, nkb, dsub, KB), zero padded, else an empty
-    array; squared codeword norms (M, nkb * KB) float32, +inf for the padding."""
-    from ._kernels import nearest as kern
-
+def gemm_operands(codebooks: np.ndarray):
+    """(cb, cn) for the GEMM kernels: the codebooks (M, k, dsub) C-contiguous float32 and their
+    squared codeword norms (M, k) float32, each summed in float64."""
     cb = np.ascontiguousarray(codebooks, dtype=np.float32)
-    M, k, dsub = cb.shape
-    kb = min(k, kern.GEMM_KB)
-    nkb = -(-k // kb)
-    cn = np.full((M, nkb * kb), np.inf, dtype=np.float32)
-    cn[:, :k] = (cb.astype(np.float64) ** 2).sum(-1)
-    cbt = np.empty((0, 0, 0, 0), dtype=np.float32)
-    if rowwise:
-        padded = np.zeros((M, nkb * kb, dsub), dtype=np.float32)
-        padded[:, :k] = cb
-        cbt = np.ascontiguousarray(padded.reshape(M, nkb, kb, dsub).transpose(0, 1, 3, 2))
-    return cb, cbt, cn
+    return cb, (cb.astype(np.float64) ** 2).sum(-1).astype(np.float32)
 
 
 def _check(x, codebooks, labels, dists) -> None:
@@ -182,7 +166,7 @@ def nearest(x: np.ndarray, codebooks: np.ndarray, labels: np.ndarray, dists: np.
         def call(s, e, lab, dis):
             run(x[s:e], cbp, dsub, BLOCK_ROWS, lab, dis)
     else:
-        cb, cbt, cn = gemm_operands(codebooks, dsub >= GEMM_ROWWISE_MIN_DSUB)
+        cb, cn = gemm_operands(codebooks)
         if dists is None:
             xx = np.empty((0, M), dtype=np.float32)
         else:
@@ -190,11 +174,10 @@ def nearest(x: np.ndarray, codebooks: np.ndarray, labels: np.ndarray, dists: np.
             if xx.shape != (n, M) or xx.dtype != np.float32:
                 raise ValueError(f"x_sqnorms must be a float32 array of shape ({n}, {M})")
         xx = np.ascontiguousarray(xx)
-        P = 4 * BLOCK_ROWS if cbt.size else BLOCK_ROWS  # row-major products: 1024 x 256 scores
         run = kern.nearest_gemm if parallel else kern.nearest_gemm_serial
 
         def call(s, e, lab, dis):
-            run(x[s:e], cb, cbt, cn, xx[s:e] if xx.shape[0] else xx, P, lab, dis)
+            run(x[s:e], cb, cn, xx[s:e] if xx.shape[0] else xx, BLOCK_ROWS, lab, dis)
     direct_out = (labels.dtype == np.int32 and labels.flags.c_contiguous
                   and (dists is None or dists.flags.c_contiguous))
     if direct_out:
