@@ -20,7 +20,7 @@ import logging
 import numpy as np
 
 from ._chunks import CHUNK_ROWS, gather_rows, release_pages
-from .nearest import nearest, parallel_plan, subspace_sqnorms, uses_direct
+from .nearest import nearest, nearest_split, parallel_plan, subspace_sqnorms, uses_direct
 from ._validate import as_float_matrix, as_generator, check_choice, check_float, check_int
 
 __all__ = ["KMeans", "relocate_empty_clusters", "subspace_kmeans"]
@@ -112,24 +112,25 @@ def _relocate_empty(centroids: np.ndarray, counts: np.ndarray, x: np.ndarray,
     return int(empty.size)
 
 
-def subspace_kmeans(x: np.ndarray, init: np.ndarray, n_iter: int = 25):
-    """k-means in each of the M column blocks of ``x``, the M problems run in lockstep.
+def subspace_kmeans(xs: np.ndarray, init: np.ndarray, n_iter: int = 25):
+    """k-means in each of M sub-spaces, the M problems run in lockstep.
 
     This is product quantization's training (eq. 5 of Wang & Qi), with faiss's loop
     (``Clustering::train``, faiss/Clustering.cpp, 1.15): ``n_iter`` rounds of assignment then
     centroid update, stopping early once no objective changed from the previous round; the
     codebooks returned are those of the last update. Running the M problems together lets one
-    kernel call assign every point in every sub-space (threads over blocks of rows) and another
-    sum every sub-space (one thread per sub-space), 2 parallel regions per round instead of 2M.
-    A sub-space whose objective stopped changing is at a fixed point: the rounds it still runs
-    while others converge leave its labels, hence its centroids, unchanged.
+    kernel call assign every point in every sub-space (threads over sub-spaces and blocks of
+    rows) and another sum every sub-space (one thread per sub-space): 2 parallel regions per
+    round instead of 2M. A sub-space whose objective stopped changing is at a fixed point: the
+    rounds it still runs while others converge leave its labels, hence its centroids, unchanged.
 
     Parameters
     ----------
-    x : ndarray (n, M * dsub), float32, finite, n >= k
-        Training vectors (already sub-sampled: faiss keeps ``256 * k`` of them).
+    xs : ndarray (M, n, dsub), float32, C-contiguous, finite, n >= k
+        Training vectors stored sub-space by sub-space (:func:`dscref._chunks.gather_subspaces`),
+        already sub-sampled (faiss keeps ``256 * k`` of them).
     init : ndarray (M, k, dsub), float32
-        Initial codebooks (rows of x in faiss and nanopq).
+        Initial codebooks (rows of the sample in faiss and nanopq).
     n_iter : int >= 1
 
     Returns
@@ -142,36 +143,39 @@ def subspace_kmeans(x: np.ndarray, init: np.ndarray, n_iter: int = 25):
 
     Notes
     -----
-    Labels come from :func:`dscref.nearest.nearest` (the same on any number of threads); sums
-    are float64 over the rows in order, so the codebooks do not depend on the thread count.
+    Labels come from :func:`dscref.nearest.nearest_split` (the same on any number of threads);
+    sums are float64 over the rows in order, so the codebooks do not depend on the thread count.
     """
-    from ._kernels import nearest as kern
+    from ._kernels import kmeans as kern
 
-    n, d = x.shape
-    M, k, dsub = init.shape
-    if M * dsub != d or n < k:
-        raise ValueError(f"init of shape {init.shape} does not fit x of shape {x.shape} (need n >= k)")
+    xs = np.ascontiguousarray(xs, dtype=np.float32)
+    if xs.ndim != 3 or init.ndim != 3:
+        raise ValueError(f"xs (M, n, dsub) and init (M, k, dsub) must be 3-D, got {xs.shape}, {init.shape}")
+    M, n, dsub = xs.shape
+    k = init.shape[1]
+    if init.shape != (M, k, dsub) or n < k:
+        raise ValueError(f"init of shape {init.shape} does not fit xs of shape {xs.shape} (need n >= k)")
     n_iter = check_int(n_iter, "n_iter", low=1)
     cb = np.array(init, dtype=np.float32, order="C")
-    labels = np.empty((n, M), dtype=np.int32)
-    dists = np.empty((n, M), dtype=np.float32)
-    xx = None if uses_direct(dsub) else subspace_sqnorms(x, dsub)  # the GEMM path's ||x_m||^2
+    labels = np.empty((M, n), dtype=np.int32)
+    dists = np.empty((M, n), dtype=np.float32)
+    # the GEMM path's ||x_m||^2, once for all rounds
+    xx = None if uses_direct(dsub) else subspace_sqnorms(xs.reshape(M * n, dsub), dsub).reshape(M, n)
     prev = None
     relocated = 0
     rounds = 0
-    with parallel_plan(n, d, k, dsub) as parallel:
+    with parallel_plan(n, M * dsub, k, dsub) as parallel:
         for _ in range(n_iter):
             rounds += 1
-            nearest(x, cb, labels, dists, parallel, x_sqnorms=xx)
-            obj = dists.sum(axis=0, dtype=np.float64)
+            nearest_split(xs, cb, labels, dists, parallel, x_sqnorms=xx)
+            obj = dists.sum(axis=1, dtype=np.float64)
             sums = np.zeros((M, k, dsub), dtype=np.float64)
             counts = np.zeros((M, k), dtype=np.int64)
-            kern.subspace_sums(x, labels, sums, counts)
+            kern.subspace_sums(xs, labels, sums, counts)
             nonempty = counts > 0
             cb[nonempty] = (sums[nonempty] / counts[nonempty][:, None]).astype(np.float32)
             for m in np.flatnonzero(~nonempty.all(axis=1)):
-                relocated += _relocate_empty(cb[m], counts[m], x[:, m * dsub:(m + 1) * dsub],
-                                             labels[:, m], dists[:, m])
+                relocated += _relocate_empty(cb[m], counts[m], xs[m], labels[m], dists[m])
             if prev is not None and np.array_equal(obj, prev):
                 break
             prev = obj

@@ -53,7 +53,8 @@ import numpy as np
 from ._chunks import CHUNK_ROWS
 from ._threads import blas_threads_pinned_to_one, num_threads
 
-__all__ = ["DIRECT_MAX_DSUB", "uses_direct", "parallel_plan", "nearest", "subspace_sqnorms", "gemm_operands"]
+__all__ = ["DIRECT_MAX_DSUB", "uses_direct", "parallel_plan", "nearest", "nearest_split", "subspace_sqnorms",
+           "gemm_operands"]
 
 # Largest sub-space width searched with direct distance loops (measured crossover, see above).
 DIRECT_MAX_DSUB = 16
@@ -99,6 +100,14 @@ def subspace_sqnorms(x: np.ndarray, dsub: int) -> np.ndarray:
     if x.shape[0]:
         kern.subspace_sqnorms(np.ascontiguousarray(x), dsub, out)
     return out
+
+
+def padded_codebooks(codebooks: np.ndarray) -> np.ndarray:
+    """The direct kernels' codebooks: (M, k, dpad) float32, zero columns up to dpad = 4 * ceil(dsub / 4)."""
+    M, k, dsub = codebooks.shape
+    cbp = np.zeros((M, k, -(-dsub // 4) * 4), dtype=np.float32)
+    cbp[:, :, :dsub] = codebooks
+    return cbp
 
 
 def gemm_operands(codebooks: np.ndarray):
@@ -158,9 +167,7 @@ def nearest(x: np.ndarray, codebooks: np.ndarray, labels: np.ndarray, dists: np.
         return
     x = np.ascontiguousarray(x)
     if uses_direct(dsub):
-        dpad = -(-dsub // 4) * 4
-        cbp = np.zeros((M, k, dpad), dtype=np.float32)
-        cbp[:, :, :dsub] = codebooks
+        cbp = padded_codebooks(codebooks)
         run = kern.nearest_direct if parallel else kern.nearest_direct_serial
 
         def call(s, e, lab, dis):
@@ -194,3 +201,48 @@ def nearest(x: np.ndarray, codebooks: np.ndarray, labels: np.ndarray, dists: np.
         labels[s:e] = lab[:e - s]
         if dists is not None:
             dists[s:e] = dis[:e - s]
+
+
+def nearest_split(xs: np.ndarray, codebooks: np.ndarray, labels: np.ndarray, dists: np.ndarray | None = None,
+                  parallel: bool = False, x_sqnorms: np.ndarray | None = None) -> None:
+    """:func:`nearest` for vectors stored sub-space by sub-space (PQ training's sample).
+
+    ``xs`` (M, n, dsub) float32 C-contiguous holds sub-space m's n sub-vectors contiguously, so
+    the GEMM path multiplies them in place (no copy of sub-vectors per block) and the threads
+    share tasks over sub-spaces and rows alike. ``labels`` (M, n) int32 and ``dists`` (M, n)
+    float32 (optional) are C-contiguous outputs; ``x_sqnorms`` (M, n) float32 as in
+    :func:`nearest`. Labels and distances are those :func:`nearest` gives for the same vectors.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For arrays of another dtype, shape or layout than above.
+    """
+    from ._kernels import nearest as kern
+
+    if not (isinstance(xs, np.ndarray) and xs.dtype == np.float32 and xs.ndim == 3 and xs.flags.c_contiguous):
+        raise TypeError("xs must be a C-contiguous (M, n, dsub) float32 array")
+    M, n, dsub = xs.shape
+    if not (isinstance(codebooks, np.ndarray) and codebooks.dtype == np.float32 and codebooks.ndim == 3
+            and codebooks.shape[0] == M and codebooks.shape[2] == dsub and codebooks.shape[1] > 0):
+        raise ValueError(f"codebooks must be (M={M}, k, dsub={dsub}) float32")
+    for name, a, dt in (("labels", labels, np.int32), ("dists", dists, np.float32), ("x_sqnorms", x_sqnorms, np.float32)):
+        if a is not None and not (isinstance(a, np.ndarray) and a.dtype == dt and a.shape == (M, n)
+                                  and a.flags.c_contiguous):
+            raise ValueError(f"{name} must be a C-contiguous {np.dtype(dt)} array of shape ({M}, {n})")
+    if labels is None:
+        raise ValueError("labels is required")
+    if n == 0:
+        return
+    empty3 = np.empty((0, 0, 0), dtype=np.float32)
+    nod = np.empty((M, 0, 1), dtype=np.float32)
+    if uses_direct(dsub):
+        ops = (padded_codebooks(codebooks), empty3, np.empty((0, 0), np.float32), nod)
+    else:
+        cb, cn = gemm_operands(codebooks)
+        xx = nod
+        if dists is not None:
+            xx = (subspace_sqnorms(xs.reshape(M * n, dsub), dsub) if x_sqnorms is None else x_sqnorms).reshape(M, n, 1)
+        ops = (empty3, cb, cn, xx)
+    run = kern.nearest_split if parallel else kern.nearest_split_serial
+    run(xs, *ops, dsub, BLOCK_ROWS, labels.reshape(M, n, 1), nod if dists is None else dists.reshape(M, n, 1))

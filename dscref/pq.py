@@ -22,7 +22,7 @@ import logging
 
 import numpy as np
 
-from ._chunks import gather_rows
+from ._chunks import gather_subspaces
 from ._validate import as_float_matrix, as_float_vector, as_generator, check_choice, check_int
 from ._threads import blas_threads_pinned_to_one
 from .kmeans import subspace_kmeans
@@ -137,32 +137,33 @@ class ProductQuantizer:
                 codebooks[m] = x[reps, m * dsub:(m + 1) * dsub]
             self.n_relocated_, self.n_iter_ = 0, 0
         else:
+            idx = None
             if self.max_points_per_centroid is not None and n > self.max_points_per_centroid * ksub:
                 idx = np.sort(rng.choice(n, self.max_points_per_centroid * ksub, replace=False))
-                x = gather_rows(x, idx)
-            init = self._init_codebooks(x, rng, dsub)
-            codebooks, self.n_relocated_, self.n_iter_ = subspace_kmeans(x, init, self.n_iter)
+            xs = gather_subspaces(x, idx, self.M)  # (M, n', dsub): sub-space m contiguous
+            init = self._init_codebooks(xs, rng)
+            codebooks, self.n_relocated_, self.n_iter_ = subspace_kmeans(xs, init, self.n_iter)
         self.codebooks_ = codebooks
         self.d_ = d
         return self
 
-    def _init_codebooks(self, x: np.ndarray, rng: np.random.Generator, dsub: int) -> np.ndarray:
-        """Initial codebooks (M, ksub, dsub): per sub-space, ksub distinct random training rows
-        (sorted) or k-means++ seeds, drawn from ``rng`` one sub-space after the other."""
+    def _init_codebooks(self, xs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Initial codebooks (M, ksub, dsub) from the sample xs (M, n, dsub): per sub-space, ksub
+        distinct random training rows (sorted) or k-means++ seeds, drawn from ``rng`` one
+        sub-space after the other."""
         from ._kernels import kmeans as kern
 
-        n, k = x.shape[0], self.ksub
-        init = np.empty((self.M, k, dsub), dtype=np.float32)
-        for m in range(self.M):
-            cols = slice(m * dsub, (m + 1) * dsub)
+        M, n, dsub = xs.shape
+        k = self.ksub
+        init = np.empty((M, k, dsub), dtype=np.float32)
+        for m in range(M):
             if self.init == "random":
-                init[m] = x[np.sort(rng.choice(n, k, replace=False)), cols]
+                init[m] = xs[m, np.sort(rng.choice(n, k, replace=False))]
                 continue
-            xs = np.ascontiguousarray(x[:, cols])
             first = int(rng.integers(n))
             chosen = np.empty(k, dtype=np.int64)
-            kern.kmeanspp_init(xs, first, rng.random(k), chosen)
-            init[m] = xs[chosen]
+            kern.kmeanspp_init(xs[m], first, rng.random(k), chosen)
+            init[m] = xs[m, chosen]
         return init
 
     # ------------------------------------------------------------------ coding

@@ -179,13 +179,12 @@ def test_subspace_kmeans_equals_twin_bit_for_bit(seed, n, M, dsub, k, n_iter, cl
     """PQ training (direct path): codebooks identical to the NumPy loop, relocation included."""
     rng = np.random.default_rng(seed)
     k = min(k, n)
-    x = rng.standard_normal((n, M * dsub)).astype(np.float32)
+    xs = rng.standard_normal((M, n, dsub)).astype(np.float32)
     if clumped:  # few distinct points: empty clusters appear and get relocated
-        x = x[rng.integers(0, max(1, k // 2), n)]
-    init = np.stack([x[np.sort(rng.choice(n, k, replace=False)), m * dsub:(m + 1) * dsub]
-                     for m in range(M)])
-    cb, relocated, rounds = subspace_kmeans(x, init, n_iter)
-    ref, ref_rounds = subspace_kmeans_ref(x, init, n_iter)
+        xs = np.ascontiguousarray(xs[:, rng.integers(0, max(1, k // 2), n)])
+    init = np.stack([xs[m, np.sort(rng.choice(n, k, replace=False))] for m in range(M)])
+    cb, relocated, rounds = subspace_kmeans(xs, init, n_iter)
+    ref, ref_rounds = subspace_kmeans_ref(xs, init, n_iter)
     np.testing.assert_array_equal(cb, ref)
     assert rounds == ref_rounds
     assert np.isfinite(cb).all() and relocated >= 0
@@ -194,16 +193,19 @@ def test_subspace_kmeans_equals_twin_bit_for_bit(seed, n, M, dsub, k, n_iter, cl
 def test_subspace_kmeans_objective_never_increases_and_rejects_bad_shapes():
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((3000, 64)) * np.linspace(0.2, 3, 64)).astype(np.float32)
-    init = np.stack([x[:64, m * 32:(m + 1) * 32] for m in range(2)])  # dsub 32: GEMM path
+    xs = np.ascontiguousarray(x.reshape(3000, 2, 32).transpose(1, 0, 2))  # dsub 32: GEMM path
+    init = np.ascontiguousarray(xs[:, :64])
     objs = []
     for r in range(1, 6):
-        cb, _, _ = subspace_kmeans(x, init, r)
+        cb, _, _ = subspace_kmeans(xs, init, r)
         labels, dists = np.empty((3000, 2), np.int32), np.empty((3000, 2), np.float32)
         nearest(x, cb, labels, dists)
         objs.append(dists.sum(0, dtype=np.float64))
     objs = np.array(objs)
     assert np.all(np.diff(objs, axis=0) <= 1e-5 * objs[:-1])
     with pytest.raises(ValueError, match="does not fit"):
-        subspace_kmeans(x, init[:, :, :16], 3)
+        subspace_kmeans(xs, init[:, :, :16], 3)
+    with pytest.raises(ValueError, match="does not fit"):
+        subspace_kmeans(xs[:, :10], init, 3)
     with pytest.raises(ValueError, match="n_iter"):
-        subspace_kmeans(x, init, 0)
+        subspace_kmeans(xs, init, 0)

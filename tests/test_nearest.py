@@ -12,11 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dscref._kernels import kmeans as kmeans_kern
 from dscref._kernels import nearest as kern
-from dscref._reference.nearest import (nearest_direct_ref, nearest_f64_ref, subspace_sqnorms_ref,
-                                       subspace_sums_ref)
-from dscref.nearest import (DIRECT_MAX_DSUB, gemm_operands, nearest, parallel_plan, subspace_sqnorms,
-                            uses_direct)
+from dscref._reference.kmeans import subspace_sums_ref
+from dscref._reference.nearest import nearest_direct_ref, nearest_f64_ref, subspace_sqnorms_ref
+from dscref.nearest import (DIRECT_MAX_DSUB, gemm_operands, nearest, nearest_split, parallel_plan,
+                            subspace_sqnorms, uses_direct)
 
 ROOT = Path(__file__).resolve().parents[1]
 seeds = st.integers(0, 2**31 - 1)
@@ -103,22 +104,40 @@ def test_subspace_sqnorms_equal_twin(seed, n, M, dsub):
 @given(seeds, st.integers(0, 3000), st.integers(1, 9), st.integers(1, 40), st.integers(1, 6))
 def test_subspace_sums_equal_twin(seed, n, M, k, dsub):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, M * dsub)).astype(np.float32)
-    labels = rng.integers(0, k, (n, M)).astype(np.int32)
+    xs = rng.standard_normal((M, n, dsub)).astype(np.float32)
+    labels = rng.integers(0, k, (M, n)).astype(np.int32)
     sums, counts = np.zeros((M, k, dsub)), np.zeros((M, k), np.int64)
-    kern.subspace_sums(x, labels, sums, counts)
-    rs, rc = subspace_sums_ref(x, labels, k, dsub)
+    kmeans_kern.subspace_sums(xs, labels, sums, counts)
+    rs, rc = subspace_sums_ref(xs, labels, k)
     np.testing.assert_array_equal(sums, rs)
     np.testing.assert_array_equal(counts, rc)
 
 
 def test_subspace_sums_add_rows_in_order():
     """float64 sums whose value depends on the order: 2^53 + 1 rounds back to 2^53."""
-    x = np.array([[2.0 ** 53], [1.0], [1.0], [-(2.0 ** 53)]], np.float32)
-    labels = np.zeros((4, 1), np.int32)
+    xs = np.array([[[2.0 ** 53], [1.0], [1.0], [-(2.0 ** 53)]]], np.float32)
+    labels = np.zeros((1, 4), np.int32)
     sums, counts = np.zeros((1, 1, 1)), np.zeros((1, 1), np.int64)
-    kern.subspace_sums(x, labels, sums, counts)
-    assert sums[0, 0, 0] == subspace_sums_ref(x, labels, 1, 1)[0][0, 0, 0] == 0.0  # reversed: 2.0
+    kmeans_kern.subspace_sums(xs, labels, sums, counts)
+    assert sums[0, 0, 0] == subspace_sums_ref(xs, labels, 1)[0][0, 0, 0] == 0.0  # reversed: 2.0
+
+
+@given(seeds, st.integers(0, 2500), st.integers(1, 5), st.integers(1, 300), st.sampled_from([3, 8, 16, 17, 33]),
+       st.booleans(), st.booleans())
+def test_split_layout_gives_the_bits_of_the_row_layout(seed, n, M, k, dsub, ties, parallel):
+    """PQ training's sub-space-major search equals :func:`nearest` on the same vectors, labels and
+    distances bit for bit, on both paths (the GEMM path multiplies the same rows in place)."""
+    x, cb = _problem(seed, n, M, k, dsub, ties)
+    lab, dis = np.empty((n, M), np.int32), np.empty((n, M), np.float32)
+    nearest(x, cb, lab, dis)
+    xs = np.ascontiguousarray(x.reshape(n, M, dsub).transpose(1, 0, 2))
+    lab_s, dis_s = np.empty((M, n), np.int32), np.empty((M, n), np.float32)
+    nearest_split(xs, cb, lab_s, dis_s, parallel=parallel)
+    np.testing.assert_array_equal(lab_s, lab.T)
+    np.testing.assert_array_equal(dis_s, dis.T)
+    lab_only = np.empty((M, n), np.int32)
+    nearest_split(xs, cb, lab_only)
+    np.testing.assert_array_equal(lab_only, lab.T)
 
 
 @pytest.mark.parametrize("dsub", [4, DIRECT_MAX_DSUB, DIRECT_MAX_DSUB + 1, 40, 130])

@@ -52,6 +52,26 @@ def accumulate_parallel(x, labels, k, n_chunks):
     return sums, counts
 
 
+@parallel_kernel
+@nb.njit(cache=True, parallel=True)
+def subspace_sums(xs, labels, sums, counts):
+    """Per sub-space and cluster, float64 sums of the assigned sub-vectors and their counts.
+
+    Sub-space m is summed by one thread over i = 0, 1, ..., n-1 in order: the sums do not
+    depend on the thread count.
+
+    IN  xs (M, n, dsub) float32, labels (M, n) int32
+    OUT sums (M, k, dsub) float64 and counts (M, k) int64, zeroed by the caller
+    """
+    M, n, dsub = xs.shape
+    for m in nb.prange(M):
+        for i in range(n):
+            c = labels[m, i]
+            counts[m, c] += 1
+            for t in range(dsub):
+                sums[m, c, t] += xs[m, i, t]
+
+
 @nb.njit(cache=True)
 def _min_sqdist_row(x, c, mind, i):
     """mind[i] = min(mind[i], ||x[i] - c||^2), accumulated in float64."""

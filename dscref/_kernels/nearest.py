@@ -275,23 +275,42 @@ def subspace_sqnorms(x, dsub, out):
             out[i, m] = (s0 + s1) + (s2 + s3)
 
 
-# ------------------------------------------------------------------------------ update
+# ------------------------------------------------------------------------------ sub-space-major x
+@nb.njit(cache=True)
+def _split_tasks(xs, cbp, cb, cn, xx, dsub, P, labels, dists, t0, t1):
+    """Tasks [t0, t1) of the grid (sub-space m, TASK_ROWS rows): each runs the M = 1 kernel on
+    the contiguous rows ``xs[m]``, direct when ``cbp`` is given (non-empty), else GEMM."""
+    n = xs.shape[1]
+    nt = (n + TASK_ROWS - 1) // TASK_ROWS
+    for t in range(t0, t1):
+        m = t // nt
+        lo = (t % nt) * TASK_ROWS
+        hi = min(n, lo + TASK_ROWS)
+        if cbp.shape[0] > 0:
+            _direct_rows(xs[m], cbp[m:m + 1], dsub, lo, hi, P, labels[m], dists[m])
+        else:
+            _gemm_rows(xs[m], cb[m:m + 1], cn[m:m + 1], xx[m], lo, hi, P, labels[m], dists[m])
+
+
+@nb.njit(cache=True)
+def nearest_split_serial(xs, cbp, cb, cn, xx, dsub, P, labels, dists):
+    """Nearest codeword for a sub-space-major x (PQ training), on one thread.
+
+    IN  xs (M, n, dsub) float32: sub-space m's vectors contiguous; either cbp (M, k, dpad) as in
+        :func:`nearest_direct_serial` and empty cb (0, 0, 0), cn (0, 0), or an empty cbp and
+        cb (M, k, dsub), cn (M, k), xx (M, n, 1) or (M, 0, 1) as in :func:`nearest_gemm_serial`
+    OUT labels (M, n, 1) int32; dists (M, n, 1) float32 or (M, 0, 1)
+    Same arithmetic per point as the (n, M * dsub) kernels, without copying sub-vectors.
+    """
+    nt = (xs.shape[1] + TASK_ROWS - 1) // TASK_ROWS
+    _split_tasks(xs, cbp, cb, cn, xx, dsub, P, labels, dists, 0, xs.shape[0] * nt)
+
+
 @parallel_kernel
 @nb.njit(cache=True, parallel=True)
-def subspace_sums(x, labels, sums, counts):
-    """Per sub-space and cluster, float64 sums of the assigned sub-vectors and their counts.
-
-    Sub-space m is summed by one thread over i = 0, 1, ..., n-1 in order: the sums do not
-    depend on the thread count.
-
-    IN  x (n, M*dsub) float32, labels (n, M) int32
-    OUT sums (M, k, dsub) float64 and counts (M, k) int64, zeroed by the caller
-    """
-    M, k, dsub = sums.shape
-    for m in nb.prange(M):
-        col0 = m * dsub
-        for i in range(x.shape[0]):
-            c = labels[i, m]
-            counts[m, c] += 1
-            for t in range(dsub):
-                sums[m, c, t] += x[i, col0 + t]
+def nearest_split(xs, cbp, cb, cn, xx, dsub, P, labels, dists):
+    """:func:`nearest_split_serial` with the (sub-space, rows) tasks spread over threads: in
+    parallel over sub-spaces and over points. Same IN / OUT, same bits."""
+    nt = (xs.shape[1] + TASK_ROWS - 1) // TASK_ROWS
+    for t in nb.prange(xs.shape[0] * nt):
+        _split_tasks(xs, cbp, cb, cn, xx, dsub, P, labels, dists, t, t + 1)

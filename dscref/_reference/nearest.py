@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["nearest_direct_ref", "nearest_f64_ref", "subspace_sums_ref", "subspace_sqnorms_ref"]
+__all__ = ["nearest_direct_ref", "nearest_f64_ref", "subspace_sqnorms_ref"]
 
 
 def nearest_direct_ref(x: np.ndarray, codebooks: np.ndarray):
@@ -33,17 +33,6 @@ def nearest_f64_ref(x: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
     M, k, dsub = codebooks.shape
     xs = x.reshape(n, M, dsub).astype(np.float64)
     return ((xs[:, :, None, :] - codebooks[None].astype(np.float64)) ** 2).sum(-1)
-
-
-def subspace_sums_ref(x: np.ndarray, labels: np.ndarray, k: int, dsub: int):
-    """Per sub-space float64 sums (M, k, dsub), added in row order, and counts (M, k)."""
-    M = labels.shape[1]
-    sums = np.zeros((M, k, dsub))
-    counts = np.zeros((M, k), dtype=np.int64)
-    for m in range(M):
-        np.add.at(sums[m], labels[:, m], x[:, m * dsub:(m + 1) * dsub].astype(np.float64))
-        counts[m] = np.bincount(labels[:, m], minlength=k)
-    return sums, counts
 
 
 def subspace_sqnorms_ref(x: np.ndarray, dsub: int) -> np.ndarray:
