@@ -23,7 +23,7 @@ from ._chunks import CHUNK_ROWS, gather_rows, release_pages
 from .nearest import nearest, nearest_split, parallel_plan, subspace_sqnorms, uses_direct
 from ._validate import as_float_matrix, as_generator, check_choice, check_float, check_int
 
-__all__ = ["KMeans", "relocate_empty_clusters", "subspace_kmeans"]
+__all__ = ["KMeans", "relocate_empty_clusters"]
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,9 @@ def _relocate_empty(centroids: np.ndarray, counts: np.ndarray, x: np.ndarray,
 
 
 def subspace_kmeans(xs: np.ndarray, init: np.ndarray, n_iter: int = 25):
-    """k-means in each of M sub-spaces, the M problems run in lockstep.
+    """k-means in each of M sub-spaces, the M problems run in lockstep (the engine of
+    :meth:`dscref.pq.ProductQuantizer.fit`, which validates the data: finite float32 values are
+    assumed here, as in scikit-learn's private k-means helpers; shapes are checked).
 
     This is product quantization's training (eq. 5 of Wang & Qi), with faiss's loop
     (``Clustering::train``, faiss/Clustering.cpp, 1.15): ``n_iter`` rounds of assignment then

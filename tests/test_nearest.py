@@ -160,6 +160,17 @@ def test_public_search_picks_path_by_shape_and_any_label_dtype(dsub):
         nearest(x, cb, lab_n, dis_n, x_sqnorms=subspace_sqnorms(x, dsub))
         np.testing.assert_array_equal(lab_n, lab)
         np.testing.assert_array_equal(dis_n, dis)
+    ro = x.copy()
+    ro.setflags(write=False)  # a read-only input (np.load mmap_mode="r") gives the same result
+    lab_ro = np.empty_like(lab)
+    nearest(ro, cb, lab_ro)
+    np.testing.assert_array_equal(lab_ro, lab)
+    km_ro = np.ascontiguousarray(ro[:, :dsub])
+    km_ro.setflags(write=False)
+    lab1, lab1_ro = np.empty((n, 1), np.int32), np.empty((n, 1), np.int32)
+    nearest(np.ascontiguousarray(x[:, :dsub]), cb[:1], lab1)
+    nearest(km_ro, cb[:1], lab1_ro)  # M = 1: the GEMM path reads the rows in place
+    np.testing.assert_array_equal(lab1_ro, lab1)
     for dtype in (np.uint8, np.uint16, np.int64):
         other = np.empty((n, M), dtype)
         odis = np.empty((n, M), np.float32)[:, ::-1]  # a non-contiguous output

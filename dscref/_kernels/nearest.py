@@ -179,8 +179,7 @@ def _gemm_rows(x, cb, cn, xx, lo, hi, P, labels, dists):
     for s in range(lo, hi, P):
         b = min(P, hi - s)
         xb = xb_buf[:b * dsub].reshape(b, dsub)  # the block's sub-vectors, contiguous rows
-        if M == 1:
-            xb = x[s:s + b]  # k-means: the rows themselves
+        blk = x[s:s + b] if M == 1 else xb  # k-means: the rows themselves (x may be read-only)
         for m in range(M):
             if M > 1:
                 _copy_rows(x, s, b, m * dsub, dsub, xb)
@@ -190,7 +189,7 @@ def _gemm_rows(x, cb, cn, xx, lo, hi, P, labels, dists):
             for j0 in range(0, k, kb_max):
                 kb = min(kb_max, k - j0)
                 ip = ip_buf[:kb * b].reshape(kb, b)
-                np.dot(cb[m, j0:j0 + kb], xb.T, ip)  # BLAS reads xb transposed, no copy
+                np.dot(cb[m, j0:j0 + kb], blk.T, ip)  # BLAS reads the block transposed, no copy
                 for jj in range(kb):
                     c = cn[m, j0 + jj]
                     for i in range(b):
