@@ -132,7 +132,7 @@ KMeans(300, n_iter=2, seed=0, init="k-means++").fit(x)        # parallel assign 
 KMeans(4, n_iter=2, seed=0).fit(x[:300, :8])                   # serial paths
 pq = ProductQuantizer(8, 8, n_iter=2, seed=0).fit(x)                 # dsub 8: direct path
 c = pq.encode(x); pq.encode(x[:10]); pq.decode(c)
-pq2 = ProductQuantizer(2, 8, n_iter=2, seed=0).fit(x)                # dsub 32: GEMM path
+pq2 = ProductQuantizer(1, 8, n_iter=2, seed=0).fit(x)                # dsub 64: GEMM path
 pq2.encode(x); pq2.encode(x[:10])
 big = np.resize(c, (300000, 8))
 lut = pq.lut_l2(x[:16]); pq.lut_ip(x[0])

@@ -223,7 +223,7 @@ class KMeans:
     Notes
     -----
     Assignment is :func:`dscref.nearest.nearest` with M = 1: direct distance loops for
-    d <= 16 (exact), ``||x||^2 - 2 x.c + ||c||^2`` with one BLAS product per block of rows
+    d < 64 (exact), ``||x||^2 - 2 x.c + ||c||^2`` with one BLAS product per block of rows
     above; the labels do not depend on the thread count. The update accumulates float64 sums
     over a fixed number of row chunks.
     """

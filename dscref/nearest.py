@@ -5,36 +5,40 @@ For x (n, d) and codebooks (M, k, dsub) with d = M * dsub,
 for PQ; k-means is M = 1). Kernels in :mod:`dscref._kernels.nearest`, chosen by the shape alone,
 so that a given shape always gives the same bits:
 
-* **direct** for ``dsub <= DIRECT_MAX_DSUB`` (16): distance loops over blocks of 256 points
-  that LLVM vectorises across points. Exact: each distance is the float32 sum of
-  ``(x_t - c_t)^2`` over t in order, equal bit for bit to the NumPy twin; a vector equal to a
-  codeword gets that codeword (the lowest index among equal ones).
-* **GEMM** for larger dsub: ``||x||^2 - 2 <x, c> + ||c||^2`` with one BLAS product
+* **direct** for ``dsub <= DIRECT_MAX_DSUB`` (63): distance loops over blocks of 256 points
+  that LLVM vectorises across points (:mod:`dscref._kernels.direct`). Exact: each distance is
+  ``v_0^2`` then ``fma(v_t, v_t, d)`` over t in order (v = x - c, float32, one rounding per
+  fused multiply-add), equal bit for bit to the NumPy twin; a vector equal to a codeword gets
+  that codeword (the lowest index among equal ones).
+* **GEMM** from dsub = 64 on: ``||x||^2 - 2 <x, c> + ||c||^2`` with one BLAS product
   ``C @ x_block^T`` per block of 256 points and sub-space, then an argmin vectorised across the
   block's points. The expanded form rounds differently from the direct sum: codewords within
   float32 rounding of each other (about ``dsub * 6e-8 * (||x||^2 + ||c||^2)``) may be ordered
   differently than by a float64 search.
 
 Measured on this project's 2-core AVX-512 machine (one thread, CPU time, k = 256, in point-
-codeword pairs times dsub per second, on a machine shared with other jobs: +-20 %):
+codeword pairs times dsub per second, on a machine shared with other jobs: +-15 %):
 
-=========  ==========  ==========  ===========================================
-dsub       direct      GEMM        previous kernel (GEMM x @ C^T, row scan)
-=========  ==========  ==========  ===========================================
-4 - 16     24-26 G/s   21-24 G/s
-32         24-26 G/s   29-32 G/s   18 G/s
-60 - 64    20-24 G/s   27-39 G/s   26 G/s
-128                    32-44 G/s   34 G/s
-256                    39-47 G/s   38-40 G/s
-2048                   44-45 G/s   46 G/s (OpenBLAS alone: 45-49 G/s)
-=========  ==========  ==========  ===========================================
+=========  ==========  ===========  ============================================
+dsub       direct      GEMM         before issue 22 (GEMM x @ C^T, row scan)
+=========  ==========  ===========  ============================================
+4          30 G/s      9 G/s        (GEMM + exact re-scoring)
+16 - 24    36-38 G/s   21-23 G/s
+32 - 48    35-38 G/s   29-34 G/s    18-23 G/s
+60         33-38 G/s   28-31 G/s    26 G/s
+64         28-35 G/s   34-35 G/s
+96 - 128   31-35 G/s   36-44 G/s    34 G/s
+256                    39-47 G/s    38-40 G/s
+2048                   44-45 G/s    46 G/s (OpenBLAS alone: 45-49 G/s)
+=========  ==========  ===========  ============================================
 
-Lower GEMM figures are PQ (M > 1: the block's sub-vectors are copied to contiguous rows),
-higher ones k-means (M = 1: BLAS reads the rows in place). The direct and GEMM paths cross near
-dsub = 16, where faiss's ``ProductQuantizer::compute_codes`` also switches to BLAS
-(``dsub < 16`` direct, faiss/impl/ProductQuantizer.cpp). The codeword-major direct layout
-([m][dsub][k], vectorised across codewords, then an argmin across lanes) stayed scalar under
-Numba 0.68: 5-15x slower.
+The paths cross between dsub 60 and 64 (BLAS runs best when dsub is a multiple of 16 or 32);
+lower GEMM figures are PQ (M > 1: the block's sub-vectors are copied to contiguous rows, except
+in training, :func:`nearest_split`), higher ones k-means (M = 1: BLAS reads the rows in place).
+faiss's ``ProductQuantizer::compute_codes`` switches to BLAS at dsub = 16
+(faiss/impl/ProductQuantizer.cpp): its direct loops do not use fused multiply-adds. The
+codeword-major direct layout ([m][dsub][k], vectorised across codewords, then an argmin
+across lanes) stayed scalar under Numba 0.68: 5-15x slower.
 
 Threads: each point's argmin is computed by one thread over j = 0, 1, ..., k-1 (strict ``<``,
 ties to the lowest index), so labels and distances are the same on any number of Numba threads.
@@ -57,7 +61,7 @@ __all__ = ["DIRECT_MAX_DSUB", "uses_direct", "parallel_plan", "nearest", "neares
            "gemm_operands"]
 
 # Largest sub-space width searched with direct distance loops (measured crossover, see above).
-DIRECT_MAX_DSUB = 16
+DIRECT_MAX_DSUB = 63
 # Rows per block in both kernels: 256 points x 16 padded dims of direct scratch = 16 KiB (L1).
 BLOCK_ROWS = 256
 # Multiply-adds (n * d * k) below which one thread works alone: a parallel region costs about
@@ -103,10 +107,13 @@ def subspace_sqnorms(x: np.ndarray, dsub: int) -> np.ndarray:
 
 
 def padded_codebooks(codebooks: np.ndarray) -> np.ndarray:
-    """The direct kernels' codebooks: (M, k, dpad) float32, zero columns up to dpad = 4 * ceil(dsub / 4)."""
+    """The direct kernels' codebooks (M, k', dpad) float32: zero columns up to dpad =
+    4 * ceil(dsub / 4), and for an odd k one extra row of +inf (distance +inf, never chosen),
+    since the kernel takes codewords two at a time."""
     M, k, dsub = codebooks.shape
-    cbp = np.zeros((M, k, -(-dsub // 4) * 4), dtype=np.float32)
-    cbp[:, :, :dsub] = codebooks
+    cbp = np.zeros((M, k + k % 2, -(-dsub // 4) * 4), dtype=np.float32)
+    cbp[:, :k, :dsub] = codebooks
+    cbp[:, k:] = np.inf
     return cbp
 
 

@@ -74,7 +74,7 @@ class ProductQuantizer:
     (faiss splits a large cluster instead).
 
     Encoding (:func:`dscref.nearest.nearest`) uses direct distance loops for sub-spaces of
-    width d/M <= 16 (exact float32 distances, bit-identical to the NumPy twin) and a BLAS
+    width d/M < 64 (exact float32 distances, bit-identical to the NumPy twin) and a BLAS
     product per block of rows above; the path depends on the shape only, and the codes do not
     depend on the number of threads.
 

@@ -192,8 +192,8 @@ def test_subspace_kmeans_equals_twin_bit_for_bit(seed, n, M, dsub, k, n_iter, cl
 
 def test_subspace_kmeans_objective_never_increases_and_rejects_bad_shapes():
     rng = np.random.default_rng(0)
-    x = (rng.standard_normal((3000, 64)) * np.linspace(0.2, 3, 64)).astype(np.float32)
-    xs = np.ascontiguousarray(x.reshape(3000, 2, 32).transpose(1, 0, 2))  # dsub 32: GEMM path
+    x = (rng.standard_normal((3000, 128)) * np.linspace(0.2, 3, 128)).astype(np.float32)
+    xs = np.ascontiguousarray(x.reshape(3000, 2, 64).transpose(1, 0, 2))  # dsub 64: GEMM path
     init = np.ascontiguousarray(xs[:, :64])
     objs = []
     for r in range(1, 6):
@@ -204,7 +204,7 @@ def test_subspace_kmeans_objective_never_increases_and_rejects_bad_shapes():
     objs = np.array(objs)
     assert np.all(np.diff(objs, axis=0) <= 1e-5 * objs[:-1])
     with pytest.raises(ValueError, match="does not fit"):
-        subspace_kmeans(xs, init[:, :, :16], 3)
+        subspace_kmeans(xs, init[:, :, :32], 3)
     with pytest.raises(ValueError, match="does not fit"):
         subspace_kmeans(xs[:, :10], init, 3)
     with pytest.raises(ValueError, match="n_iter"):

@@ -30,6 +30,7 @@ import numba as nb
 import numpy as np
 
 from .._threads import parallel_kernel
+from .direct import direct_block, transpose_block
 
 # Rows per parallel task: a multiple of every block size P below, so a task never splits a block.
 TASK_ROWS = 1024
@@ -39,93 +40,19 @@ GEMM_KB = 512
 
 # ------------------------------------------------------------------------------ direct
 @nb.njit(cache=True)
-def _transpose_block(x, s, b, col0, dsub, xt):
-    """xt[t, i] = x[s + i, col0 + t] for t < dsub, i < b (rows t >= dsub stay as they are)."""
-    for t in range(dsub):
-        for i in range(b):
-            xt[t, i] = x[s + i, col0 + t]
-
-
-@nb.njit(cache=True)
-def _direct_block(xt, b, cb, acc, best, arg):
-    """Nearest codeword of the b points in ``xt`` (dpad, P) among ``cb`` (k, dpad).
-
-    OUT best[:b] exact float32 squared distances, arg[:b] int32 indices (lowest on ties).
-    Scratch acc (P,). Each pass adds four dimensions, in order, to the running sum.
-    """
-    k, dpad = cb.shape
-    last = dpad - 4
-    for i in range(b):
-        best[i] = np.inf
-        arg[i] = 0
-    for j in range(k):
-        c0, c1, c2, c3 = cb[j, 0], cb[j, 1], cb[j, 2], cb[j, 3]
-        if last == 0:  # dsub <= 4: one fused pass
-            for i in range(b):
-                v0 = xt[0, i] - c0
-                v1 = xt[1, i] - c1
-                v2 = xt[2, i] - c2
-                v3 = xt[3, i] - c3
-                a = v0 * v0
-                a += v1 * v1
-                a += v2 * v2
-                a += v3 * v3
-                lt = a < best[i]
-                best[i] = a if lt else best[i]
-                arg[i] = np.int32(j) if lt else arg[i]
-            continue
-        for i in range(b):
-            v0 = xt[0, i] - c0
-            v1 = xt[1, i] - c1
-            v2 = xt[2, i] - c2
-            v3 = xt[3, i] - c3
-            a = v0 * v0
-            a += v1 * v1
-            a += v2 * v2
-            a += v3 * v3
-            acc[i] = a
-        for t in range(4, last, 4):
-            c0, c1, c2, c3 = cb[j, t], cb[j, t + 1], cb[j, t + 2], cb[j, t + 3]
-            for i in range(b):
-                v0 = xt[t, i] - c0
-                v1 = xt[t + 1, i] - c1
-                v2 = xt[t + 2, i] - c2
-                v3 = xt[t + 3, i] - c3
-                a = acc[i]
-                a += v0 * v0
-                a += v1 * v1
-                a += v2 * v2
-                a += v3 * v3
-                acc[i] = a
-        c0, c1, c2, c3 = cb[j, last], cb[j, last + 1], cb[j, last + 2], cb[j, last + 3]
-        for i in range(b):
-            v0 = xt[last, i] - c0
-            v1 = xt[last + 1, i] - c1
-            v2 = xt[last + 2, i] - c2
-            v3 = xt[last + 3, i] - c3
-            a = acc[i]
-            a += v0 * v0
-            a += v1 * v1
-            a += v2 * v2
-            a += v3 * v3
-            lt = a < best[i]
-            best[i] = a if lt else best[i]
-            arg[i] = np.int32(j) if lt else arg[i]
-
-
-@nb.njit(cache=True)
 def _direct_rows(x, cbp, dsub, lo, hi, P, labels, dists):
     """Rows [lo, hi) in blocks of P, every sub-space per block while the block is in cache."""
     M, k, dpad = cbp.shape
     xt = np.zeros((dpad, P), dtype=np.float32)  # padding rows stay 0
     acc = np.empty(P, dtype=np.float32)
+    acc2 = np.empty(P, dtype=np.float32)
     best = np.empty(P, dtype=np.float32)
     arg = np.empty(P, dtype=np.int32)
     for s in range(lo, hi, P):
         b = min(P, hi - s)
         for m in range(M):
-            _transpose_block(x, s, b, m * dsub, dsub, xt)
-            _direct_block(xt, b, cbp[m], acc, best, arg)
+            transpose_block(x, s, b, m * dsub, dsub, xt)
+            direct_block(xt, b, cbp[m], acc, acc2, best, arg)
             for i in range(b):
                 labels[s + i, m] = arg[i]
             if dists.shape[0] > 0:

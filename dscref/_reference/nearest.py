@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["nearest_direct_ref", "nearest_f64_ref", "subspace_sqnorms_ref"]
+__all__ = ["fma32_ref", "nearest_direct_ref", "nearest_f64_ref", "subspace_sqnorms_ref"]
+
+
+def fma32_ref(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """x * y + z rounded once to float32, for float32 arrays: IEEE ``fma``, emulated exactly.
+
+    The product is exact in float64 (24 + 24 bits); the float64 sum is rounded to odd (if the
+    TwoSum error is not 0 and the last bit is even, step one ulp towards the error), after
+    which rounding to float32 is correct (Boldo & Melquiond, "Emulation of FMA and correctly
+    rounded sums: proved algorithms using rounding to odd", IEEE Trans. Computers 57(4), 2008;
+    53 >= 24 + 2 bits).
+    """
+    p = x.astype(np.float64) * y.astype(np.float64)
+    zz = z.astype(np.float64)
+    s = p + zz
+    bp = s - p
+    err = (p - (s - bp)) + (zz - bp)
+    even = (s.view(np.int64) & 1) == 0
+    s = np.where((err != 0) & even, np.nextafter(s, np.where(err > 0, np.inf, -np.inf)), s)
+    return s.astype(np.float32)
 
 
 def nearest_direct_ref(x: np.ndarray, codebooks: np.ndarray):
-    """labels[i, m] = first argmin_j of sum_t (x_t - c_jt)^2, summed in float32 over t in order.
+    """labels[i, m] = first argmin_j of the direct kernel's distance: d = v_0 * v_0, then
+    d = fma(v_t, v_t, d) for t = 1, 2, ... (v = x - c, float32).
 
     The same float32 operations in the same order as the direct kernel: equal bit for bit.
     Returns (labels (n, M) int64, dists (n, M) float32).
@@ -18,10 +38,11 @@ def nearest_direct_ref(x: np.ndarray, codebooks: np.ndarray):
     labels = np.empty((n, M), dtype=np.int64)
     dists = np.empty((n, M), dtype=np.float32)
     for m in range(M):
-        d2 = np.zeros((n, k), dtype=np.float32)
-        for t in range(dsub):
+        v = x[:, m * dsub, None] - codebooks[m, None, :, 0]
+        d2 = v * v
+        for t in range(1, dsub):
             v = x[:, m * dsub + t, None] - codebooks[m, None, :, t]
-            d2 += v * v
+            d2 = fma32_ref(v, v, d2)
         labels[:, m] = d2.argmin(1)
         dists[:, m] = d2[np.arange(n), labels[:, m]]
     return labels, dists
