@@ -192,7 +192,10 @@ class KMeans:
     n_clusters : int
         Number of centroids k >= 1.
     n_iter : int, default 25
-        Maximum number of assignment steps.
+        Maximum number of assignment steps (faiss's ``ClusteringParameters::niter`` default,
+        faiss/Clustering.h; faiss counts assignment-and-update rounds and returns the centroids
+        of its last update, one update past its last assignment: ``n_iter`` rounds of faiss are
+        ``n_iter + 1`` assignment steps here, or :func:`subspace_kmeans`, PQ's loop, exactly).
     tol : float, default 1e-4
         Stop when an assignment step improves the inertia by at most ``tol`` times the previous
         inertia (relative). ``tol=0`` runs exactly ``n_iter`` steps unless inertia stalls at 0.
@@ -204,8 +207,10 @@ class KMeans:
     seed : int, numpy.random.Generator or None
         Source of all randomness (sub-sampling and seeding).
     max_points_per_centroid : int or None, default 256
-        As in faiss: training uses a random subset of ``max_points_per_centroid * k`` points
-        when there are more. ``None`` uses every point.
+        As in faiss (``Clustering::train`` -> ``subsample_training_set``, faiss/Clustering.cpp
+        and faiss/impl/ClusteringHelpers.cpp): training uses a random subset of
+        ``max_points_per_centroid * k`` points, drawn without replacement, when there are more.
+        ``None`` uses every point.
 
     Attributes
     ----------
