@@ -243,13 +243,20 @@ def nearest_split(xs: np.ndarray, codebooks: np.ndarray, labels: np.ndarray, dis
         return
     empty3 = np.empty((0, 0, 0), dtype=np.float32)
     nod = np.empty((M, 0, 1), dtype=np.float32)
-    if uses_direct(dsub):
-        ops = (padded_codebooks(codebooks), empty3, np.empty((0, 0), np.float32), nod)
+    lab3 = labels.reshape(M, n, 1)
+    dis3 = nod if dists is None else dists.reshape(M, n, 1)
+    direct = uses_direct(dsub)
+    if direct:
+        cbp, cb, cn, xx = padded_codebooks(codebooks), empty3, np.empty((0, 0), np.float32), nod
     else:
-        cb, cn = gemm_operands(codebooks)
-        xx = nod
+        cbp, (cb, cn), xx = empty3, gemm_operands(codebooks), nod
         if dists is not None:
             xx = (subspace_sqnorms(xs.reshape(M * n, dsub), dsub) if x_sqnorms is None else x_sqnorms).reshape(M, n, 1)
-        ops = (empty3, cb, cn, xx)
-    run = kern.nearest_split if parallel else kern.nearest_split_serial
-    run(xs, *ops, dsub, BLOCK_ROWS, labels.reshape(M, n, 1), nod if dists is None else dists.reshape(M, n, 1))
+    if parallel:
+        kern.nearest_split(xs, cbp, cb, cn, xx, dsub, BLOCK_ROWS, lab3, dis3)
+        return
+    for m in range(M):  # small inputs: the one-thread row kernels on each sub-space (M = 1)
+        if direct:
+            kern.nearest_direct_serial(xs[m], cbp[m:m + 1], dsub, BLOCK_ROWS, lab3[m], dis3[m])
+        else:
+            kern.nearest_gemm_serial(xs[m], cb[m:m + 1], cn[m:m + 1], xx[m], BLOCK_ROWS, lab3[m], dis3[m])

@@ -128,22 +128,16 @@ def adc_l2_topk(lut, codes, k: int):
         D[:], I[:] = np.inf, -1
     else:
         threads = num_threads()
-        parallel = n * nq >= _PARALLEL_MIN and threads > 1
         n_parts = int(max(1, min(threads, n // (2 * kern.CHUNK))))
-        if nq == 1:
-            w = _as_words(codes)
-            if parallel:
-                kern.adc_l2_topk(luts, codes, w, ke, n_parts, D, I)
-            else:
-                kern.adc_l2_topk_serial(luts, codes, w, ke, D, I)
-        else:
+        if n * nq < _PARALLEL_MIN:  # short lists: one thread, one query at a time
+            kern.adc_l2_topk_serial(luts, codes, _as_words(codes), ke, D, I)
+        elif nq == 1:
+            kern.adc_l2_topk(luts, codes, _as_words(codes), ke, n_parts, D, I)
+        else:  # query blocks (also on one thread: a single part)
             for b0 in range(0, nq, kern.QUERY_BLOCK):
                 lt = _query_block(luts[b0:b0 + kern.QUERY_BLOCK])
                 nqb = min(kern.QUERY_BLOCK, nq - b0)
-                if parallel:
-                    kern.adc_l2_topk_blocked(lt, nqb, codes, ke, n_parts, D[b0:b0 + nqb], I[b0:b0 + nqb])
-                else:
-                    kern.adc_l2_topk_blocked_serial(lt, nqb, codes, ke, D[b0:b0 + nqb], I[b0:b0 + nqb])
+                kern.adc_l2_topk_blocked(lt, nqb, codes, ke, n_parts, D[b0:b0 + nqb], I[b0:b0 + nqb])
     if ke < k:
         D = np.concatenate([D, np.full((nq, k - ke), np.inf, np.float32)], 1)
         I = np.concatenate([I, np.full((nq, k - ke), -1, np.int64)], 1)

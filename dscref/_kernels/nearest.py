@@ -218,25 +218,19 @@ def _split_tasks(xs, cbp, cb, cn, xx, dsub, P, labels, dists, t0, t1):
             _gemm_rows(xs[m], cb[m:m + 1], cn[m:m + 1], xx[m], lo, hi, P, labels[m], dists[m])
 
 
-@nb.njit(cache=True)
-def nearest_split_serial(xs, cbp, cb, cn, xx, dsub, P, labels, dists):
-    """Nearest codeword for a sub-space-major x (PQ training), on one thread.
+@parallel_kernel
+@nb.njit(cache=True, parallel=True)
+def nearest_split(xs, cbp, cb, cn, xx, dsub, P, labels, dists):
+    """Nearest codeword for a sub-space-major x (PQ training), the (sub-space, TASK_ROWS rows)
+    tasks spread over threads: in parallel over sub-spaces and over points.
 
     IN  xs (M, n, dsub) float32: sub-space m's vectors contiguous; either cbp (M, k, dpad) as in
         :func:`nearest_direct_serial` and empty cb (0, 0, 0), cn (0, 0), or an empty cbp and
         cb (M, k, dsub), cn (M, k), xx (M, n, 1) or (M, 0, 1) as in :func:`nearest_gemm_serial`
     OUT labels (M, n, 1) int32; dists (M, n, 1) float32 or (M, 0, 1)
-    Same arithmetic per point as the (n, M * dsub) kernels, without copying sub-vectors.
+    Each task runs the M = 1 row kernels on ``xs[m]``: the bits of :func:`nearest_direct_serial`
+    / :func:`nearest_gemm_serial` called on each sub-space (its rows read in place).
     """
-    nt = (xs.shape[1] + TASK_ROWS - 1) // TASK_ROWS
-    _split_tasks(xs, cbp, cb, cn, xx, dsub, P, labels, dists, 0, xs.shape[0] * nt)
-
-
-@parallel_kernel
-@nb.njit(cache=True, parallel=True)
-def nearest_split(xs, cbp, cb, cn, xx, dsub, P, labels, dists):
-    """:func:`nearest_split_serial` with the (sub-space, rows) tasks spread over threads: in
-    parallel over sub-spaces and over points. Same IN / OUT, same bits."""
     nt = (xs.shape[1] + TASK_ROWS - 1) // TASK_ROWS
     for t in nb.prange(xs.shape[0] * nt):
         _split_tasks(xs, cbp, cb, cn, xx, dsub, P, labels, dists, t, t + 1)

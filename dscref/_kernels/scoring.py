@@ -207,7 +207,7 @@ def _merge_row(sign, k, hk, hid, sizes, D_r, I_r):
         D_r[u] = sign * mk[u]
     for u in range(size, k):
         I_r[u] = -1
-        D_r[u] = -sign * np.inf
+        D_r[u] = sign * np.inf  # +inf for distances, -inf when largest
 
 
 @nb.njit(cache=True)
@@ -364,13 +364,3 @@ def adc_l2_topk_blocked(lt, nqb, codes, k, n_parts, D, I):
     for p in nb.prange(n_parts):
         _blocked_part(lt, nqb, codes, min(p * step, n), min(p * step + step, n), k, hk, hid, sizes, p, n_parts)
     _blocked_merge(nqb, k, n_parts, hk, hid, sizes, D, I)
-
-
-@nb.njit(cache=True)
-def adc_l2_topk_blocked_serial(lt, nqb, codes, k, D, I):
-    """:func:`adc_l2_topk_blocked` on one thread (short lists); same IN / OUT."""
-    hk = np.empty((nqb, k), dtype=np.float64)
-    hid = np.empty((nqb, k), dtype=np.int64)
-    sizes = np.zeros(nqb, dtype=np.int64)
-    _blocked_part(lt, nqb, codes, 0, codes.shape[0], k, hk, hid, sizes, 0, 1)
-    _blocked_merge(nqb, k, 1, hk, hid, sizes, D, I)
