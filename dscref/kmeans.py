@@ -173,7 +173,11 @@ def subspace_kmeans(xs: np.ndarray, init: np.ndarray, n_iter: int = 25):
             obj = dists.sum(axis=1, dtype=np.float64)
             sums = np.zeros((M, k, dsub), dtype=np.float64)
             counts = np.zeros((M, k), dtype=np.int64)
-            kern.subspace_sums(xs, labels, sums, counts)
+            if parallel:
+                kern.subspace_sums(xs, labels, sums, counts)
+            else:  # small inputs: no parallel region (same sums: rows in order)
+                for m in range(M):
+                    kern.accumulate(xs[m], labels[m].astype(np.int64), sums[m], counts[m])
             nonempty = counts > 0
             cb[nonempty] = (sums[nonempty] / counts[nonempty][:, None]).astype(np.float32)
             for m in np.flatnonzero(~nonempty.all(axis=1)):
