@@ -44,8 +44,9 @@ Threads: each point's argmin is computed by one thread over j = 0, 1, ..., k-1 (
 ties to the lowest index), so labels and distances are the same on any number of Numba threads.
 The GEMM kernel runs BLAS inside every Numba thread with BLAS pinned to one thread
 (threadpoolctl); without threadpoolctl it stays serial and BLAS threads each product itself.
-Either way the products have the same shapes (blocks depend on n only), and OpenBLAS computes
-every output entry of a product with the same kernel whatever its thread count.
+Either way the products have the same shapes (blocks of 256 rows from row 0, whatever the
+threads or the row chunks), and OpenBLAS computes every output entry of a product with the same
+kernel whatever its thread count.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ __all__ = ["DIRECT_MAX_DSUB", "uses_direct", "parallel_plan", "nearest", "neares
 
 # Largest sub-space width searched with direct distance loops (measured crossover, see above).
 DIRECT_MAX_DSUB = 63
-# Rows per block in both kernels: 256 points x 16 padded dims of direct scratch = 16 KiB (L1).
+# Rows per block in both kernels (measured best of 128..1024 for dsub 4..16): the direct
+# scratch holds 256 points x dpad floats, 4 KiB (dsub <= 4) to 64 KiB (dsub 60).
 BLOCK_ROWS = 256
 # Multiply-adds (n * d * k) below which one thread works alone: a parallel region costs about
 # a millisecond on a loaded machine, as much as ~10^7 multiply-adds.
