@@ -2,18 +2,25 @@
 
 Operations (sizes at ``--scale 1``): k-means fit (n=100k, d=256, k=256, 20 iterations); PQ fit
 (n=100k, d=2048, M=8, nbits=8, 25 iterations); encode / decode (200k x 2048); LUT build (16
-queries); ADC scan of 1M 8-byte codes, one query and a batch of 16 (full distances, and fused
-with top-100 against faiss ``IndexPQ.search``); top-k (k=100 of 1M); bit packing of 1M heads
-(5 x 10-bit labels); full DSC search at 1M items (d=128 to keep the build short, K=1000
-partitions) against faiss ``IndexIVFPQ`` (nlist=1000, M=8, nbits=8) with nprobe tuned to the
-same recall@100. Then cost curves (n = 10^4 .. 10^7) and Numba compile / cache-load times
-measured in subprocesses (cold: empty ``NUMBA_CACHE_DIR``; warm: same directory again).
+queries); ADC scan of 1M 8-byte codes, one query and batches of 16 and 64 (full distances, and
+fused with top-100 against faiss ``IndexPQ.search``), each also as a fraction of this machine's
+streaming read bandwidth; top-k (k=100 of 1M); bit packing of 1M heads (5 x 10-bit labels); full
+DSC search at 1M items (d=128 to keep the build short, K=1000 partitions) against faiss
+``IndexIVFPQ`` (nlist=1000, M=8, nbits=8) with nprobe tuned to the same recall@100. The PQ shape
+table (issue 22): fit, encode and reconstruction MSE for d=128 M=8, d=128 M=32, d=256 M=64,
+d=2048 M=8 and d=960 M=16 (100k training vectors, sub-sampled to 256 per centroid by both
+libraries, 25 rounds; 100k encoded). Then cost curves (n = 10^4 .. 10^7) and Numba compile /
+cache-load times measured in subprocesses (cold: empty ``NUMBA_CACHE_DIR``; warm: same directory
+again).
 
     python benchmarks/bench_peers.py --out bench_results/peers --threads 2
     python benchmarks/bench_peers.py --scale 0.05 --repeat 3       # a quick run
 
-Every time is min and median of several runs (heavy fits: ``--heavy-repeat`` runs). The load
-average is recorded before and after each operation: the machine is shared.
+Every time is min and median of several runs (heavy fits: ``--heavy-repeat`` runs). The machine
+may be shared: before every operation the benchmark waits (up to ``--settle`` seconds) for the
+1-minute load average to fall to ``QUIET_LOAD`` (1.5) or below, and records the load before and
+after each operation (the value after includes the benchmark's own threads). The run is called
+"quiet" in ``peers.json`` / ``peers.md`` only if every operation started at or below 1.5.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+_BLAS_LIMIT = None
 sys.path.insert(0, str(HERE))
 log = logging.getLogger("bench_peers")
 
@@ -42,14 +50,32 @@ def structured_data(n, d, seed, rank=128):
     return sd(n, d, seed, rank=min(rank, d))
 
 
+# A run is "quiet" only if the 1-minute load average was at most this before every operation.
+QUIET_LOAD = 1.5
+# Seconds to wait for the load to settle before an operation (main() sets it from --settle).
+SETTLE_S = 60.0
+LOADS_BEFORE: list[float] = []  # every operation's starting load, for the run's verdict
+
+
 def load() -> float:
     return os.getloadavg()[0]
 
 
+def settle() -> float:
+    """Wait (idle) up to SETTLE_S seconds for the 1-minute load average to reach QUIET_LOAD;
+    return the load then (recorded for the quiet verdict)."""
+    t0 = time.perf_counter()
+    while load() > QUIET_LOAD and time.perf_counter() - t0 < SETTLE_S:
+        time.sleep(1.0)
+    LOADS_BEFORE.append(load())
+    return LOADS_BEFORE[-1]
+
+
 def timed(fn, repeat: int):
-    """{'min_s', 'median_s', 'runs', 'load'} and the last result."""
+    """{'min_s', 'median_s', 'runs', 'load'} and the last result; ``load`` is the 1-minute load
+    average [before, after] (before: after :func:`settle`)."""
     times, res = [], None
-    l0 = load()
+    l0 = settle()
     for _ in range(repeat):
         t0 = time.perf_counter()
         res = fn()
@@ -104,12 +130,15 @@ rng = np.random.default_rng(0)
 x = rng.standard_normal((5000, 64)).astype(np.float32)
 KMeans(300, n_iter=2, seed=0, init="k-means++").fit(x)        # parallel assign + update
 KMeans(4, n_iter=2, seed=0).fit(x[:300, :8])                   # serial paths
-pq = ProductQuantizer(8, 8, n_iter=2, seed=0).fit(x)
+pq = ProductQuantizer(8, 8, n_iter=2, seed=0).fit(x)                 # dsub 8: direct path
 c = pq.encode(x); pq.encode(x[:10]); pq.decode(c)
+pq2 = ProductQuantizer(1, 8, n_iter=2, seed=0).fit(x)                # dsub 64: GEMM path
+pq2.encode(x); pq2.encode(x[:10])
 big = np.resize(c, (300000, 8))
 lut = pq.lut_l2(x[:16]); pq.lut_ip(x[0])
 adc_l2(lut[0], c[:100]); adc_l2(lut, big); adc_l2(lut[0], big)
-adc_l2_topk(lut, big, 10); adc_l2_topk(lut[0], c[:100], 10)
+adc_l2_topk(lut, big, 10); adc_l2_topk(lut[0], c[:100], 10)           # blocked parallel; single serial
+adc_l2_topk(lut, c[:100], 10); adc_l2_topk(lut[0], big, 10)           # blocked serial; single parallel
 adc_l2(pq.lut_l2(x[0])[:4], c[:100, :4])                       # generic (M != 8) path
 adc_cosine(lut[0], big, 1.0, 1.0, np.ones(len(big), np.float32))
 s = rng.random(1 << 20).astype(np.float32); topk(s, 10); topk(s[:100], 5); topk(np.resize(s, (2, 1 << 16)), 3)
@@ -249,7 +278,11 @@ def bench_pq(s, seed, rep, hrep, with_nanopq):
     small.is_trained = True
     small.add_sa_codes(fcodes)
     r_fa = recall(small.search(xq, 10)[1], truth, 10)
-    for nq in (1, 16):
+    xq64 = np.concatenate([xq, xb[rng.choice(n_enc, 48, replace=False)]
+                           + 0.05 * rng.standard_normal((48, d)).astype(np.float32)])
+    luts = np.concatenate([luts, pq.lut_l2(xq64[16:])])
+    xq = xq64
+    for nq in (1, 16, 64):
         e = {"params": {"n_codes": n_scan, "M": M, "nq": nq, "k": 100,
                         "note": "times per query; faiss IndexPQ.search returns top-100; dscref "
                                 "adc_l2 writes all n distances, adc_l2_topk fuses scan and top-100"}}
@@ -268,8 +301,56 @@ def bench_pq(s, seed, rep, hrep, with_nanopq):
             t, _ = timed(lambda: np.argpartition(dt.adist(nbig), 100)[:100], max(1, rep // 2))
             e["nanopq"] = t
         ratios(e)
-        res[f"adc_scan_{'single' if nq == 1 else 'batch16'}"] = e
+        res[f"adc_scan_{'single' if nq == 1 else f'batch{nq}'}"] = e
     return res, big, luts
+
+
+# The PQ shapes of issue 22: (d, M). dsub = d / M runs from 4 (direct path) to 256 (GEMM path).
+SHAPES = ((128, 8), (128, 32), (256, 64), (2048, 8), (960, 16))
+
+
+def bench_shapes(s, seed, rep, hrep) -> dict:
+    """PQ fit, encode and reconstruction MSE, dscref vs faiss, at every shape of SHAPES.
+
+    Both train on the same n vectors (sub-sampled by both to 256 per centroid = 65536) with 25
+    rounds (faiss ``cp.niter``, dscref ``n_iter``) and encode the same n vectors; the MSE is
+    measured on those, so "equal MSE" compares the two codebooks on the same data.
+    """
+    import faiss
+
+    from dscref.nearest import uses_direct
+    from dscref.pq import ProductQuantizer
+
+    n = max(2000, int(100_000 * s))
+    out = {}
+    for d, M in SHAPES:
+        x = structured_data(n, d, seed + 10 * d + M)
+        params = {"n_train": n, "n_encode": n, "d": d, "M": M, "dsub": d // M, "nbits": 8, "iters": 25,
+                  "dscref_path": "direct" if uses_direct(d // M) else "gemm"}
+        fit, enc = {"params": dict(params)}, {"params": dict(params)}
+        fit["dscref"], pq = timed(lambda: ProductQuantizer(M, 8, n_iter=25, seed=seed).fit(x), hrep)
+
+        def ffit():
+            p = faiss.ProductQuantizer(d, M, 8)
+            p.cp.niter = 25
+            p.cp.seed = seed
+            p.train(x)
+            return p
+        fit["faiss"], fpq = timed(ffit, hrep)
+        enc["dscref"], codes = timed(lambda: pq.encode(x), rep)
+        enc["faiss"], fcodes = timed(lambda: fpq.compute_codes(x), rep)
+        for name, rec in (("dscref", pq.decode(codes)), ("faiss", fpq.decode(fcodes))):
+            fit[name]["reconstruction_mse"] = float(((rec - x) ** 2).sum(1, dtype=np.float64).mean())
+        for name in ("dscref", "faiss"):
+            fit[name]["mse_vs_faiss"] = fit[name]["reconstruction_mse"] / fit["faiss"]["reconstruction_mse"]
+        fit["dscref"]["rounds_run"] = pq.n_iter_
+        ratios(fit)
+        ratios(enc)
+        out[f"shape_fit_d{d}_M{M}"], out[f"shape_encode_d{d}_M{M}"] = fit, enc
+        log.info("shape d=%d M=%d: fit %.2f s vs %.2f s, encode %.1f ms vs %.1f ms, MSE ratio %.4f",
+                 d, M, fit["dscref"]["min_s"], fit["faiss"]["min_s"], enc["dscref"]["min_s"] * 1e3,
+                 enc["faiss"]["min_s"] * 1e3, fit["dscref"]["mse_vs_faiss"])
+    return out
 
 
 def bench_topk_bitpack(rep, seed):
@@ -363,46 +444,95 @@ def bench_dsc_search(n, seed, rep, nq=100, K=1000, d=128, n_iter=6, heads=5):
 
 
 # ------------------------------------------------------------------------ cost curves
+def _stream_sum():
+    """A Numba ``prange`` sum of uint64 words: the machine's streaming read with the benchmark's
+    thread count (vectorised, far from compute-bound)."""
+    import numba as nb
+
+    @nb.njit(parallel=True)
+    def total(a):
+        s = np.uint64(0)
+        for i in nb.prange(a.shape[0]):
+            s += a[i]
+        return s
+    return total
+
+
 def bandwidth(rep) -> dict:
+    """Streaming read bandwidth: single-thread NumPy sums (as before) and a threaded Numba sum
+    over 512 MiB, far beyond the caches, with the same threads as the scans. The scans are
+    divided by the larger of the two ("fraction of streaming bandwidth")."""
     a = np.ones(1 << 27, dtype=np.uint8)       # 128 MiB
     f = np.ones(1 << 25, dtype=np.float32)     # 128 MiB
     t8, _ = timed(lambda: a.sum(dtype=np.uint64), rep)
     t32, _ = timed(lambda: f.sum(), rep)
-    from dscref._kernels.scoring import CHUNK  # noqa: F401 - make sure numba is loaded alike
-    return {"uint8_sum_GBps": a.nbytes / t8["min_s"] / 1e9, "float32_sum_GBps": f.nbytes / t32["min_s"] / 1e9,
-            "used_GBps": f.nbytes / t32["min_s"] / 1e9, "load": t32["load"],
-            "note": "single-thread NumPy sums over 128 MiB; the float32 sum streams at memory speed, "
-                    "the uint8 sum is compute-bound (widening), so the float32 figure is used"}
+    w = np.ones(1 << 26, dtype=np.uint64)      # 512 MiB
+    total = _stream_sum()
+    total(w[:1024])
+    tw, _ = timed(lambda: total(w), rep)
+    f32, thr = f.nbytes / t32["min_s"] / 1e9, w.nbytes / tw["min_s"] / 1e9
+    return {"uint8_sum_GBps": (1 << 27) / t8["min_s"] / 1e9, "float32_sum_GBps": f32,
+            "threaded_uint64_sum_GBps": thr, "used_GBps": max(f32, thr), "load": tw["load"],
+            "note": "single-thread NumPy sums over 128 MiB (float32: memory speed; uint8: compute-bound "
+                    "widening) and a Numba prange uint64 sum over 512 MiB on the benchmark's threads; "
+                    "used_GBps, the denominator of every fraction_of_stream_bandwidth, is the larger of "
+                    "the float32 and the threaded figures (the conservative choice)"}
+
+
+def add_bandwidth_fractions(res) -> None:
+    """fraction_of_stream_bandwidth = (8-byte codes scanned per query) / time per query / used_GBps:
+    above 1 when a block of queries shares one pass over the codes."""
+    bw = res["bandwidth"]["used_GBps"] * 1e9
+    for op, e in res["ops"].items():
+        if not op.startswith("adc_scan_"):
+            continue
+        nbytes = e["params"]["n_codes"] * e["params"]["M"]
+        for name, v in e.items():
+            if isinstance(v, dict) and "min_s" in v and name != "nanopq":
+                v["fraction_of_stream_bandwidth"] = nbytes / v["min_s"] / bw
 
 
 def cost_curves(seed, rep, max_n, dsc_max_n, dsc_point=None) -> dict:
+    """Time against n: ADC scans (one query, fused top-100, batches of 16 and 64), encode and PQ
+    fit (d=128, M=8; the fit flattens past 65536 = 256 x 256 points, its training sub-sample)
+    and the DSC search, with fitted log-log slopes."""
     from dscref.pq import ProductQuantizer
     from dscref.scoring import adc_l2, adc_l2_topk
 
     rng = np.random.default_rng(seed)
-    luts = rng.random((16, 8, 256)).astype(np.float32)
+    luts = rng.random((64, 8, 256)).astype(np.float32)
     out = {"n": [], "adc_single_s": [], "adc_topk_single_s": [], "adc_batch16_per_query_s": [],
-           "encode_n": [], "encode_s": [], "dsc_n": [], "dsc_search_per_query_s": [],
+           "adc_batch64_per_query_s": [], "encode_n": [], "encode_s": [], "fit_n": [], "fit_s": [],
+           "dsc_n": [], "dsc_search_per_query_s": [],
            "note": "codes: random uint8 generated chunk by chunk; encode on d=128, M=8 (fitted on 20k "
-                   "points) up to 1e6; DSC search on clustered d=128 data, K=1000, up to %d" % dsc_max_n}
+                   "points) and PQ fit (d=128, M=8, 25 rounds) up to 1e6; DSC search on clustered "
+                   "d=128 data, K=1000, up to %d" % dsc_max_n}
     ns = [n for n in (10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7) if n <= max_n]
+
+    def scans(codes, r):
+        out["adc_single_s"].append(timed(lambda: adc_l2(luts[0], codes), r)[0]["min_s"])
+        out["adc_topk_single_s"].append(timed(lambda: adc_l2_topk(luts[0], codes, 100), r)[0]["min_s"])
+        out["adc_batch16_per_query_s"].append(timed(lambda: adc_l2_topk(luts[:16], codes, 100), r)[0]["min_s"] / 16)
+        out["adc_batch64_per_query_s"].append(timed(lambda: adc_l2_topk(luts, codes, 100), r)[0]["min_s"] / 64)
+
     for n in ns:
         codes = np.empty((n, 8), np.uint8)
         for s in range(0, n, 1 << 20):
             codes[s:s + (1 << 20)] = rng.integers(0, 256, (min(1 << 20, n - s), 8), dtype=np.uint8)
-        r = max(rep, 3) if n < 10 ** 7 else rep
         out["n"].append(n)
-        out["adc_single_s"].append(timed(lambda: adc_l2(luts[0], codes), r)[0]["min_s"])
-        out["adc_topk_single_s"].append(timed(lambda: adc_l2_topk(luts[0], codes, 100), r)[0]["min_s"])
-        out["adc_batch16_per_query_s"].append(timed(lambda: adc_l2_topk(luts, codes, 100), r)[0]["min_s"] / 16)
+        scans(codes, max(rep, 3) if n < 10 ** 7 else rep)
         log.info("curve n=%d: adc %.2f ms", n, out["adc_single_s"][-1] * 1e3)
-        del codes
-    x = structured_data(min(max_n, 10 ** 6), 128, seed + 5)
-    pq = ProductQuantizer(8, 8, n_iter=10, seed=seed).fit(x[:20000])
-    for n in (n for n in ns if n <= 10 ** 6):
-        out["encode_n"].append(n)
-        out["encode_s"].append(timed(lambda: pq.encode(x[:n]), max(1, rep // 2))[0]["min_s"])
-    del x
+        codes = None  # free before the next size is generated
+
+    def fits(x):
+        pq = ProductQuantizer(8, 8, n_iter=10, seed=seed).fit(x[:20000])
+        for n in (n for n in ns if n <= 10 ** 6):
+            out["encode_n"].append(n)
+            out["encode_s"].append(timed(lambda: pq.encode(x[:n]), max(1, rep // 2))[0]["min_s"])
+            out["fit_n"].append(n)
+            out["fit_s"].append(timed(lambda: ProductQuantizer(8, 8, seed=seed).fit(x[:n]), 1)[0]["min_s"])
+
+    fits(structured_data(min(max_n, 10 ** 6), 128, seed + 5))
     for n in (n for n in ns if n <= min(dsc_max_n, 10 ** 5)):
         e, _, _ = bench_dsc_search(n, seed, max(2, rep), nq=50)
         out["dsc_n"].append(n)
@@ -412,7 +542,8 @@ def cost_curves(seed, rep, max_n, dsc_max_n, dsc_point=None) -> dict:
         out["dsc_search_per_query_s"].append(dsc_point[1])
     slopes = {}
     for key, nk in (("adc_single_s", "n"), ("adc_topk_single_s", "n"), ("adc_batch16_per_query_s", "n"),
-                    ("encode_s", "encode_n"), ("dsc_search_per_query_s", "dsc_n")):
+                    ("adc_batch64_per_query_s", "n"), ("encode_s", "encode_n"), ("fit_s", "fit_n"),
+                    ("dsc_search_per_query_s", "dsc_n")):
         xs, ys = np.log10(out[nk]), np.log10(out[key])
         if len(xs) >= 2:
             slopes[key] = float(np.polyfit(xs, ys, 1)[0])
@@ -429,8 +560,10 @@ def plot(res, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from dscref._files import atomic_open
+
     ops = [k for k, v in res["ops"].items() if isinstance(v, dict) and "faiss" in v and "dscref" in v]
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.45 * len(ops)), 3.6))
     names = ["dscref", "faiss", "nanopq", "sklearn"]
     w = 0.2
     for j, name in enumerate(names):
@@ -442,10 +575,12 @@ def plot(res, out: Path) -> None:
     ax.set_xticks(np.arange(len(ops)), [o.replace("_", "\n") for o in ops], fontsize=7)
     ax.set_ylabel("time / faiss time (lower is better)")
     ax.set_title(f"{res['machine']['cpus']} cores, {res['params']['threads']} threads, "
-                 f"load {res['machine']['load_start']:.1f}-{res['machine']['load_end']:.1f}", fontsize=9)
+                 f"load {res['machine']['load_start']:.1f}-{res['machine']['load_end']:.1f}"
+                 f"{'' if res['machine'].get('quiet') else ' (NOT quiet)'}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "peers.png", dpi=90)
+    with atomic_open(out / "peers.png") as f:
+        fig.savefig(f, format="png", dpi=90)
     plt.close(fig)
     c = res.get("curves")
     if c:
@@ -454,10 +589,14 @@ def plot(res, out: Path) -> None:
         ax.loglog(n, c["adc_single_s"], "o-", label="ADC scan, 1 query (all distances)")
         ax.loglog(n, c["adc_topk_single_s"], "s-", label="ADC scan + top-100, 1 query")
         ax.loglog(n, c["adc_batch16_per_query_s"], "^-", label="ADC scan + top-100, per query of 16")
+        if c.get("adc_batch64_per_query_s"):
+            ax.loglog(n, c["adc_batch64_per_query_s"], "<-", label="ADC scan + top-100, per query of 64")
         bw = res["bandwidth"]["used_GBps"] * 1e9
         ax.loglog(n, 8 * n / bw, "k--", label=f"8 n bytes / {bw / 1e9:.1f} GB/s (stream read)")
         if c["encode_n"]:
             ax.loglog(c["encode_n"], c["encode_s"], "d-", label="encode (d=128, M=8)")
+        if c.get("fit_n"):
+            ax.loglog(c["fit_n"], c["fit_s"], "x-", label="PQ fit (d=128, M=8, sub-sample 65536)")
         if c["dsc_n"]:
             ax.loglog(c["dsc_n"], c["dsc_search_per_query_s"], "v-", label="DSC search, per query")
         ax.set_xlabel("n (database items)")
@@ -465,7 +604,8 @@ def plot(res, out: Path) -> None:
         ax.legend(fontsize=7)
         ax.grid(True, which="both", alpha=0.3)
         fig.tight_layout()
-        fig.savefig(out / "cost_curves.png", dpi=90)
+        with atomic_open(out / "cost_curves.png") as f:
+            fig.savefig(f, format="png", dpi=90)
         plt.close(fig)
 
 
@@ -473,12 +613,54 @@ QUALITY_KEYS = ("mse_full", "reconstruction_mse", "mse_vs_faiss", "recall_at_10_
                 "nprobe", "fraction_of_stream_bandwidth", "identical_bytes")
 
 
-def markdown_table(res) -> str:
-    """The README table: min / median time, ratio to faiss (or to NumPy), quality."""
-    rows = ["| operation | implementation | min | median | ratio to faiss | quality |", "|---|---|---|---|---|---|"]
+def _fmt(t):
+    return f"{t * 1e3:.2f} ms" if t < 1 else f"{t:.2f} s"
 
-    def fmt(t):
-        return f"{t * 1e3:.2f} ms" if t < 1 else f"{t:.2f} s"
+
+def verdict(res) -> str:
+    m = res["machine"]
+    top = m.get("max_load_before_an_operation", m["load_start"])
+    if m.get("quiet"):
+        return f"quiet run: every operation started at a 1-minute load average <= {QUIET_LOAD} (max {top:.2f})"
+    return (f"NOT a quiet run: an operation started at a 1-minute load average of {top:.2f} > {QUIET_LOAD}; "
+            f"the times and ratios below are not reliable")
+
+
+def ratio_tables(res) -> str:
+    """Ratios first: the PQ shape table and the scans (dscref / faiss, lower is better)."""
+    ops = res["ops"]
+    rows = []
+    shapes = [(d, M) for d, M in SHAPES if f"shape_fit_d{d}_M{M}" in ops]
+    if shapes:
+        rows += ["| d, M (dsub, dscref path) | PQ fit dscref / faiss | encode dscref / faiss | MSE dscref / faiss "
+                 "| fit dscref, faiss | encode dscref, faiss |", "|---|---|---|---|---|---|"]
+        for d, M in shapes:
+            f, e = ops[f"shape_fit_d{d}_M{M}"], ops[f"shape_encode_d{d}_M{M}"]
+            rows.append(f"| {d}, {M} ({d // M}, {f['params']['dscref_path']}) | **{f['dscref']['ratio_to_faiss']:.2f}** "
+                        f"| **{e['dscref']['ratio_to_faiss']:.2f}** | {f['dscref']['mse_vs_faiss']:.4f} "
+                        f"| {_fmt(f['dscref']['min_s'])}, {_fmt(f['faiss']['min_s'])} "
+                        f"| {_fmt(e['dscref']['min_s'])}, {_fmt(e['faiss']['min_s'])} |")
+        rows.append("")
+    scans = [k for k in ("adc_scan_single", "adc_scan_batch16", "adc_scan_batch64") if k in ops]
+    if scans:
+        rows += ["| ADC scan + top-100, 1M codes | dscref / faiss | dscref per query | faiss per query "
+                 "| fraction of stream bandwidth: dscref, faiss |", "|---|---|---|---|---|"]
+        for k in scans:
+            e = ops[k]
+            rows.append(f"| {e['params']['nq']} quer{'y' if e['params']['nq'] == 1 else 'ies'} "
+                        f"| **{e['dscref']['ratio_to_faiss']:.2f}** | {_fmt(e['dscref']['min_s'])} "
+                        f"| {_fmt(e['faiss']['min_s'])} | {e['dscref'].get('fraction_of_stream_bandwidth', np.nan):.2f}, "
+                        f"{e['faiss'].get('fraction_of_stream_bandwidth', np.nan):.2f} |")
+        rows.append("")
+    return "\n".join(rows)
+
+
+def markdown_table(res) -> str:
+    """The README tables: the run's load verdict, the ratio tables, then every operation with
+    min / median time, ratio to faiss (or to NumPy) and quality."""
+    rows = [verdict(res), "", ratio_tables(res),
+            "| operation | implementation | min | median | ratio to faiss | load before, after | quality |",
+            "|---|---|---|---|---|---|---|"]
     for op, e in res["ops"].items():
         for name, v in e.items():
             if not (isinstance(v, dict) and "min_s" in v):
@@ -489,7 +671,9 @@ def markdown_table(res) -> str:
                           for k in QUALITY_KEYS if k in v)
             if name == "dscref" and "identical_bytes" in e:
                 q = f"identical bytes: {e['identical_bytes']}"
-            rows.append(f"| {op} | {name} | {fmt(v['min_s'])} | {fmt(v['median_s'])} | {rname} | {q} |")
+            ld = v.get("load", ["", ""])
+            rows.append(f"| {op} | {name} | {_fmt(v['min_s'])} | {_fmt(v['median_s'])} | {rname} "
+                        f"| {ld[0]}, {ld[1]} | {q} |")
     return "\n".join(rows) + "\n"
 
 
@@ -501,13 +685,18 @@ def main(argv=None) -> dict:
     ap.add_argument("--heavy-repeat", type=int, default=2, help="runs of the fits (k-means, PQ)")
     ap.add_argument("--threads", type=int, default=2, help="threads for Numba, faiss (OpenMP) and BLAS")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", default="compile,kmeans,pq,topk,dsc,curves",
-                    help="comma-separated subset of: compile,kmeans,pq,topk,dsc,curves")
+    ap.add_argument("--only", default="compile,kmeans,pq,shapes,topk,dsc,curves",
+                    help="comma-separated subset of: compile,kmeans,pq,shapes,topk,dsc,curves")
+    ap.add_argument("--settle", type=float, default=60.0,
+                    help=f"seconds to wait before each operation for the 1-minute load average to fall "
+                         f"to {QUIET_LOAD} (a run is quiet only if every operation started there)")
     ap.add_argument("--no-nanopq", action="store_true", help="skip nanopq (slow fits)")
     ap.add_argument("--dsc-n", type=int, default=1_000_000, help="items of the DSC-vs-IVFPQ search")
     ap.add_argument("--curve-max-n", type=int, default=10 ** 7)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    global SETTLE_S
+    SETTLE_S = args.settle
     # pin every thread pool before numba / faiss / BLAS start
     os.environ["NUMBA_NUM_THREADS"] = str(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -517,7 +706,8 @@ def main(argv=None) -> dict:
 
     numba.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
-    limiter = threadpool_limits(limits=args.threads, user_api="blas")  # noqa: F841 - kept alive
+    global _BLAS_LIMIT  # kept alive for the whole run
+    _BLAS_LIMIT = threadpool_limits(limits=args.threads, user_api="blas")
     only = set(args.only.split(","))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -541,9 +731,13 @@ def main(argv=None) -> dict:
     res["bandwidth"] = bandwidth(args.repeat)
     log.info("stream read: %.1f GB/s", res["bandwidth"]["used_GBps"])
 
+    from dscref._files import atomic_write_text
+
     def save():
         res["machine"]["load_end"] = load()
-        (out / "peers.json").write_text(json.dumps(res, indent=1, default=float))
+        res["machine"]["max_load_before_an_operation"] = max(LOADS_BEFORE, default=load())
+        res["machine"]["quiet"] = res["machine"]["max_load_before_an_operation"] <= QUIET_LOAD
+        atomic_write_text(out / "peers.json", json.dumps(res, indent=1, default=float))
 
     if "kmeans" in only:
         res["ops"]["kmeans_fit"] = bench_kmeans(args.scale, args.seed, args.heavy_repeat)
@@ -553,13 +747,12 @@ def main(argv=None) -> dict:
         r, _, _ = bench_pq(args.scale, args.seed, args.repeat, args.heavy_repeat, not args.no_nanopq)
         r.pop("_bw", None)
         res["ops"].update(r)
-        bw = res["bandwidth"]["used_GBps"] * 1e9
-        b16 = res["ops"]["adc_scan_batch16"]
-        b16["dscref"]["fraction_of_stream_bandwidth"] = 8 * b16["params"]["n_codes"] / b16["dscref"]["min_s"] / bw
-        b16["dscref_adc_l2"]["fraction_of_stream_bandwidth"] = \
-            8 * b16["params"]["n_codes"] / b16["dscref_adc_l2"]["min_s"] / bw
-        for k in ("pq_fit", "encode", "adc_scan_single", "adc_scan_batch16"):
+        add_bandwidth_fractions(res)
+        for k in ("pq_fit", "encode", "adc_scan_single", "adc_scan_batch16", "adc_scan_batch64"):
             log.info("%s: %s", k, {n: round(v["min_s"], 4) for n, v in res["ops"][k].items() if isinstance(v, dict) and "min_s" in v})
+        save()
+    if "shapes" in only:
+        res["ops"].update(bench_shapes(args.scale, args.seed, args.repeat, args.heavy_repeat))
         save()
     if "topk" in only:
         res["ops"].update(bench_topk_bitpack(args.repeat, args.seed))
@@ -579,7 +772,7 @@ def main(argv=None) -> dict:
         log.info("slopes: %s", res["curves"]["slopes_loglog"])
     save()
     plot(res, out)
-    (out / "peers.md").write_text(markdown_table(res))
+    atomic_write_text(out / "peers.md", markdown_table(res))
     print(json.dumps({k: {n: (round(v["min_s"], 5), round(v.get("ratio_to_faiss", np.nan), 3))
                           for n, v in e.items() if isinstance(v, dict) and "min_s" in v}
                       for k, e in res["ops"].items()}, indent=1))

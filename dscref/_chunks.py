@@ -14,7 +14,7 @@ import mmap
 
 import numpy as np
 
-__all__ = ["CHUNK_ROWS", "release_pages", "gather_rows", "gather_residuals"]
+__all__ = ["CHUNK_ROWS", "release_pages", "gather_rows", "gather_residuals", "gather_subspaces"]
 
 # Rows per chunk: 16384 x 2048 float32 = 128 MiB per temporary. A multiple of the kernels'
 # 1024-row BLAS blocks, so chunking never changes which rows share a block.
@@ -81,5 +81,21 @@ def gather_rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     out = np.empty((rows.size, x.shape[1]), dtype=np.float32)
     for s in range(0, rows.size, GATHER_ROWS):
         out[s:s + GATHER_ROWS] = x[rows[s:s + GATHER_ROWS]]
+        release_pages(x)
+    return out
+
+
+def gather_subspaces(x: np.ndarray, rows: np.ndarray | None, M: int) -> np.ndarray:
+    """``x[rows]`` (all rows when ``rows`` is None) stored sub-space by sub-space: (M, r, d / M)
+    float32 with ``out[m, i] = x[rows[i], m*dsub:(m+1)*dsub]``, gathered chunk by chunk (no
+    full-size temporary; the pages of a memory-mapped ``x`` are released after every chunk)."""
+    n, d = x.shape
+    dsub = d // M
+    r = n if rows is None else rows.size
+    out = np.empty((M, r, dsub), dtype=np.float32)
+    for s in range(0, r, GATHER_ROWS):
+        e = min(s + GATHER_ROWS, r)
+        block = x[s:e] if rows is None else x[rows[s:e]]
+        out[:, s:e] = block.reshape(e - s, M, dsub).transpose(1, 0, 2)
         release_pages(x)
     return out

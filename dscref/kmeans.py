@@ -1,4 +1,4 @@
-"""Lloyd's k-means with k-means++ seeding, BLAS-blocked assignment and empty-cluster relocation.
+"""Lloyd's k-means with k-means++ seeding, direct or BLAS-blocked assignment, empty-cluster relocation.
 
 The DUC baselines of Wang & Qi cluster the database into K partitions by k-means (section II,
 refs [10, 11, 16]); product quantization runs one k-means per sub-space (eqs. 4-6).
@@ -15,13 +15,12 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 import numpy as np
 
 from ._chunks import CHUNK_ROWS, gather_rows, release_pages
-from ._threads import blas_threads_pinned_to_one, num_threads
+from .nearest import nearest, nearest_split, parallel_plan, subspace_sqnorms, uses_direct
 from ._validate import as_float_matrix, as_generator, check_choice, check_float, check_int
 
 __all__ = ["KMeans", "relocate_empty_clusters"]
@@ -32,28 +31,8 @@ log = logging.getLogger(__name__)
 _PARTIAL_SUM_BYTES = 1 << 27
 # Row chunks of the parallel update step: a constant, not the thread count, so that the float64
 # summation order (hence the centroids, bit for bit, given the labels) is the same on any number
-# of threads. The labels come from BLAS GEMMs, whose last bits may differ between the threaded
-# and the serial assignment paths: an exact tie within an ulp could then flip (never seen in the
-# cross-thread tests, but not excluded).
+# of threads. The labels do not depend on the thread count either (:mod:`dscref.nearest`).
 _UPDATE_CHUNKS = 16
-# Multiply-adds (n * d * k) below which the assignment stays on one thread: a parallel region
-# costs about a millisecond on a loaded machine, as much as ~10^7 multiply-adds.
-_PARALLEL_MACS = 1 << 24
-
-def use_parallel_assign(n: int, d: int, k: int) -> bool:
-    """Whether the threaded GEMM+argmin kernel pays off for an (n, d) x (k, d) assignment."""
-    return n * d * k >= _PARALLEL_MACS and n > 1024 and num_threads() > 1
-
-
-@contextlib.contextmanager
-def assignment_threads(n: int, d: int, k: int):
-    """Yield True (threaded assignment, BLAS pinned to one thread meanwhile) or False (serial)."""
-    ctx = blas_threads_pinned_to_one() if use_parallel_assign(n, d, k) else None
-    if ctx is None:
-        yield False
-        return
-    with ctx:
-        yield True
 
 
 def relocate_empty_clusters(centroids: np.ndarray, counts: np.ndarray, x: np.ndarray,
@@ -133,6 +112,82 @@ def _relocate_empty(centroids: np.ndarray, counts: np.ndarray, x: np.ndarray,
     return int(empty.size)
 
 
+def subspace_kmeans(xs: np.ndarray, init: np.ndarray, n_iter: int = 25):
+    """k-means in each of M sub-spaces, the M problems run in lockstep (the engine of
+    :meth:`dscref.pq.ProductQuantizer.fit`, which validates the data: finite float32 values are
+    assumed here, as in scikit-learn's private k-means helpers; shapes are checked).
+
+    This is product quantization's training (eq. 5 of Wang & Qi), with faiss's loop
+    (``Clustering::train``, faiss/Clustering.cpp, 1.15): ``n_iter`` rounds of assignment then
+    centroid update, stopping early once no objective changed from the previous round; the
+    codebooks returned are those of the last update. Running the M problems together lets one
+    kernel call assign every point in every sub-space (threads over sub-spaces and blocks of
+    rows) and another sum every sub-space (one thread per sub-space): 2 parallel regions per
+    round instead of 2M. A sub-space whose objective stopped changing is at a fixed point: the
+    rounds it still runs while others converge leave its labels, hence its centroids, unchanged.
+
+    Parameters
+    ----------
+    xs : ndarray (M, n, dsub), float32, C-contiguous, finite, n >= k
+        Training vectors stored sub-space by sub-space (:func:`dscref._chunks.gather_subspaces`),
+        already sub-sampled (faiss keeps ``256 * k`` of them).
+    init : ndarray (M, k, dsub), float32
+        Initial codebooks (rows of the sample in faiss and nanopq).
+    n_iter : int >= 1
+
+    Returns
+    -------
+    codebooks : ndarray (M, k, dsub) float32
+    n_relocated : int
+        Empty clusters moved onto far points (:func:`relocate_empty_clusters`, per sub-space).
+    n_rounds : int
+        Rounds run (<= n_iter).
+
+    Notes
+    -----
+    Labels come from :func:`dscref.nearest.nearest_split` (the same on any number of threads);
+    sums are float64 over the rows in order, so the codebooks do not depend on the thread count.
+    """
+    from ._kernels import kmeans as kern
+
+    xs = np.ascontiguousarray(xs, dtype=np.float32)
+    if xs.ndim != 3 or init.ndim != 3:
+        raise ValueError(f"xs (M, n, dsub) and init (M, k, dsub) must be 3-D, got {xs.shape}, {init.shape}")
+    M, n, dsub = xs.shape
+    k = init.shape[1]
+    if init.shape != (M, k, dsub) or n < k:
+        raise ValueError(f"init of shape {init.shape} does not fit xs of shape {xs.shape} (need n >= k)")
+    n_iter = check_int(n_iter, "n_iter", low=1)
+    cb = np.array(init, dtype=np.float32, order="C")
+    labels = np.empty((M, n), dtype=np.int32)
+    dists = np.empty((M, n), dtype=np.float32)
+    # the GEMM path's ||x_m||^2, once for all rounds
+    xx = None if uses_direct(dsub) else subspace_sqnorms(xs.reshape(M * n, dsub), dsub).reshape(M, n)
+    prev = None
+    relocated = 0
+    rounds = 0
+    with parallel_plan(n, M * dsub, k, dsub) as parallel:
+        for _ in range(n_iter):
+            rounds += 1
+            nearest_split(xs, cb, labels, dists, parallel, x_sqnorms=xx)
+            obj = dists.sum(axis=1, dtype=np.float64)
+            sums = np.zeros((M, k, dsub), dtype=np.float64)
+            counts = np.zeros((M, k), dtype=np.int64)
+            if parallel:
+                kern.subspace_sums(xs, labels, sums, counts)
+            else:  # small inputs: no parallel region (same sums: rows in order)
+                for m in range(M):
+                    kern.accumulate(xs[m], labels[m].astype(np.int64), sums[m], counts[m])
+            nonempty = counts > 0
+            cb[nonempty] = (sums[nonempty] / counts[nonempty][:, None]).astype(np.float32)
+            for m in np.flatnonzero(~nonempty.all(axis=1)):
+                relocated += _relocate_empty(cb[m], counts[m], xs[m], labels[m], dists[m])
+            if prev is not None and np.array_equal(obj, prev):
+                break
+            prev = obj
+    return cb, relocated, rounds
+
+
 class KMeans:
     """k-means clustering (Lloyd's algorithm).
 
@@ -141,7 +196,10 @@ class KMeans:
     n_clusters : int
         Number of centroids k >= 1.
     n_iter : int, default 25
-        Maximum number of assignment steps.
+        Maximum number of assignment steps (faiss's ``ClusteringParameters::niter`` default,
+        faiss/Clustering.h; faiss counts assignment-and-update rounds and returns the centroids
+        of its last update, one update past its last assignment: ``n_iter`` rounds of faiss are
+        ``n_iter + 1`` assignment steps here, or :func:`subspace_kmeans`, PQ's loop, exactly).
     tol : float, default 1e-4
         Stop when an assignment step improves the inertia by at most ``tol`` times the previous
         inertia (relative). ``tol=0`` runs exactly ``n_iter`` steps unless inertia stalls at 0.
@@ -153,8 +211,10 @@ class KMeans:
     seed : int, numpy.random.Generator or None
         Source of all randomness (sub-sampling and seeding).
     max_points_per_centroid : int or None, default 256
-        As in faiss: training uses a random subset of ``max_points_per_centroid * k`` points
-        when there are more. ``None`` uses every point.
+        As in faiss (``Clustering::train`` -> ``subsample_training_set``, faiss/Clustering.cpp
+        and faiss/impl/ClusteringHelpers.cpp): training uses a random subset of
+        ``max_points_per_centroid * k`` points, drawn without replacement, when there are more.
+        ``None`` uses every point.
 
     Attributes
     ----------
@@ -171,8 +231,10 @@ class KMeans:
 
     Notes
     -----
-    Assignment computes ``||x||^2 - 2 x.c + ||c||^2`` with one BLAS matrix product per block of
-    rows inside a Numba kernel; the update accumulates float64 sums over independent chunks.
+    Assignment is :func:`dscref.nearest.nearest` with M = 1: direct distance loops for
+    d < 64 (exact), ``||x||^2 - 2 x.c + ||c||^2`` with one BLAS product per block of rows
+    above; the labels do not depend on the thread count. The update accumulates float64 sums
+    over a fixed number of row chunks.
     """
 
     def __init__(self, n_clusters: int, n_iter: int = 25, tol: float = 1e-4, init: str = "k-means++",
@@ -203,7 +265,7 @@ class KMeans:
             x = gather_rows(x, idx)
         best = None
         self.n_relocated_ = 0
-        with assignment_threads(x.shape[0], d, k) as parallel:
+        with parallel_plan(x.shape[0], d, k) as parallel:
             for _ in range(self.n_init):
                 run = self._single_run(x, rng, parallel)
                 if best is None or run[1] < best[1]:
@@ -229,17 +291,18 @@ class KMeans:
         n, d = x.shape
         k = self.n_clusters
         centroids = self._init_centroids(x, rng)
-        x_norms = np.empty(n, dtype=np.float32)
-        kern.row_sqnorms(x, x_norms)
+        labels32 = np.empty((n, 1), dtype=np.int32)
         labels = np.empty(n, dtype=np.int64)
         dists = np.empty(n, dtype=np.float32)
+        xx = None if uses_direct(d) else subspace_sqnorms(x, d)  # the GEMM path's ||x||^2
         # parallel partial sums only pay off on large inputs (a parallel region costs ~ms); the
         # chunking depends on the data only (see _UPDATE_CHUNKS), never on the thread count
         n_chunks = int(max(1, min(_UPDATE_CHUNKS, n * d // (1 << 21),
                                   _PARTIAL_SUM_BYTES // max(1, k * d * 8))))
         history: list[float] = []
         for it in range(self.n_iter):
-            self._assign(x, x_norms, centroids, labels, dists, parallel)
+            nearest(x, centroids[None], labels32, dists[:, None], parallel, x_sqnorms=xx)
+            labels[:] = labels32[:, 0]
             inertia = float(dists.sum(dtype=np.float64))
             history.append(inertia)
             if it == self.n_iter - 1:
@@ -257,16 +320,6 @@ class KMeans:
             self.n_relocated_ += _relocate_empty(centroids, counts, x, labels, dists)
         return centroids, history[-1], history, len(history)
 
-    @staticmethod
-    def _assign(x, x_norms, centroids, labels, dists, parallel: bool = False) -> None:
-        """Nearest centroid; ``parallel`` only inside :func:`assignment_threads` (BLAS pinned)."""
-        from ._kernels import kmeans as kern
-
-        c_norms = np.empty(centroids.shape[0], dtype=np.float32)
-        kern.row_sqnorms(centroids, c_norms)
-        assign = kern.assign_parallel if parallel else kern.assign_blocked
-        assign(x, x_norms, np.ascontiguousarray(centroids.T), c_norms, labels, dists)
-
     # ------------------------------------------------------------------ inference
     def _check_fitted(self) -> None:
         if not hasattr(self, "centroids_"):
@@ -277,21 +330,18 @@ class KMeans:
 
         With ``return_distances=True`` also returns the squared distances (n,) float32.
         """
-        from ._kernels import kmeans as kern
-
         self._check_fitted()
         x = as_float_matrix(x, "x", d=self.centroids_.shape[1], allow_empty=True)
         labels = np.empty(x.shape[0], dtype=np.int64)
-        dists = np.empty(x.shape[0], dtype=np.float32)
-        # row chunks (multiples of the kernel's 1024-row blocks, so results do not change)
-        # bound the temporaries and the resident pages of a memory-mapped x
+        dists = np.empty(x.shape[0], dtype=np.float32) if return_distances else None
+        # row chunks (multiples of the kernels' row blocks, so results do not change) bound
+        # the resident pages of a memory-mapped x
         if x.shape[0]:
-            with assignment_threads(*x.shape, self.centroids_.shape[0]) as parallel:
+            with parallel_plan(*x.shape, self.centroids_.shape[0]) as parallel:
                 for s in range(0, x.shape[0], 4 * CHUNK_ROWS):
                     e = min(s + 4 * CHUNK_ROWS, x.shape[0])
-                    x_norms = np.empty(e - s, dtype=np.float32)
-                    kern.row_sqnorms(x[s:e], x_norms)
-                    self._assign(x[s:e], x_norms, self.centroids_, labels[s:e], dists[s:e], parallel)
+                    nearest(x[s:e], self.centroids_[None], labels[s:e, None],
+                            None if dists is None else dists[s:e, None], parallel)
                     release_pages(x)
         return (labels, dists) if return_distances else labels
 

@@ -22,10 +22,11 @@ import logging
 
 import numpy as np
 
-from ._chunks import gather_rows
+from ._chunks import gather_subspaces
 from ._validate import as_float_matrix, as_float_vector, as_generator, check_choice, check_int
 from ._threads import blas_threads_pinned_to_one
-from .kmeans import KMeans, assignment_threads
+from .kmeans import subspace_kmeans
+from .nearest import nearest, parallel_plan
 
 __all__ = ["ProductQuantizer"]
 
@@ -46,7 +47,8 @@ class ProductQuantizer:
     nbits : int, default 8
         Bits per sub-code, 1..16. Codes are uint8 for nbits <= 8, uint16 above.
     n_iter : int, default 25
-        k-means iterations per sub-space.
+        k-means rounds (assignment then update) per sub-space: faiss's ``ClusteringParameters
+        ::niter`` default.
     seed : int, numpy.random.Generator or None
     init : {"random", "k-means++"}, default "random"
         Seeding of each sub-space k-means (faiss and nanopq seed randomly).
@@ -58,9 +60,24 @@ class ProductQuantizer:
     codebooks_ : ndarray (M, 2**nbits, d/M) float32
     d_ : int
         Input dimension.
+    n_iter_ : int
+        k-means rounds run (fewer than ``n_iter`` once every sub-space has converged).
 
     Notes
     -----
+    Training follows faiss (``ProductQuantizer::train`` -> ``Clustering::train``,
+    faiss/impl/ProductQuantizer.cpp and faiss/Clustering.cpp, faiss 1.15): with more than
+    ``max_points_per_centroid * 2**nbits`` (256 * 256 = 65536 for 8 bits) training vectors, a
+    random subset of that many rows, the same rows for every sub-space; then ``n_iter`` rounds of
+    assignment and update, stopping early when the objective stops changing
+    (:func:`dscref.kmeans.subspace_kmeans`). Empty clusters are relocated onto far points
+    (faiss splits a large cluster instead).
+
+    Encoding (:func:`dscref.nearest.nearest`) uses direct distance loops for sub-spaces of
+    width d/M < 64 (exact float32 distances, bit-identical to the NumPy twin) and a BLAS
+    product per block of rows above; the path depends on the shape only, and the codes do not
+    depend on the number of threads.
+
     With at most ``2**nbits`` distinct training vectors, k-means is skipped: the training
     sub-vectors themselves become the codewords (padded by repetition), so the training set is
     reconstructed exactly.
@@ -118,34 +135,46 @@ class ProductQuantizer:
             reps = np.arange(ksub) % n
             for m in range(self.M):
                 codebooks[m] = x[reps, m * dsub:(m + 1) * dsub]
+            self.n_relocated_, self.n_iter_ = 0, 0
         else:
+            idx = None
             if self.max_points_per_centroid is not None and n > self.max_points_per_centroid * ksub:
                 idx = np.sort(rng.choice(n, self.max_points_per_centroid * ksub, replace=False))
-                x = gather_rows(x, idx)
-            self.n_relocated_ = 0
-            for m in range(self.M):
-                km = KMeans(ksub, n_iter=self.n_iter, tol=0.0, init=self.init, seed=rng,
-                            max_points_per_centroid=None)
-                km.fit(np.ascontiguousarray(x[:, m * dsub:(m + 1) * dsub]))
-                codebooks[m] = km.centroids_
-                self.n_relocated_ += km.n_relocated_
+            xs = gather_subspaces(x, idx, self.M)  # (M, n', dsub): sub-space m contiguous
+            init = self._init_codebooks(xs, rng)
+            codebooks, self.n_relocated_, self.n_iter_ = subspace_kmeans(xs, init, self.n_iter)
         self.codebooks_ = codebooks
         self.d_ = d
         return self
 
+    def _init_codebooks(self, xs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Initial codebooks (M, ksub, dsub) from the sample xs (M, n, dsub): per sub-space, ksub
+        distinct random training rows (sorted) or k-means++ seeds, drawn from ``rng`` one
+        sub-space after the other."""
+        from ._kernels import kmeans as kern
+
+        M, n, dsub = xs.shape
+        k = self.ksub
+        init = np.empty((M, k, dsub), dtype=np.float32)
+        for m in range(M):
+            if self.init == "random":
+                init[m] = xs[m, np.sort(rng.choice(n, k, replace=False))]
+                continue
+            first = int(rng.integers(n))
+            chosen = np.empty(k, dtype=np.int64)
+            kern.kmeanspp_init(xs[m], first, rng.random(k), chosen)
+            init[m] = xs[m, chosen]
+        return init
+
     # ------------------------------------------------------------------ coding
     def encode(self, x) -> np.ndarray:
         """Codes of ``x`` (n, d) -> (n, M) uint8 (uint16 when nbits > 8)."""
-        from ._kernels import pq as kern
-
         self._check_fitted()
         x = as_float_matrix(x, "x", d=self.d_, allow_empty=True)
         codes = np.empty((x.shape[0], self.M), dtype=self.code_dtype)
         if x.shape[0]:
-            cbt = np.ascontiguousarray(self.codebooks_.transpose(0, 2, 1))
-            norms = (self.codebooks_.astype(np.float64) ** 2).sum(-1).astype(np.float32)
-            with assignment_threads(x.shape[0], self.d_, self.ksub) as parallel:
-                (kern.encode_parallel if parallel else kern.encode_blocked)(x, cbt, norms, codes)
+            with parallel_plan(x.shape[0], self.d_, self.ksub, self.dsub) as parallel:
+                nearest(x, self.codebooks_, codes, parallel=parallel)
         return codes
 
     def _as_codes(self, codes) -> np.ndarray:

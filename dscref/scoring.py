@@ -83,12 +83,23 @@ def adc_l2(lut, codes) -> np.ndarray:
     return out[0] if single else out
 
 
+def _query_block(luts: np.ndarray) -> np.ndarray:
+    """Tables (nqb, M, ksub) -> (M, ksub, W) with the query innermost, W = nqb rounded up to a
+    multiple of 8 (zeros beyond nqb): the layout of the batched scan's vectorised query loop."""
+    nqb, M, ksub = luts.shape
+    lt = np.zeros((M, ksub, -(-nqb // 8) * 8), dtype=np.float32)
+    lt[:, :, :nqb] = luts.transpose(1, 2, 0)
+    return lt
+
+
 def adc_l2_topk(lut, codes, k: int):
     """The k nearest codes by ADC distance, scan and selection fused (no (nq, n) matrix).
 
     Same result as ``topk(adc_l2(lut, codes), k)``, bit for bit, without writing the n
     distances of every query to memory: each thread scans its share of the codes in L1-sized
-    chunks and keeps one bounded heap per query.
+    chunks and keeps one bounded heap per query. A batch of queries is processed in blocks of
+    64 (query blocking): the codes are streamed once per block, and each code's distances to
+    the block's queries are summed as vectors over the queries.
 
     Parameters
     ----------
@@ -116,13 +127,17 @@ def adc_l2_topk(lut, codes, k: int):
     if n == 0 or nq == 0:
         D[:], I[:] = np.inf, -1
     else:
-        w = _as_words(codes)
         threads = num_threads()
-        if n * nq < _PARALLEL_MIN or threads == 1:
-            kern.adc_l2_topk_serial(luts, codes, w, ke, D, I)
-        else:
-            n_parts = int(max(1, min(threads, n // (2 * kern.CHUNK))))
-            kern.adc_l2_topk(luts, codes, w, ke, n_parts, D, I)
+        n_parts = int(max(1, min(threads, n // (2 * kern.CHUNK))))
+        if n * nq < _PARALLEL_MIN:  # short lists: one thread, one query at a time
+            kern.adc_l2_topk_serial(luts, codes, _as_words(codes), ke, D, I)
+        elif nq == 1:
+            kern.adc_l2_topk(luts, codes, _as_words(codes), ke, n_parts, D, I)
+        else:  # query blocks (also on one thread: a single part)
+            for b0 in range(0, nq, kern.QUERY_BLOCK):
+                lt = _query_block(luts[b0:b0 + kern.QUERY_BLOCK])
+                nqb = min(kern.QUERY_BLOCK, nq - b0)
+                kern.adc_l2_topk_blocked(lt, nqb, codes, ke, n_parts, D[b0:b0 + nqb], I[b0:b0 + nqb])
     if ke < k:
         D = np.concatenate([D, np.full((nq, k - ke), np.inf, np.float32)], 1)
         I = np.concatenate([I, np.full((nq, k - ke), -1, np.int64)], 1)

@@ -39,6 +39,18 @@ assert (codes == rc).mean() > 0.99
 assert np.array_equal(pq.decode(codes), decode_ref(codes, pq.codebooks_))
 lut = pq.lut_l2(x[0])
 assert np.array_equal(adc_l2(lut, codes), adc_l2_ref(lut, codes))
+from dscref._reference.nearest import nearest_f64_ref
+from dscref._reference.pq import topk_ref
+from dscref.scoring import adc_l2_topk
+luts = pq.lut_l2(x[:3])
+D, I = adc_l2_topk(luts, codes, 7)                              # query-blocked scan
+for q in range(3):
+    assert np.array_equal(I[q], topk_ref(adc_l2_ref(luts[q], codes), 7)[1])
+x20 = rng.standard_normal((200, 80)).astype(np.float32)
+pq20 = ProductQuantizer(1, 4, n_iter=2, seed=0).fit(x20)          # dsub 80: GEMM path
+c20 = pq20.encode(x20)
+d2 = nearest_f64_ref(x20, pq20.codebooks_)
+assert np.all(np.take_along_axis(d2, c20[..., None].astype(np.int64), -1)[..., 0] - d2.min(-1) <= 1e-4 * (1 + d2.min(-1)))
 from dscref import robust
 from dscref._kernels import assignment as rk
 from dscref._reference import assignment as rr

@@ -140,19 +140,3 @@ def test_bad_inputs():
         pq.decode(np.full((2, 4), 16, np.uint8))
     with pytest.raises(TypeError, match="unsigned"):
         pq.decode(np.zeros((2, 4), np.float32))
-
-
-@given(seeds, st.integers(1, 8), st.integers(1, 12), st.integers(1, 9), st.integers(0, 5000))
-def test_parallel_encode_kernel_equals_serial(seed, M, dsub, nbits, n):
-    from dscref._kernels import pq as kern
-
-    pq, rng = _fitted(seed, M, dsub, nbits)
-    x = rng.standard_normal((n, pq.d_)).astype(np.float32)
-    x[: min(n, 3)] = pq.decode(rng.integers(0, pq.ksub, (min(n, 3), M)))  # codewords encode exactly
-    cbt = np.ascontiguousarray(pq.codebooks_.transpose(0, 2, 1))
-    norms = (pq.codebooks_.astype(np.float64) ** 2).sum(-1).astype(np.float32)
-    a, b = (np.empty((n, M), pq.code_dtype) for _ in range(2))
-    kern.encode_blocked(x, cbt, norms, a)
-    kern.encode_parallel(x, cbt, norms, b)
-    np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(pq.decode(a[:3]), x[: min(n, 3)])

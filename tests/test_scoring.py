@@ -61,18 +61,25 @@ def test_bad_inputs():
         topk(np.array([1, 2]), 1)
 
 
-@given(seeds, st.integers(1, 9), st.integers(1, 8), st.integers(0, 40000), st.integers(1, 20), st.integers(1, 120))
+@given(seeds, st.integers(1, 12), st.integers(1, 9), st.integers(0, 40000), st.integers(1, 150), st.integers(1, 120))
 def test_fused_adc_topk_equals_scan_then_topk(seed, M, nbits, n, nq, k):
+    """Single queries (uint64 words for M=8) and query blocks of up to 64 (nq > 64: several
+    blocks, the last one padded), uint8 and uint16 codes."""
     from dscref.scoring import adc_l2_topk
 
     rng = np.random.default_rng(seed)
-    # few distinct table values make ties frequent: the tie rule (smaller index) is exercised
-    luts = rng.integers(0, 4, (nq, 8 if M > 8 else M, 1 << nbits)).astype(np.float32)
-    codes = rng.integers(0, 1 << nbits, (n, luts.shape[1])).astype(np.uint8)
+    # few distinct table values make ties frequent: the tie rule (smaller index) is exercised;
+    # -0.0 entries check that sums start from +0.0 as in the reference
+    luts = rng.integers(-2, 2, (nq, M, 1 << nbits)).astype(np.float32)
+    luts[luts == 0] = -0.0
+    codes = rng.integers(0, 1 << nbits, (n, M)).astype(np.uint8 if nbits <= 8 else np.uint16)
+    n = min(n, 40000 * 8 // max(nq, 8))  # bound the (nq, n) reference matrix
+    codes = codes[:n]
     D, I = adc_l2_topk(luts, codes, k)
     rD, rI = topk(adc_l2(luts, codes), k)
     np.testing.assert_array_equal(I, rI)
     np.testing.assert_array_equal(D, rD)
+    np.testing.assert_array_equal(np.signbit(D), np.signbit(rD))
     for q in range(min(nq, 2)):
         fD, fI = topk_ref(adc_l2_ref(luts[q], codes), k)
         np.testing.assert_array_equal(I[q], fI)
@@ -105,3 +112,37 @@ def test_adc_cosine_kernel_matches_reference(seed, M, n):
     tol = 4 * M * np.finfo(np.float32).eps * mag / np.where(den > 0, den, 1)
     ref = adc_cosine_ref(lut, codes, 0.5, 2.0, norms)
     assert np.all(np.abs(got - ref) <= tol + 1e-5 * np.abs(ref)), np.max(np.abs(got - ref) - tol)
+
+
+@given(seeds, st.integers(1, 12), st.integers(1, 9), st.integers(0, 20000), st.integers(1, 64), st.integers(1, 100),
+       st.integers(1, 4))
+def test_blocked_topk_kernel_equals_reference(seed, M, nbits, n, nqb, k, n_parts):
+    """The query-blocked scan + top-k kernel, for any block width and number of parts, equals the
+    reference scan and full sort of every query of the block (ids, distances, -0.0 included)."""
+    from dscref._kernels import scoring as kern
+    from dscref.scoring import _query_block
+
+    rng = np.random.default_rng(seed)
+    luts = rng.integers(-2, 2, (nqb, M, 1 << nbits)).astype(np.float32)
+    luts[luts == 0] = -0.0
+    codes = rng.integers(0, 1 << nbits, (n, M)).astype(np.uint8 if nbits <= 8 else np.uint16)
+    D, I = np.empty((nqb, k), np.float32), np.empty((nqb, k), np.int64)
+    kern.adc_l2_topk_blocked(_query_block(luts), nqb, codes, k, n_parts, D, I)
+    for q in range(nqb):
+        rD, rI = topk_ref(adc_l2_ref(luts[q], codes), k)
+        np.testing.assert_array_equal(I[q], rI)
+        np.testing.assert_array_equal(D[q], rD)
+        np.testing.assert_array_equal(np.signbit(D[q]), np.signbit(rD))
+
+
+def test_batched_topk_takes_the_blocked_scan_for_long_lists():
+    """Above 2^22 (query, code) pairs a batch runs in query blocks (70 queries: 64 + 6)."""
+    from dscref.scoring import adc_l2_topk
+
+    rng = np.random.default_rng(5)
+    luts = rng.random((70, 8, 256)).astype(np.float32)
+    codes = rng.integers(0, 256, (70000, 8), dtype=np.uint8)
+    D, I = adc_l2_topk(luts, codes, 25)
+    rD, rI = topk(adc_l2(luts, codes), 25)
+    np.testing.assert_array_equal(I, rI)
+    np.testing.assert_array_equal(D, rD)

@@ -44,7 +44,7 @@ def small_index():
 
 
 def parallel_pq():
-    """A PQ whose encode takes the threaded kernel (n * d * 256 >= 2^24, with > 1 thread)."""
+    """A PQ (dsub 16: direct path) whose encode takes the threaded kernel (n * d * 256 >= 2^24)."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4096, 128)).astype(np.float32)
     pq = ProductQuantizer(8, 8, n_iter=3, seed=0).fit(x[:2048])
@@ -146,6 +146,8 @@ def digest() -> None:
     put("pq_fit", pq.codebooks_)
     put("pq_encode", codes)
     put("pq_decode", pq.decode(codes))
+    pq2 = ProductQuantizer(2, 8, n_iter=3, seed=0).fit(x[:2048])  # dsub 64: the GEMM path
+    put("pq_gemm", pq2.codebooks_, pq2.encode(x))
     rng = np.random.default_rng(3)
     xk = rng.standard_normal((8192, 512)).astype(np.float32)  # n * d = 2^22: threaded Lloyd sums
     km = KMeans(16, n_iter=6, seed=0, max_points_per_centroid=None).fit(xk)

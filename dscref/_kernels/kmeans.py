@@ -1,4 +1,6 @@
-"""Numba kernels for k-means: blocked nearest-centroid assignment, centroid update, k-means++ seeding.
+"""Numba kernels for k-means: centroid update and k-means++ seeding.
+
+The assignment step is :mod:`dscref._kernels.nearest` (shared with PQ encoding).
 
 Arguments are marked IN / OUT. No validation happens here: the public :mod:`dscref.kmeans`
 checks shapes, dtypes and finiteness first.
@@ -8,69 +10,6 @@ import numba as nb
 import numpy as np
 
 from .._threads import parallel_kernel
-
-# Rows per BLAS block: 1024 x 256 float32 scores (1 MiB) stay in L2 while the argmin reads them.
-BLOCK = 1024
-
-
-@nb.njit(cache=True)
-def row_sqnorms(x, out):
-    """out[i] = ||x[i]||^2, accumulated in float64 then stored (IN x (n, d) f32, OUT (n,) f32)."""
-    for i in range(x.shape[0]):
-        s = 0.0
-        for j in range(x.shape[1]):
-            v = np.float64(x[i, j])
-            s += v * v
-        out[i] = s
-
-
-@nb.njit(cache=True)
-def _assign_block(x, x_norms, ct, c_norms, labels, dists, start, end):
-    """Nearest centroid of rows [start, end): one GEMM (b, d) @ (d, k), then a row-wise argmin."""
-    k = ct.shape[1]
-    ip = np.dot(x[start:end], ct)
-    for i in range(end - start):
-        best = np.inf
-        arg = 0
-        for j in range(k):
-            dd = c_norms[j] - 2.0 * ip[i, j]
-            if dd < best:
-                best = dd
-                arg = j
-        labels[start + i] = arg
-        dd = best + x_norms[start + i]
-        dists[start + i] = dd if dd > 0.0 else 0.0
-
-
-@nb.njit(cache=True)
-def assign_blocked(x, x_norms, ct, c_norms, labels, dists):
-    """Nearest centroid of every row, distances through a matrix product.
-
-    ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2; the cross term is one BLAS GEMM per block of
-    BLOCK rows: (b, d) @ (d, k).
-
-    IN  x (n, d) float32, x_norms (n,) float32, ct (d, k) float32 = centroids transposed,
-        c_norms (k,) float32
-    OUT labels (n,) int64, dists (n,) float32 (clamped at 0 against rounding)
-    """
-    n = x.shape[0]
-    for start in range(0, n, BLOCK):
-        _assign_block(x, x_norms, ct, c_norms, labels, dists, start, min(start + BLOCK, n))
-
-
-@parallel_kernel
-@nb.njit(cache=True, parallel=True)
-def assign_parallel(x, x_norms, ct, c_norms, labels, dists):
-    """:func:`assign_blocked` with blocks spread over threads (``prange``).
-
-    Each thread runs its own GEMM and argmin on its block, so the caller must pin BLAS to one
-    thread (threadpoolctl): a multi-threaded GEMM inside every Numba thread oversubscribes the
-    cores (measured 5x slower on 2 cores under load). Same IN / OUT as :func:`assign_blocked`.
-    """
-    n = x.shape[0]
-    n_blocks = (n + BLOCK - 1) // BLOCK
-    for b in nb.prange(n_blocks):
-        _assign_block(x, x_norms, ct, c_norms, labels, dists, b * BLOCK, min(b * BLOCK + BLOCK, n))
 
 
 @nb.njit(cache=True)
@@ -111,6 +50,26 @@ def accumulate_parallel(x, labels, k, n_chunks):
         counts += part_counts[t]
         sums += part_sums[t]
     return sums, counts
+
+
+@parallel_kernel
+@nb.njit(cache=True, parallel=True)
+def subspace_sums(xs, labels, sums, counts):
+    """Per sub-space and cluster, float64 sums of the assigned sub-vectors and their counts.
+
+    Sub-space m is summed by one thread over i = 0, 1, ..., n-1 in order: the sums do not
+    depend on the thread count.
+
+    IN  xs (M, n, dsub) float32, labels (M, n) int32
+    OUT sums (M, k, dsub) float64 and counts (M, k) int64, zeroed by the caller
+    """
+    M, n, dsub = xs.shape
+    for m in nb.prange(M):
+        for i in range(n):
+            c = labels[m, i]
+            counts[m, c] += 1
+            for t in range(dsub):
+                sums[m, c, t] += xs[m, i, t]
 
 
 @nb.njit(cache=True)

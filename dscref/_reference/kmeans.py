@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["assign_ref", "update_ref", "kmeanspp_ref", "relocate_ref", "lloyd_ref"]
+from .nearest import nearest_direct_ref
+
+__all__ = ["assign_ref", "update_ref", "kmeanspp_ref", "relocate_ref", "lloyd_ref", "subspace_kmeans_ref",
+           "subspace_sums_ref"]
 
 
 def assign_ref(x: np.ndarray, centroids: np.ndarray):
@@ -86,3 +89,40 @@ def lloyd_ref(x: np.ndarray, init: np.ndarray, n_iter: int, tol: float = 0.0):
         c[ne] = (sums[ne] / counts[ne, None]).astype(np.float32)
         relocate_ref(c, counts, x, labels, dists.astype(np.float32))
     return c, history
+
+
+def subspace_sums_ref(xs: np.ndarray, labels: np.ndarray, k: int):
+    """Per sub-space float64 sums (M, k, dsub) of xs (M, n, dsub), added in row order, and the
+    counts (M, k) of labels (M, n)."""
+    M, n, dsub = xs.shape
+    sums = np.zeros((M, k, dsub))
+    counts = np.zeros((M, k), dtype=np.int64)
+    for m in range(M):
+        np.add.at(sums[m], labels[m], xs[m].astype(np.float64))
+        counts[m] = np.bincount(labels[m], minlength=k)
+    return sums, counts
+
+
+def subspace_kmeans_ref(xs: np.ndarray, init: np.ndarray, n_iter: int):
+    """faiss's training loop in every sub-space, as :func:`dscref.kmeans.subspace_kmeans`:
+    rounds of (direct-distance assignment, float64 mean update, relocation of empty clusters)
+    until ``n_iter`` rounds or an unchanged objective. xs (M, n, dsub). Returns (codebooks, rounds)."""
+    cb = init.astype(np.float32).copy()
+    M, k, dsub = cb.shape
+    n = xs.shape[1]
+    x2 = xs.transpose(1, 0, 2).reshape(n, M * dsub)
+    prev = None
+    for it in range(n_iter):
+        labels, dists = nearest_direct_ref(x2, cb)
+        labels, dists = np.ascontiguousarray(labels.T), np.ascontiguousarray(dists.T)  # (M, n)
+        obj = dists.sum(axis=1, dtype=np.float64)
+        sums, counts = subspace_sums_ref(xs, labels, k)
+        for m in range(M):
+            ne = counts[m] > 0
+            cb[m, ne] = (sums[m, ne] / counts[m, ne, None]).astype(np.float32)
+            if not ne.all():
+                relocate_ref(cb[m], counts[m], xs[m], labels[m], dists[m])
+        if prev is not None and np.array_equal(obj, prev):
+            return cb, it + 1
+        prev = obj
+    return cb, n_iter
