@@ -226,7 +226,7 @@ def paper_claims(docs) -> list:
             out += _fig3_claims(doc)
     unique = []  # a data set given twice (fig2 at 105k alone and inside fig2_paper) counts once
     for c in out:
-        if (key := (c["experiment"], c["data"], c["claim"])) not in seen:
+        if (key := (c["experiment"], c["data"], c["claim"], repr(c["margin"]["values"]))) not in seen:
             seen.add(key)
             unique.append(c)
     return unique
