@@ -139,21 +139,24 @@ def _fig2_claims(doc: dict, paper_index: int | None) -> list:
     name, out = _data_name(doc), []
 
     def p(kind):
-        return None if paper_index is None else PAPER_FIG2[kind][paper_index]
+        return PAPER_FIG2[kind][paper_index]
+
+    def paper(**sides):  # the paper's head sizes on this data set, None where it has no Fig. 2 curve
+        return None if paper_index is None else {k: p(v) for k, v in sides.items()}
 
     target = doc.get("target", 0.9)
     target = float(per_seed_values(target)[0])
     dsc5 = _recall_at(doc, "dsc", 5)
     if dsc5 is not None:
         out.append(_claim("fig2", name, f"DSC reaches {target:.0%} recall with a head of 5",
-                          {"DSC head": p("dsc")}, np.subtract(dsc5, target), {"DSC recall@5": dsc5}))
+                          paper(**{"DSC head": "dsc"}), np.subtract(dsc5, target), {"DSC recall@5": dsc5}))
     for kind in ("ivf", "imi"):
         if kind in doc["head_size_for_target"] and "dsc" in doc["head_size_for_target"]:
             label = {"ivf": "DUC-IVF", "imi": "DUC-IMI"}[kind]
             a, b = _heads(doc, kind), _heads(doc, "dsc")
             margin = [x - y if not (np.isinf(x) and np.isinf(y)) else np.nan for x, y in zip(a, b)]
             out.append(_claim("fig2", name, f"DSC needs a smaller head than {label} for {target:.0%} recall",
-                              {"DSC": p("dsc"), label: p(kind)}, margin, {"DSC": b, label: a}))
+                              paper(**{"DSC": "dsc", label: kind}), margin, {"DSC": b, label: a}))
     ivf5 = _recall_at(doc, "ivf", 5)
     if dsc5 is not None and ivf5 is not None:
         out.append(_claim("fig2", name, "DSC's recall > DUC-IVF's at the paper's head of 5",
@@ -206,6 +209,7 @@ def paper_claims(docs) -> list:
         ``margin`` (the same stats of the per-seed margin) and ``verdict`` (:data:`VERDICTS`).
     """
     out: list = []
+    seen: set = set()
     for doc in docs:
         if not isinstance(doc, dict):
             raise TypeError(f"every result must be a dict (a results.json document), got {type(doc).__name__}")
@@ -220,7 +224,12 @@ def paper_claims(docs) -> list:
                 out += _fig2_claims(sub, idx)
         elif exp == "fig3":
             out += _fig3_claims(doc)
-    return out
+    unique = []  # a data set given twice (fig2 at 105k alone and inside fig2_paper) counts once
+    for c in out:
+        if (key := (c["experiment"], c["data"], c["claim"], repr(c["margin"]["values"]))) not in seen:
+            seen.add(key)
+            unique.append(c)
+    return unique
 
 
 def load_results(paths) -> list:

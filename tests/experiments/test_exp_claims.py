@@ -128,3 +128,12 @@ def test_cli_prints_the_table_and_writes_json(tmp_path, capsys):
     assert main(["claims", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert "no results.json" in err and "Traceback" not in err
+
+
+def test_a_data_set_given_twice_counts_once_and_has_no_paper_value_off_the_papers_sets():
+    seed = _fig2_seed(5, 30, [0.5, 0.92, 0.95, 1.0], [0.2, 0.6, 0.8, 0.95])
+    seed["meta"]["data"]["n_db"] = 105_000
+    doc = _combined([seed, seed])
+    claims = paper_claims([doc, fig2_datasets({"105k": doc})])
+    heads = [c for c in claims if c["claim"].startswith("DSC needs a smaller head than DUC-IVF")]
+    assert len(heads) == 1 and heads[0]["paper"] is None
