@@ -233,10 +233,11 @@ def paper_claims(docs) -> list:
 
 
 def load_results(paths) -> list:
-    """The ``results.json`` documents at ``paths`` (files, or folders whose ``*/results.json`` are read)."""
+    """The result documents at ``paths``: JSON files, or folders whose ``*/results.json`` (a
+    ``dscref reproduce --out`` folder) and ``*.json`` (a ``docs/results_*`` folder) are read."""
     docs = []
     for p in map(Path, paths):
-        files = sorted(p.glob("*/results.json")) if p.is_dir() else [p]
+        files = sorted(p.glob("*/results.json")) + sorted(p.glob("*.json")) if p.is_dir() else [p]
         if not files or not all(f.is_file() for f in files):
             raise FileNotFoundError(f"no results.json at {str(p)!r}")
         for f in files:

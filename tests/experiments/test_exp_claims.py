@@ -108,6 +108,8 @@ def test_load_results_reads_folders_and_names_a_missing_path(tmp_path):
     (tmp_path / "table1" / "results.json").write_text(json.dumps(_table1_seed(0.7, 0.6, 0.5, 0.1)))
     docs = load_results([tmp_path])
     assert docs[0]["experiment"] == "table1"
+    (tmp_path / "fig3.json").write_text(json.dumps(_fig3_seed([0.2, 0.5], [0.1, 0.3], [0.7, 0.8])))
+    assert [d["experiment"] for d in load_results([tmp_path])] == ["table1", "fig3"]
     with pytest.raises(FileNotFoundError, match="nowhere"):
         load_results([tmp_path / "nowhere"])
     with pytest.raises(TypeError, match="dict"):
