@@ -13,7 +13,8 @@ payload (bits) over an AWGN channel ``y = x + eta``, ``eta ~ N(0, sigma^2 I_B)``
 * :mod:`~dscref.channel.transmit`: :func:`transmit_analog` (power-normalised rows, real or
   complex baseband), :func:`transmit_symbols`, :func:`transmit_bits`, and the channel uses
   (:func:`channel_uses`, :func:`bandwidth_table`, counted in complex uses for digital payloads);
-* :mod:`~dscref.channel.theory`: closed-form BER (Proakis & Salehi; Cho & Yoon for 16-QAM).
+* :mod:`~dscref.channel.theory`: closed-form BER (Proakis & Salehi; Cho & Yoon for 16-QAM) and
+  the union bound of the K = 7 convolutional code of :mod:`dscref.convcode`.
 
 All noise and fading gains are drawn in Python from the ``numpy.random.Generator`` you pass (noise
 first, then gains); the Numba kernels (:mod:`dscref._kernels.channel`) only do the per-symbol
@@ -42,7 +43,7 @@ from __future__ import annotations
 
 from .models import GAIN_RANGE, SNR_DB_RANGE, AWGN, RayleighBlock, ebn0_to_esn0, esn0_to_ebn0, snr_to_noise_var
 from .modem import MODEM_NAMES, Modem
-from .theory import ber_16qam, ber_bpsk, ber_bpsk_rayleigh, ber_qpsk
+from .theory import CONV_K7_SPECTRUM, ber_16qam, ber_bpsk, ber_bpsk_rayleigh, ber_conv_union_bound, ber_qpsk
 from .transmit import (AnalogResult, BitResult, SymbolResult, as_modem, bandwidth_table, channel_uses,
                        check_channel, transmit_analog, transmit_bits, transmit_symbols)
 
@@ -70,4 +71,6 @@ __all__ = [
     "ber_qpsk",
     "ber_16qam",
     "ber_bpsk_rayleigh",
+    "CONV_K7_SPECTRUM",
+    "ber_conv_union_bound",
 ]

@@ -6,6 +6,8 @@ References
        sec. 4.3 (BER of BPSK, QPSK and Gray-coded QAM over AWGN) and 13.3 (Rayleigh fading).
 .. [2] K. Cho and D. Yoon, "On the general BER expression of one- and two-dimensional amplitude
        modulations", IEEE Trans. Commun., 50(7), 2002 (exact Gray 16-QAM BER).
+.. [3] J. P. Odenwalder, *Optimal decoding of convolutional codes*, PhD thesis, UCLA, 1970
+       (distance spectrum of the K = 7, 133/171 code; tabulated in Proakis & Salehi, ch. 8).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from .._validate import as_db
 
-__all__ = ["ber_bpsk", "ber_qpsk", "ber_16qam", "ber_bpsk_rayleigh"]
+__all__ = ["ber_bpsk", "ber_qpsk", "ber_16qam", "ber_bpsk_rayleigh", "CONV_K7_SPECTRUM", "ber_conv_union_bound"]
 
 
 def _ebn0_linear(ebn0_db) -> np.ndarray:
@@ -74,3 +76,35 @@ def ber_bpsk_rayleigh(ebn0_db):
     with np.errstate(invalid="ignore"):
         ratio = np.where(np.isinf(g), 1.0, g / (1.0 + g))  # inf / inf: the limit is 1 (BER 0)
     return _ret(0.5 * (1.0 - np.sqrt(ratio)))
+
+
+# Information-weight spectrum of the K = 7, rate 1/2, 133/171 convolutional code: distance d ->
+# B_d, the total number of information-bit errors over all error events of output weight d
+# (d_free = 10; odd weights do not occur). The first four terms dominate above ~3 dB.
+CONV_K7_SPECTRUM = ((10, 36), (12, 211), (14, 1404), (16, 11633))
+
+
+def ber_conv_union_bound(ebn0_db):
+    """Union bound on the bit error rate of the K = 7, rate 1/2 (133/171) convolutional code with
+    soft-decision (unquantised) Viterbi decoding, BPSK or Gray QPSK over AWGN (unpunctured).
+
+    ``P_b <= sum_d B_d Q(sqrt(2 d R Eb/N0))`` with R = 1/2 and the information-weight spectrum
+    :data:`CONV_K7_SPECTRUM` (B_d = 36, 211, 1404, 11633 at d = 10, 12, 14, 16), the transfer-
+    function (union) bound of Proakis & Salehi, ch. 8 (``P_b < (1/k) sum_d beta_d P_2(d)``, k = 1,
+    ``P_2(d) = Q(sqrt(2 R d Eb/N0))`` for soft decisions). Truncated to these four terms: tight
+    (within a few tenths of a dB of simulation) for BER below ~1e-3, about 1e-5 near 4.4 dB; at
+    low Eb/N0 the full series diverges and the truncated sum is no bound.
+
+    Parameters
+    ----------
+    ebn0_db : float or array-like of float
+        Energy per *information* bit over N0, in dB.
+
+    Returns
+    -------
+    float or ndarray of float64 (may exceed 1 at low Eb/N0, where a bound says nothing)
+    """
+    g = _ebn0_linear(ebn0_db)
+    rate = 0.5
+    total = sum(b * _q(np.sqrt(2.0 * d * rate * g)) for d, b in CONV_K7_SPECTRUM)
+    return _ret(total)
