@@ -81,9 +81,9 @@ from dscref import convcode as cc
 rng = np.random.default_rng(11)
 h = hashlib.sha256()
 for rate in cc.RATES:
-    u = rng.integers(0, 2, (64, 200)).astype(np.uint8)
-    L = (1.0 - 2.0 * cc.encode(u, rate)) + rng.standard_normal((64, cc.coded_length(200, rate))) * 1.2
-    bits, metric = cc.decode(L, rate, 200, return_metric=True)
+    u = rng.integers(0, 2, (256, 376)).astype(np.uint8)
+    L = (1.0 - 2.0 * cc.encode(u, rate)) + rng.standard_normal((256, cc.coded_length(376, rate))) * 1.2
+    bits, metric = cc.decode(L, rate, 376, return_metric=True)
     h.update(bits.tobytes()); h.update(metric.tobytes())
 print(numba.get_num_threads(), h.hexdigest())
 """
@@ -93,11 +93,11 @@ def _digest_in_process():
     rng = np.random.default_rng(11)
     h = hashlib.sha256()
     for rate in cc.RATES:
-        u = rng.integers(0, 2, (64, 200)).astype(np.uint8)
-        L = (1.0 - 2.0 * cc.encode(u, rate)) + rng.standard_normal((64, cc.coded_length(200, rate))) * 1.2
-        full = np.zeros((64, 2 * 206))
-        full[:, cc.puncture_mask(200, rate)] = L
-        bits, metric = _kernel(full, 200, parallel=False)
+        u = rng.integers(0, 2, (256, 376)).astype(np.uint8)
+        L = (1.0 - 2.0 * cc.encode(u, rate)) + rng.standard_normal((256, cc.coded_length(376, rate))) * 1.2
+        full = np.zeros((256, 2 * 382))
+        full[:, cc.puncture_mask(376, rate)] = L
+        bits, metric = _kernel(full, 376, parallel=False)
         h.update(bits.tobytes())
         h.update(metric.tobytes())
     return h.hexdigest()
@@ -105,7 +105,7 @@ def _digest_in_process():
 
 def test_results_identical_with_1_and_2_threads():
     """Fresh processes with NUMBA_NUM_THREADS 1 (serial kernel) and 2 (threaded kernel over the
-    64 codewords) give the bytes of the serial kernel run here."""
+    256 codewords) give the bytes of the serial kernel run here."""
     want = _digest_in_process()
     for threads in (1, 2):
         env = dict(os.environ, NUMBA_NUM_THREADS=str(threads),
