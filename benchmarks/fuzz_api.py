@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-MODULES = ("scoring", "pq", "kmeans", "bitpack", "channel", "codec", "robust", "link")
+MODULES = ("scoring", "pq", "kmeans", "bitpack", "channel", "codec", "robust", "link", "convcode", "crc")
 INDEX_KINDS = ("dsc", "ivf", "flat", "imi", "gp")
 
 # ----------------------------------------------------------------------------- hostile values
@@ -571,11 +571,64 @@ def _(rng, c, t=None):
     return ch.bandwidth_table, (arg(rng, 2048), arg(rng, 47)), {}
 
 
-@driver("channel.ber_bpsk", "channel.ber_qpsk", "channel.ber_16qam", "channel.ber_bpsk_rayleigh")
+@driver("channel.ber_bpsk", "channel.ber_qpsk", "channel.ber_16qam", "channel.ber_bpsk_rayleigh",
+        "channel.ber_conv_union_bound")
 def _(rng, c, t=None):
     from dscref import channel as ch
     fn = getattr(ch, t.split(".")[-1])
     return fn, (arg(rng, _pick(rng, [5.0, np.linspace(-5, 15, 4), 1e6, -1e6])),), {}
+
+
+# convcode, crc -----------------------------------------------------------------
+def _rate(rng):
+    return arg(rng, _pick(rng, ["1/2", "2/3", "3/4"]), 0.2)
+
+
+@driver("convcode.coded_length", "convcode.effective_rate", "convcode.puncture_mask")
+def _(rng, c, t=None):
+    from dscref import convcode
+    return getattr(convcode, t.split(".")[-1]), (arg(rng, int(rng.integers(1, 400))), _rate(rng)), {}
+
+
+@driver("convcode.coded_channel_uses")
+def _(rng, c, t=None):
+    from dscref import convcode
+    return convcode.coded_channel_uses, (arg(rng, int(rng.integers(1, 400))), _rate(rng), _modem(rng)), {}
+
+
+@driver("convcode.encode")
+def _(rng, c, t=None):
+    from dscref import convcode
+    shape = (int(rng.integers(1, 60)),) if rng.random() < 0.5 else (int(rng.integers(0, 4)), int(rng.integers(1, 60)))
+    return convcode.encode, (arg(rng, lambda: rng.integers(0, 2, shape)), _rate(rng)), {}
+
+
+@driver("convcode.decode", "convcode.decode_hard")
+def _(rng, c, t=None):
+    from dscref import convcode
+    rate = _pick(rng, ["1/2", "2/3", "3/4"])
+    k = int(rng.integers(1, 60))
+    n = convcode.coded_length(k, rate)
+    shape = (n,) if rng.random() < 0.5 else (int(rng.integers(0, 4)), n)
+    if t.endswith("hard"):
+        return convcode.decode_hard, (arg(rng, lambda: rng.integers(0, 2, shape)), arg(rng, rate, 0.1),
+                                      arg(rng, k, 0.1)), {}
+    return convcode.decode, (arg(rng, lambda: rng.standard_normal(shape) * 3), arg(rng, rate, 0.1),
+                             arg(rng, k, 0.1)), {"return_metric": arg(rng, bool(rng.random() < 0.5), 0.1)}
+
+
+@driver("crc.crc_width")
+def _(rng, c, t=None):
+    from dscref import crc
+    return crc.crc_width, (arg(rng, _pick(rng, ["crc16", "crc8"])),), {}
+
+
+@driver("crc.crc_bits", "crc.crc_append", "crc.crc_check")
+def _(rng, c, t=None):
+    from dscref import crc
+    shape = (int(rng.integers(17, 80)),) if rng.random() < 0.5 else (int(rng.integers(0, 4)), int(rng.integers(17, 80)))
+    return getattr(crc, t.split(".")[-1]), (arg(rng, lambda: rng.integers(0, 2, shape)),
+                                           arg(rng, _pick(rng, ["crc16", "crc8"]), 0.15)), {}
 
 
 # codec -----------------------------------------------------------------------

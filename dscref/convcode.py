@@ -42,6 +42,7 @@ __all__ = [
     "RATES",
     "PUNCTURE_PATTERNS",
     "LLR_CLIP",
+    "MAX_INFO_BITS",
     "coded_length",
     "effective_rate",
     "coded_channel_uses",
@@ -63,6 +64,8 @@ PUNCTURE_PATTERNS = {
 # |LLR| above this is clipped (and +-inf, a certain bit, becomes +-LLR_CLIP): path metrics are
 # sums of +-LLRs, so they stay finite (no inf - inf) and keep ~1e-3 absolute precision.
 LLR_CLIP = 1e10
+# longest block: the decoder keeps 64 survivor bits per trellis step (64 MiB at this length)
+MAX_INFO_BITS = 1 << 20
 # decode this many codewords or more with the threaded kernel (when more than one thread)
 _PARALLEL_MIN_ROWS = 4
 
@@ -100,7 +103,7 @@ def puncture_mask(n_info: int, rate: str) -> np.ndarray:
 
     The rate's pattern read column by column (``A_t B_t``), tiled over the block and cut at its end.
     """
-    n_info = check_int(n_info, "n_info", low=1)
+    n_info = check_int(n_info, "n_info", low=1, high=MAX_INFO_BITS)
     pat = np.array(PUNCTURE_PATTERNS[_rate(rate)], dtype=bool).T.reshape(-1)  # A_0 B_0 A_1 B_1 ...
     n = 2 * (n_info + TAIL_BITS)
     return np.tile(pat, -(-n // pat.size))[:n]
@@ -120,7 +123,7 @@ def effective_rate(n_info: int, rate: str = "1/2") -> float:
 
     Use it for Eb/N0 of a block: ``Es/N0 = Eb/N0 + 10 log10(bits_per_symbol * effective_rate)``.
     """
-    return check_int(n_info, "n_info", low=1) / coded_length(n_info, rate)
+    return check_int(n_info, "n_info", low=1, high=MAX_INFO_BITS) / coded_length(n_info, rate)
 
 
 def coded_channel_uses(n_info: int, rate: str, modem) -> int:
@@ -170,6 +173,8 @@ def encode(bits, rate: str = "1/2") -> np.ndarray:
     """
     u, single = _as_bit_rows(bits)
     n, k = u.shape
+    if k > MAX_INFO_BITS:
+        raise ValueError(f"blocks of {k} bits exceed MAX_INFO_BITS={MAX_INFO_BITS}; split the message")
     mask = puncture_mask(k, rate)
     T = k + TAIL_BITS
     padded = np.zeros((n, TAIL_BITS + T), dtype=np.uint8)  # 6 leading zeros: the initial state
@@ -208,7 +213,7 @@ def decode(llr, rate: str, n_info: int, *, return_metric: bool = False):
         sends them. NaN is refused; +-inf (a certain bit) and magnitudes above ``LLR_CLIP``
         are clipped to ``+-LLR_CLIP``.
     rate : {"1/2", "2/3", "3/4"}
-    n_info : int >= 1
+    n_info : int, 1 <= n_info <= MAX_INFO_BITS (2**20)
         Message bits per block.
     return_metric : bool
         Also return the path metric of the decoded sequence.
@@ -235,7 +240,7 @@ def decode(llr, rate: str, n_info: int, *, return_metric: bool = False):
 
     if not isinstance(return_metric, (bool, np.bool_)):
         raise TypeError(f"return_metric must be a bool, got {return_metric!r}")
-    n_info = check_int(n_info, "n_info", low=1)
+    n_info = check_int(n_info, "n_info", low=1, high=MAX_INFO_BITS)
     mask = puncture_mask(n_info, rate)
     L, single = _as_llr_rows(llr, int(np.count_nonzero(mask)))
     n = L.shape[0]

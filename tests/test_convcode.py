@@ -248,5 +248,9 @@ def test_decode_rejects_bad_llrs_and_lengths():
         cc.decode_hard(np.full(n, 3), "3/4", 8)
     with pytest.raises(ValueError, match="n_info=-1"):
         cc.coded_channel_uses(-1, "1/2", "qpsk")
+    with pytest.raises(ValueError, match=f"n_info={cc.MAX_INFO_BITS + 1} must be <= {cc.MAX_INFO_BITS}"):
+        cc.coded_length(cc.MAX_INFO_BITS + 1, "1/2")
+    with pytest.raises(ValueError, match="n_info=1000000000000"):
+        cc.decode(np.zeros(4), "1/2", 10**12)
     with pytest.raises(ValueError, match="64qam"):
         cc.coded_channel_uses(10, "1/2", "64qam")
