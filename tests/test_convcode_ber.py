@@ -26,6 +26,8 @@ def simulate(rate: str, ebn0_db: float, frames: int, seed: int):
     return wrong.mean(), wrong.any(1).mean()
 
 
+# From 2.5 dB up the simulation sits on the (four-term) bound within its sampling noise (ratio
+# 0.7-1.0 over seeds at 2.5 dB with 500 blocks): asserting "below" there would test the seed.
 @pytest.mark.parametrize("ebn0_db, seed", [(1.5, 0), (2.0, 1)])
 def test_simulated_ber_is_below_the_union_bound_where_ber_is_at_least_1e_3(ebn0_db, seed):
     ber, fer = simulate("1/2", ebn0_db, 600, seed)

@@ -91,9 +91,12 @@ def ber_conv_union_bound(ebn0_db):
     ``P_b <= sum_d B_d Q(sqrt(2 d R Eb/N0))`` with R = 1/2 and the information-weight spectrum
     :data:`CONV_K7_SPECTRUM` (B_d = 36, 211, 1404, 11633 at d = 10, 12, 14, 16), the transfer-
     function (union) bound of Proakis & Salehi, ch. 8 (``P_b < (1/k) sum_d beta_d P_2(d)``, k = 1,
-    ``P_2(d) = Q(sqrt(2 R d Eb/N0))`` for soft decisions). Truncated to these four terms: tight
-    (within a few tenths of a dB of simulation) for BER below ~1e-3, about 1e-5 near 4.4 dB; at
-    low Eb/N0 the full series diverges and the truncated sum is no bound.
+    ``P_2(d) = Q(sqrt(2 R d Eb/N0))`` for soft decisions), truncated to these four terms: 1e-3 at
+    2.71 dB, 1e-4 at 3.47 dB, 1e-5 at 4.16 dB (4.3e-6 at 4.4 dB). The truncation drops positive
+    terms, so strictly it approximates the union bound from below; above ~3 dB the terms fall fast
+    and it is tight: dscref's simulated soft Viterbi BER (376-bit blocks, QPSK, tail energy
+    counted) lies within 0.1 dB of it between 2 and 3.5 dB and below it at lower Eb/N0, where the
+    complete series diverges.
 
     Parameters
     ----------
