@@ -98,7 +98,7 @@ class Link:
     layout : PayloadLayout or ProtectedLayout
         The payload of eq. (12) (:class:`dscref.codec.PayloadLayout`), or the same with a
         channel-coded head (:class:`dscref.codec.ProtectedLayout`).
-    modem : Modem or {"bpsk", "qpsk", "16qam"}
+    modem : Modem or {"bpsk", "qpsk", "16qam", "64qam", "256qam"}
     channel : AWGN, RayleighBlock or None
         None: an error-free link (encode -> bytes -> decode), e.g. for Table I.
     head, codes : {"hard", "soft"}

@@ -1,5 +1,5 @@
-"""Wireless channel simulation: analog AWGN (eq. 7 of Wang & Qi), digital BPSK / QPSK / 16-QAM
-with Gray mapping, hard or soft (LLR) demodulation, Rayleigh block fading, bandwidth accounting.
+"""Wireless channel simulation: analog AWGN (eq. 7 of Wang & Qi), digital BPSK / QPSK / 16-, 64-
+and 256-QAM with Gray mapping, hard or soft (LLR) demodulation, Rayleigh block fading, bandwidth accounting.
 
 The paper sends either the 2048-d feature (analog, one real per channel use) or the 47-byte
 payload (bits) over an AWGN channel ``y = x + eta``, ``eta ~ N(0, sigma^2 I_B)`` (eq. 7), with
@@ -13,7 +13,7 @@ payload (bits) over an AWGN channel ``y = x + eta``, ``eta ~ N(0, sigma^2 I_B)``
 * :mod:`~dscref.channel.transmit`: :func:`transmit_analog` (power-normalised rows, real or
   complex baseband), :func:`transmit_symbols`, :func:`transmit_bits`, and the channel uses
   (:func:`channel_uses`, :func:`bandwidth_table`, counted in complex uses for digital payloads);
-* :mod:`~dscref.channel.theory`: closed-form BER (Proakis & Salehi; Cho & Yoon for 16-QAM) and
+* :mod:`~dscref.channel.theory`: closed-form BER (Proakis & Salehi; Cho & Yoon for square M-QAM) and
   the union bound of the K = 7 convolutional code of :mod:`dscref.convcode`.
 
 All noise and fading gains are drawn in Python from the ``numpy.random.Generator`` you pass (noise
@@ -36,14 +36,15 @@ References
 .. [2] J. G. Proakis and M. Salehi, *Digital Communications*, 5th ed., McGraw-Hill, 2008,
        sec. 4.3 (BER of BPSK, QPSK and Gray-coded QAM over AWGN) and 13.3 (Rayleigh fading).
 .. [3] K. Cho and D. Yoon, "On the general BER expression of one- and two-dimensional amplitude
-       modulations", IEEE Trans. Commun., 50(7), 2002 (exact Gray 16-QAM BER).
+       modulations", IEEE Trans. Commun., 50(7), 2002 (exact Gray square M-QAM BER).
 """
 
 from __future__ import annotations
 
 from .models import GAIN_RANGE, SNR_DB_RANGE, AWGN, RayleighBlock, ebn0_to_esn0, esn0_to_ebn0, snr_to_noise_var
 from .modem import MODEM_NAMES, Modem
-from .theory import CONV_K7_SPECTRUM, ber_16qam, ber_bpsk, ber_bpsk_rayleigh, ber_conv_union_bound, ber_qpsk
+from .theory import (CONV_K7_SPECTRUM, ber_16qam, ber_bpsk, ber_bpsk_rayleigh, ber_conv_union_bound, ber_modem, ber_qam,
+                     ber_qpsk)
 from .transmit import (AnalogResult, BitResult, SymbolResult, as_modem, bandwidth_table, channel_uses,
                        check_channel, transmit_analog, transmit_bits, transmit_symbols)
 
@@ -70,6 +71,8 @@ __all__ = [
     "ber_bpsk",
     "ber_qpsk",
     "ber_16qam",
+    "ber_qam",
+    "ber_modem",
     "ber_bpsk_rayleigh",
     "CONV_K7_SPECTRUM",
     "ber_conv_union_bound",

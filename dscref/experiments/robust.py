@@ -68,7 +68,7 @@ def robust_variants_mAP(index, xq, head_labels, gnd, snr_db_list, modem="qpsk", 
     head_labels : ndarray (nq, h) int -- each query's head (DSC: classifier top-5)
     gnd : list of dict {"ok": ids, "junk": ids}, one per query
     snr_db_list : sequence of float -- Es/N0 in dB (AWGN)
-    modem : {"bpsk", "qpsk", "16qam"} or Modem
+    modem : {"bpsk", "qpsk", "16qam", "64qam", "256qam"} or Modem
     n_trials : int -- independent channel realisations per SNR
     seed : int -- all channel noise derives from it (same noise for every variant)
     variants : subset of :data:`VARIANTS`
