@@ -1,11 +1,13 @@
 """Wireless channel simulation: analog AWGN (eq. 7 of Wang & Qi), digital BPSK / QPSK / 16-, 64-
-and 256-QAM with Gray mapping, hard or soft (LLR) demodulation, Rayleigh block fading, bandwidth accounting.
+and 256-QAM with Gray mapping, hard or soft (LLR) demodulation, Rayleigh block fading, bandwidth
+accounting.
 
 The paper sends either the 2048-d feature (analog, one real per channel use) or the 47-byte
 payload (bits) over an AWGN channel ``y = x + eta``, ``eta ~ N(0, sigma^2 I_B)`` (eq. 7), with
 ``SNR = P / sigma^2``. One concept per module:
 
-* :mod:`~dscref.channel.models`: SNR in dB and its conversions, :class:`AWGN`,
+* :mod:`~dscref.channel.models`: SNR in dB and its conversions (Eb/N0 per information bit of a
+  coded message: :func:`ebn0_to_snr`), :class:`AWGN`,
   :class:`RayleighBlock` (``h ~ CN(0, 1)`` per block, perfect CSI, zero-forcing equaliser), the
   numeric envelope (``SNR_DB_RANGE``, ``GAIN_RANGE``) and the random-stream conventions;
 * :mod:`~dscref.channel.modem`: Gray constellations with unit average energy, :class:`Modem`
@@ -41,7 +43,8 @@ References
 
 from __future__ import annotations
 
-from .models import GAIN_RANGE, SNR_DB_RANGE, AWGN, RayleighBlock, ebn0_to_esn0, esn0_to_ebn0, snr_to_noise_var
+from .models import (GAIN_RANGE, SNR_DB_RANGE, AWGN, RayleighBlock, ebn0_to_esn0, ebn0_to_snr, esn0_to_ebn0,
+                     snr_to_ebn0, snr_to_noise_var)
 from .modem import MODEM_NAMES, Modem
 from .theory import (CONV_K7_SPECTRUM, ber_16qam, ber_bpsk, ber_bpsk_rayleigh, ber_conv_union_bound, ber_modem, ber_qam,
                      ber_qpsk)
@@ -66,6 +69,8 @@ __all__ = [
     "snr_to_noise_var",
     "ebn0_to_esn0",
     "esn0_to_ebn0",
+    "ebn0_to_snr",
+    "snr_to_ebn0",
     "channel_uses",
     "bandwidth_table",
     "ber_bpsk",

@@ -79,3 +79,4 @@ def test_general_qam_ber_refuses_non_square_orders(order):
 def test_general_qam_ber_refuses_a_non_integer_order():
     with pytest.raises(TypeError, match="order"):
         ch.ber_qam(5.0, 16.0)
+
