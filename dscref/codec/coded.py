@@ -29,9 +29,17 @@ with ``subcodes = M`` the search is the hard one). ``rate=None`` sends the messa
 
 **Interleaver**: a fixed pseudo-random permutation of the coded bits (the same at both ends,
 drawn from a constant seed and the block length), on by default for coded layouts. On Rayleigh
-block fading it spreads each Viterbi error event over many fades; on AWGN it changes nothing.
+block fading it spreads each Viterbi error event over many fades (measured on a small index:
+5 vs 109 wrong queries of 200, rate 1/2, QPSK, Eb/N0 8 dB, 16 uses per fade); on AWGN it
+changes nothing. The LLRs of :func:`~dscref.channel.transmit_bits` already account for fading
+(noise variance ``N0 / |h|^2`` per symbol), so the Viterbi metric trusts faded bits less.
 
-Example: encode -> channel -> decode -> search, with a small synthetic index.
+**Energy**: SNR per channel use (Es/N0, Es = 1) and Eb/N0 per *information* bit are related by
+``Es/N0 = Eb/N0 + 10 log10(info_bits / channel_uses)`` (:meth:`CodedLayout.esn0_db`): CRC, tail
+and pad cost uses, hence energy. The table per rate and modem is in :mod:`dscref.codec.budget`.
+
+Example: encode -> channel -> decode -> search, with a small synthetic index (QPSK at Es/N0 =
+1 dB, Eb/N0 = 2 dB per information bit: raw bit errors, all corrected).
 
 >>> import numpy as np
 >>> from dscref.channel import AWGN, Modem, transmit_bits
