@@ -455,7 +455,7 @@ def _channel(rng):
 
 
 def _modem(rng):
-    return arg(rng, _pick(rng, ["bpsk", "qpsk", "16qam"]))
+    return arg(rng, _pick(rng, ["bpsk", "qpsk", "16qam", "64qam", "256qam"]))
 
 
 @driver("channel.AWGN")
@@ -493,14 +493,14 @@ def _(rng, c, t=None):
 @driver("channel.Modem.modulate")
 def _(rng, c, t=None):
     from dscref import channel as ch
-    m = ch.Modem(_pick(rng, ["bpsk", "qpsk", "16qam"]))
+    m = ch.Modem(_pick(rng, ["bpsk", "qpsk", "16qam", "64qam", "256qam"]))
     return m.modulate, (arg(rng, lambda: rng.integers(0, 2, m.bits_per_symbol * int(rng.integers(0, 10)))),), {}
 
 
 @driver("channel.Modem.demodulate")
 def _(rng, c, t=None):
     from dscref import channel as ch
-    m = ch.Modem(_pick(rng, ["bpsk", "qpsk", "16qam"]))
+    m = ch.Modem(_pick(rng, ["bpsk", "qpsk", "16qam", "64qam", "256qam"]))
     n = int(rng.integers(0, 10))
     nv = _pick(rng, [0.1, 0.0, 1e-300, 1e30]) if rng.random() < 0.5 else rng.random(n)
     return m.demodulate, (arg(rng, lambda: rng.standard_normal(n) + 1j * rng.standard_normal(n)), arg(rng, nv)), \
@@ -568,7 +568,29 @@ def _(rng, c, t=None):
 @driver("channel.bandwidth_table")
 def _(rng, c, t=None):
     from dscref import channel as ch
-    return ch.bandwidth_table, (arg(rng, 2048), arg(rng, 47)), {}
+    kw = {} if rng.random() < 0.5 else {"modems": arg(rng, lambda: [_modem(rng) for _ in range(int(rng.integers(0, 3)))])}
+    return ch.bandwidth_table, (arg(rng, 2048), arg(rng, 47)), kw
+
+
+@driver("channel.ebn0_to_snr", "channel.snr_to_ebn0")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    fn = getattr(ch, t.split(".")[-1])
+    v = _pick(rng, [3.0, np.arange(3.0), -1e300])
+    return fn, (arg(rng, v), arg(rng, int(rng.integers(1, 500))), arg(rng, int(rng.integers(1, 500)))), {}
+
+
+@driver("channel.ber_qam")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    return ch.ber_qam, (arg(rng, _pick(rng, [5.0, np.linspace(-5, 15, 4), 1e6, -1e6])),
+                        arg(rng, _pick(rng, [4, 16, 64, 256, 1024]))), {}
+
+
+@driver("channel.ber_modem")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    return ch.ber_modem, (arg(rng, _pick(rng, [5.0, np.linspace(-5, 15, 4), 1e6, -1e6])), _modem(rng)), {}
 
 
 @driver("channel.ber_bpsk", "channel.ber_qpsk", "channel.ber_16qam", "channel.ber_bpsk_rayleigh",
@@ -911,22 +933,131 @@ def _(rng, c, t=None):
              label_order=None if rng.random() < 0.6 else _label_order(rng, c))
 
 
+# coded payload, budget ------------------------------------------------------
+def _clayout(rng, c):
+    """A valid CodedLayout of the DSC or flat layout (rate, CRC, variant drawn)."""
+    from dscref.codec import CodedLayout
+    lay = c.layout if rng.random() < 0.8 else c.flat_layout
+    h = None if rng.random() < 0.5 or not lay.head_size else int(rng.integers(1, lay.head_size + 1))
+    m = None if rng.random() < 0.5 else int(rng.integers(1, lay.M + 1))
+    return CodedLayout(lay, _pick(rng, [None, "1/2", "2/3", "3/4"]), crc=_pick(rng, [None, "crc16", "crc8"]),
+                       head_size=h, subcodes=m, interleave=_pick(rng, [None, True, False]))
+
+
+@driver("codec.CodedLayout")
+def _(rng, c, t=None):
+    from dscref.codec import CodedLayout
+    lay = c.layout if rng.random() < 0.6 else c.flat_layout if rng.random() < 0.8 else hostile(rng)
+    kw = {"crc": arg(rng, _pick(rng, [None, "crc16", "crc8"]), 0.2),
+          "head_size": arg(rng, _pick(rng, [None, 1, 2, 3]), 0.2), "subcodes": arg(rng, _pick(rng, [None, 1, 4]), 0.2),
+          "interleave": arg(rng, _pick(rng, [None, True, False]), 0.2)}
+    return CodedLayout, (lay, arg(rng, _pick(rng, [None, "1/2", "2/3", "3/4"]), 0.2)), kw
+
+
+@driver("codec.CodedLayout.channel_uses")
+def _(rng, c, t=None):
+    return _clayout(rng, c).channel_uses, (_modem(rng),), {}
+
+
+@driver("codec.CodedLayout.esn0_db", "codec.CodedLayout.ebn0_db")
+def _(rng, c, t=None):
+    cl = _clayout(rng, c)
+    fn = getattr(cl, t.split(".")[-1])
+    return fn, (arg(rng, _pick(rng, [3.0, np.arange(3.0), -1e300])), _modem(rng)), {}
+
+
+@driver("codec.CodedReport", "codec.PayloadFit")
+def _(rng, c, t=None):
+    from dscref import codec
+    cls = getattr(codec, t.split(".")[-1])
+    n = 3 if cls is codec.PayloadFit else int(rng.integers(0, 5))
+    return cls, tuple(hostile(rng) for _ in range(n)), {}
+
+
+@driver("codec.check_coded_layout")
+def _(rng, c, t=None):
+    from dscref.codec import check_coded_layout
+    return check_coded_layout, (_clayout(rng, c) if rng.random() < 0.7 else hostile(rng),), {}
+
+
+@driver("codec.message_bits", "codec.encode_coded_payload")
+def _(rng, c, t=None):
+    from dscref import codec
+    cl = _clayout(rng, c)
+    flat = cl.layout.head_size == 0
+    q = _query(rng, c, c.indexes["flat"]) if flat else (_query(rng, c) if rng.random() < 0.6 else c.query)
+    return getattr(codec, t.split(".")[-1]), (q if rng.random() < 0.95 else hostile(rng),
+                                              cl if rng.random() < 0.95 else hostile(rng)), {}
+
+
+@driver("codec.decode_coded_payload", "codec.decode_coded_payloads")
+def _(rng, c, t=None):
+    from dscref import codec
+    cl = _clayout(rng, c)
+    n = cl.coded_bits
+    shape = (n,) if t.endswith("payload") or rng.random() < 0.5 else (int(rng.integers(0, 4)), n)
+    x = rng.standard_normal(shape) * rng.choice([1.0, 10.0, np.inf, 1e300])
+    if rng.random() < 0.3 and not cl.layout.head_size == 0:  # a payload as sent, maybe with a few flips
+        sent = codec.encode_coded_payload(c.query, cl)
+        x = np.where(sent == 0, 1.0, -1.0) * np.where(rng.random(n) < 0.05, -1.0, 4.0)
+    return getattr(codec, t.split(".")[-1]), (arg(rng, x), cl if rng.random() < 0.95 else hostile(rng)), \
+        {"policy": arg(rng, _pick(rng, ["drop", "nearest_valid"]), 0.15),
+         "crc_policy": arg(rng, _pick(rng, ["drop", "search"]), 0.15)}
+
+
+@driver("codec.payload_fit")
+def _(rng, c, t=None):
+    from dscref.codec import payload_fit
+    return payload_fit, (_clayout(rng, c) if rng.random() < 0.9 else hostile(rng),
+                         arg(rng, int(rng.integers(0, 400))), _modem(rng)), {}
+
+
+@driver("codec.shrink_variants")
+def _(rng, c, t=None):
+    from dscref.codec import shrink_variants
+    lay = c.layout if rng.random() < 0.6 else c.flat_layout if rng.random() < 0.8 else hostile(rng)
+    return shrink_variants, (lay, arg(rng, _pick(rng, ["head_first", "codes_first"]))), {}
+
+
+@driver("codec.fit_payload")
+def _(rng, c, t=None):
+    from dscref.codec import fit_payload
+    lay = c.layout if rng.random() < 0.6 else c.flat_layout if rng.random() < 0.8 else hostile(rng)
+    return fit_payload, (lay, arg(rng, int(rng.integers(0, 200))), _modem(rng),
+                         arg(rng, _pick(rng, [None, "1/2", "2/3", "3/4"]), 0.2)), \
+        {"crc": arg(rng, _pick(rng, [None, "crc16", "crc8"]), 0.2),
+         "order": arg(rng, _pick(rng, ["head_first", "codes_first"]), 0.2),
+         "interleave": arg(rng, _pick(rng, [None, True, False]), 0.2)}
+
+
+@driver("codec.fit_table")
+def _(rng, c, t=None):
+    from dscref.codec import fit_table
+    lay = c.layout if rng.random() < 0.8 else hostile(rng)
+    return fit_table, (lay, arg(rng, lambda: [int(v) for v in rng.integers(0, 200, int(rng.integers(0, 3)))]),
+                       arg(rng, lambda: [_modem(rng) for _ in range(int(rng.integers(0, 3)))]),
+                       arg(rng, lambda: [_pick(rng, [None, "1/2", "3/4"]) for _ in range(int(rng.integers(0, 3)))])), \
+        {"crc": arg(rng, "crc16", 0.2), "order": arg(rng, "head_first", 0.2)}
+
+
 # link ------------------------------------------------------------------------
 def _link_layout(rng, c):
-    """A plain layout (with or without a head), a protected one, or (rarely) a hostile value."""
+    """A plain layout (with or without a head), a protected one, a coded one, or (rarely) a hostile value."""
     r = rng.random()
-    if r < 0.4:
+    if r < 0.3:
         return c.layout
-    if r < 0.55:
+    if r < 0.45:
         return c.flat_layout
-    if r < 0.97:
+    if r < 0.7:
         return _rlayout(rng, c)  # protected; one in ten with a broken field
+    if r < 0.97:
+        return _clayout(rng, c)
     return hostile(rng)
 
 
 def _link_args(rng, c):
     """(layout, modem, channel), {head, codes, policy, label_order, burst}: mostly valid."""
-    from dscref.codec import ProtectedLayout
+    from dscref.codec import CodedLayout, ProtectedLayout
     layout = _link_layout(rng, c)
     protected = isinstance(layout, ProtectedLayout)
     channel = None if rng.random() < 0.25 else _channel(rng) if rng.random() < 0.95 else hostile(rng)
@@ -937,7 +1068,9 @@ def _link_args(rng, c):
         kw["codes"] = arg(rng, _pick(rng, ["hard", "soft"]), 0.15)
     if (protected and rng.random() < 0.4) or rng.random() < 0.03:
         kw["label_order"] = _label_order(rng, c) if rng.random() < 0.9 else hostile(rng)
-    return (layout, arg(rng, _pick(rng, ["bpsk", "qpsk", "16qam"]), 0.1), channel), kw
+    if isinstance(layout, CodedLayout) or rng.random() < 0.03:
+        kw["crc_policy"] = arg(rng, _pick(rng, ["drop", "search"]), 0.15)
+    return (layout, arg(rng, _pick(rng, ["bpsk", "qpsk", "16qam", "64qam", "256qam"]), 0.1), channel), kw
 
 
 def _link(rng, c, plain: bool = False):
@@ -1084,6 +1217,7 @@ def public_targets() -> list:
 # Constructors of result containers and label mappers hold whatever they are given: a NaN
 # passed in is not produced by them, so their results are not checked for NaN.
 NAN_PASSTHROUGH = {"channel.AnalogResult", "channel.SymbolResult", "channel.BitResult", "codec.DecodeReport",
+                   "codec.CodedReport", "codec.PayloadFit",
                    "link.LinkResult", "link.Received",
                    "codec.ProtectedLayout", "robust.LabelOrder", "robust.RobustLayout",
                    "robust.LabelOrder.encode_query", "robust.LabelOrder.decode_query"}

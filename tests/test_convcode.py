@@ -252,5 +252,5 @@ def test_decode_rejects_bad_llrs_and_lengths():
         cc.coded_length(cc.MAX_INFO_BITS + 1, "1/2")
     with pytest.raises(ValueError, match="n_info=1000000000000"):
         cc.decode(np.zeros(4), "1/2", 10**12)
-    with pytest.raises(ValueError, match="64qam"):
-        cc.coded_channel_uses(10, "1/2", "64qam")
+    with pytest.raises(ValueError, match="1024qam"):
+        cc.coded_channel_uses(10, "1/2", "1024qam")

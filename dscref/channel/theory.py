@@ -77,7 +77,7 @@ def ber_qam(ebn0_db, order: int):
     ----------
     ebn0_db : float or array-like of float
     order : int
-        M = 4, 16, 64, 256, ... (a power of 4; 4 is Gray QPSK).
+        M = 4, 16, 64, 256, ... up to 4**8 = 65536 (a power of 4; 4 is Gray QPSK).
 
     Returns
     -------
@@ -96,7 +96,7 @@ def ber_qam(ebn0_db, order: int):
     ``P_b = (1/12) [7 Q(a) + 6 Q(3a) - Q(5a) + Q(9a) - Q(13a)]``, ``a = sqrt(2 Eb / (7 N0))``
     (expand the sum to check).
     """
-    order = check_int(order, "order", low=4)
+    order = check_int(order, "order", low=4, high=1 << 16)  # the sum has ~sqrt(M) log2(M) / 2 terms
     levels = math.isqrt(order)
     if levels * levels != order or levels & (levels - 1):
         raise ValueError(f"order={order} is not a square QAM order (4, 16, 64, 256, ...: a power of 4)")

@@ -259,8 +259,9 @@ def message_bits(query: Query, clayout: CodedLayout) -> np.ndarray:
     if query.codes is None:
         raise ValueError("a raw-feature query (codes=None) has no digital payload")
     h, sent = cl.head_size, cl.sent_layout
-    if cl.layout.head_size and query.labels.size > h:
-        query = Query(labels=query.labels[:h], codes=np.asarray(query.codes)[:h])
+    codes = np.asarray(query.codes)
+    if cl.layout.head_size and query.labels.size > h and codes.ndim:  # else encode_payload names the fault
+        query = Query(labels=query.labels[:h], codes=codes[:h])
     bits = bitpack.bytes_to_bits(encode_payload(query, sent))
     head = bits[:cl.head_bits]
     codes = bits[8 * sent.head_bytes:].reshape(cl.n_codes, 8 * sent.code_bytes)[:, :cl.subcodes * sent.nbits]

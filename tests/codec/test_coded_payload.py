@@ -282,6 +282,8 @@ def test_bad_queries_and_llrs_are_refused():
         encode_coded_payload(Query(labels=q.labels, vector=np.zeros(4, np.float32)), cl)
     with pytest.raises(ValueError, match="3 head labels, layout expects 5"):
         encode_coded_payload(Query(labels=q.labels[:3], codes=q.codes[:3]), cl)
+    with pytest.raises(ValueError, match="5 head labels, layout expects 2"):   # 0-d codes: not cut, refused
+        encode_coded_payload(Query(labels=q.labels, codes=np.uint8(3)), CodedLayout(PAPER, head_size=2))
     with pytest.raises(ValueError, match="1000"):
         encode_coded_payload(Query(labels=[1, 2, 3, 4, 1000], codes=q.codes), cl)
     llr = _certain(encode_coded_payload(q, cl))
