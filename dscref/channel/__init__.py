@@ -47,7 +47,7 @@ References
 from __future__ import annotations
 
 from .allocation import linear_power_allocation, lmmse_distortion
-from .capacity import IdealResult, capacity, ideal_delivery, min_uses, threshold_snr_db
+from .capacity import IdealResult, capacity, ideal_delivery, min_uses, outage_probability, threshold_snr_db
 from .jscc import JSCCResult, LinearJSCC
 from .models import GAIN_RANGE, SNR_DB_RANGE, AWGN, RayleighBlock, ebn0_to_esn0, esn0_to_ebn0, snr_to_noise_var
 from .modem import MODEM_NAMES, Modem
@@ -88,4 +88,5 @@ __all__ = [
     "min_uses",
     "IdealResult",
     "ideal_delivery",
+    "outage_probability",
 ]

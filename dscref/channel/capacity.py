@@ -42,7 +42,7 @@ import numpy as np
 from .._validate import as_generator, check_int
 from .models import _check_snr
 
-__all__ = ["capacity", "threshold_snr_db", "min_uses", "IdealResult", "ideal_delivery"]
+__all__ = ["capacity", "threshold_snr_db", "min_uses", "IdealResult", "ideal_delivery", "outage_probability"]
 
 # b <= B log2(1 + s) is tested with this relative slack, so that a payload sized exactly to the
 # capacity (b = 376, B = 188 at s = 3, i.e. 4.77 dB given in dB) is not lost to rounding.
@@ -153,3 +153,16 @@ def ideal_delivery(n_bits: int, n_uses: int, channel, n: int = 1, rng=None) -> I
         info = np.log2(1.0 + np.abs(h) ** 2 * snr).sum(1)  # per use: L_i uses share h_i
     delivered = info >= b * (1.0 - _REL_TOL)
     return IdealResult(delivered=delivered, information=info, n_bits=b, n_uses=B)
+
+
+def outage_probability(n_bits: int, n_uses: int, channel, n_draws: int = 20000, seed=0) -> float:
+    """The probability that an ideal code loses ``n_bits`` sent in ``n_uses`` complex uses.
+
+    0 or 1 on AWGN (:func:`ideal_delivery`'s threshold); under block fading the Monte-Carlo
+    estimate ``P(sum_i L_i log2(1 + |h_i|^2 s) < b)`` over ``n_draws`` independent transmissions
+    drawn from ``seed`` (for one block, ``n_uses <= block``, it is
+    ``1 - exp(-(2^(b / B) - 1) / s)``). A transmitter that knows the average SNR and the fading
+    statistics, not the gains, sizes a code with it.
+    """
+    n_draws = check_int(n_draws, "n_draws", low=1)
+    return 1.0 - ideal_delivery(n_bits, n_uses, channel, n_draws, rng=seed).delivery_rate

@@ -16,12 +16,17 @@ same total energy B), :func:`equal_bandwidth` measures:
 * ``hybrid``: the DSC head digitally, the residual to the head's first partition centroid by
   the linear JSCC fitted on the database residuals (:class:`~dscref.hybrid.HybridLink`).
 
-The head's code (``head``): ``"ideal"`` (:class:`~dscref.hybrid.IdealHead`: capacity-achieving;
-B_h is the fewest uses whose AWGN capacity at the point's SNR carries the head, at most
-``max_head_share * B``; below that SNR the head is sent in that many uses and is lost on AWGN,
-so the head schemes answer nothing there), a scheme of :mod:`dscref.fec` by name (``"rep3"``,
-``"hamming84"``, ``"none"``: :class:`~dscref.hybrid.FecHead` over QPSK, fixed B_h), an int (an
-ideal head in that many uses) or any head coder object (the seam for the convolutional code).
+The head's code (``head``):
+
+* ``"ideal"`` (:class:`~dscref.hybrid.IdealHead`, capacity-achieving): B_h is the fewest uses
+  whose outage probability at the point's SNR is at most ``head_outage`` (on AWGN: whose
+  capacity carries the head), at most ``max_head_share * B``; below that SNR the head is sent
+  in that many uses and is lost on AWGN, so the head schemes answer nothing there;
+* a scheme of :mod:`dscref.fec` by name (``"rep3"``, ``"hamming84"``, ``"none"``:
+  :class:`~dscref.hybrid.FecHead` over QPSK, fixed B_h, no error detection);
+* an int (an ideal head in that many uses), or any head coder object (the seam for the
+  convolutional code with a CRC).
+
 Points a scheme cannot reach (``B_h >= B``) are reported as ``None``.
 
 The analog JSCC and the ideal bound of one (B, SNR, trial) draw from the same seed, so under
@@ -39,7 +44,7 @@ from tqdm.auto import tqdm
 
 from .._validate import check_float, check_int
 from ..channel import AWGN, RayleighBlock
-from ..channel.capacity import ideal_delivery, min_uses, threshold_snr_db
+from ..channel.capacity import ideal_delivery, min_uses, outage_probability, threshold_snr_db
 from ..channel.jscc import LinearJSCC
 from ..codec import PayloadLayout
 from ..hybrid import FecHead, HybridLink, IdealHead, search_received
@@ -57,11 +62,27 @@ EQUAL_BANDWIDTH_SCHEMES = ("analog JSCC", "analog JSCC + DUC head", "analog JSCC
                            "hybrid")
 
 
-def _head_coder(head, n_bits: int, B: int, snr_db: float, max_share: float):
+def _ideal_head_uses(n_bits: int, channel, cap: int, outage: float, seed: int) -> int:
+    """The fewest uses (at most ``cap``) in which an ideal head's outage on ``channel`` is at most
+    ``outage`` (exact on AWGN, Monte Carlo under fading); ``cap`` when none is."""
+    lo = max(1, min_uses(n_bits, channel.snr_db))  # below the AWGN capacity nothing arrives
+    if lo >= cap or outage_probability(n_bits, cap, channel, seed=seed) > outage:
+        return cap
+    hi = cap  # outage(hi) <= target: bisect for the smallest such count
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if outage_probability(n_bits, mid, channel, seed=seed) <= outage:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _head_coder(head, n_bits: int, B: int, channel, max_share: float, outage: float, seed: int):
     """The head coder of one point, or None when the head leaves no analog use."""
     if isinstance(head, str) and head == "ideal":
         cap = max(1, int(math.floor(max_share * B)))
-        coder = IdealHead(min(max(min_uses(n_bits, snr_db), 1), cap))
+        coder = IdealHead(_ideal_head_uses(n_bits, channel, cap, outage, seed))
     elif isinstance(head, str):
         coder = FecHead(head, "qpsk")
     elif isinstance(head, (int, np.integer)) and not isinstance(head, bool):
@@ -74,7 +95,7 @@ def _head_coder(head, n_bits: int, B: int, snr_db: float, max_share: float):
 def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(range(-10, 11, 5)),
                     trials: int = 3, seed: int = 0, fading: bool = False, block: int = 16,
                     head_size: int = 5, duc_kind: str = "ivf", k: int = 1000, head="ideal",
-                    max_head_share: float = 0.5, per_partition: bool = False,
+                    max_head_share: float = 0.5, head_outage: float = 0.01, per_partition: bool = False,
                     indexes: dict | None = None, progress: bool = True) -> dict:
     """mAP vs SNR at equal bandwidth for the schemes of the module notes.
 
@@ -100,6 +121,10 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
         The head's code (module notes).
     max_head_share : float in (0, 1)
         The largest share of B an ``"ideal"`` head may take.
+    head_outage : float in (0, 1)
+        An ``"ideal"`` head takes the fewest uses whose outage probability at the point's
+        (average) SNR is at most this (:func:`~dscref.channel.capacity.outage_probability`:
+        the AWGN threshold, a Monte-Carlo estimate under fading), capped by ``max_head_share``.
     per_partition : bool
         Fit the JSCC with one PCA per head partition (the head's first label as side
         information; small partitions share one, see :class:`LinearJSCC` ``min_group_size``).
@@ -124,6 +149,7 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
     head_size = check_int(head_size, "head_size", low=1)
     max_head_share = check_float(max_head_share, "max_head_share", low=0.0, high=1.0, low_open=True,
                                  high_open=True)
+    head_outage = check_float(head_outage, "head_outage", low=0.0, high=1.0, low_open=True, high_open=True)
     indexes = {} if indexes is None else indexes
     for kind in ("dsc", duc_kind):
         if kind not in indexes:
@@ -167,7 +193,8 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
     for bi, B in enumerate(bandwidths):
         for si, snr in enumerate(snrs):
             ch = RayleighBlock(snr, block) if fading else AWGN(snr)
-            coders = {key: _head_coder(head, head_nbits[key], B, snr, max_head_share) for key in ("dsc", "duc")}
+            coders = {key: _head_coder(head, head_nbits[key], B, ch, max_head_share, head_outage, seed)
+                      for key in ("dsc", "duc")}
             B_h = {key: None if c is None else c.uses(head_nbits[key]) for key, c in coders.items()}
             per = {name: {"mAP": [], "lost": [], "head_wrong": [], "mse": []} for name in EQUAL_BANDWIDTH_SCHEMES}
             for t in range(trials):
@@ -223,6 +250,7 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
             "payload_bits": payload_bits, "head_bits": head_nbits["dsc"],
             "head": head if isinstance(head, str) else repr(head),
             "fading": fading, "block": block, "trials": trials, "seed": seed, "head_size": head_size,
+            "max_head_share": max_head_share, "head_outage": head_outage,
             "duc_index": duc_kind, "per_partition": per_partition, "n_db": int(data.n), "n_queries": nq,
             "snr_definition": "Es/N0 per complex channel use, energy 1 per use on average (all schemes)",
             "total_s": time.perf_counter() - t0}

@@ -93,3 +93,18 @@ def test_the_generator_advances_like_a_transmission():
 def test_validation(call, exc, words):
     with pytest.raises(exc, match=words):
         call()
+
+
+def test_outage_probability():
+    from dscref.channel.capacity import outage_probability
+
+    t = threshold_snr_db(100, 50)
+    assert outage_probability(100, 50, AWGN(t + 0.01)) == 0.0
+    assert outage_probability(100, 50, AWGN(t - 0.01)) == 1.0
+    s = 10 ** 0.3
+    p = 1 - math.exp(-(2 ** 2 - 1) / s)  # one block
+    assert outage_probability(100, 50, RayleighBlock(3.0, 50), n_draws=40000, seed=1) == pytest.approx(p, abs=0.01)
+    # diversity: more blocks, smaller outage below the ergodic capacity
+    assert outage_probability(100, 48, RayleighBlock(10.0, 4)) < outage_probability(100, 48, RayleighBlock(10.0, 48))
+    with pytest.raises(ValueError, match="n_draws"):
+        outage_probability(10, 5, AWGN(0.0), n_draws=0)

@@ -97,6 +97,20 @@ def test_optimal_allocation_beats_equal_power_measured():
     assert opt < 0.95 * eq_mse
 
 
+@pytest.mark.parametrize("snr_db", [-5.0, 5.0, 15.0])
+def test_the_design_is_optimal_at_its_own_snr(snr_db):
+    # N0 / 2 per real dimension: a design for another SNR does worse at this one
+    x = _gaussian(5000, 32, seed=15)
+    j = LinearJSCC(8, snr_db).fit(x)
+    best = j.expected_mse()
+    for off in (-3.0, -1.0, 1.0, 3.0):
+        assert best < j.redesign(snr_db=snr_db + off).expected_mse(snr_db)
+    from dscref.channel.allocation import linear_power_allocation
+
+    lam = j.bases_[0].variances[:16]
+    np.testing.assert_allclose(j.powers_[0], linear_power_allocation(lam, 10 ** (-snr_db / 10) / 2, 8.0))
+
+
 def test_groups_are_side_information():
     # two groups, each on its own 2-D plane of R^8: one complex use per vector suffices per group
     rng = np.random.default_rng(7)

@@ -57,6 +57,11 @@ def test_seeded_and_fading(tiny, indexes):
     a, b = equal_bandwidth(tiny, **kw), equal_bandwidth(tiny, **kw)
     assert [c["mAP"] for c in a["curves"].values()] == [c["mAP"] for c in b["curves"].values()]
     assert 0 < a["curves"]["analog JSCC @ B=47"]["mAP"][0] < 1
+    # an ideal head sized for 1 % outage under fading takes more uses than on AWGN
+    awgn = equal_bandwidth(tiny, **dict(kw, fading=False))
+    bh_fading = a["curves"]["hybrid @ B=47"]["head_uses"][0]
+    bh_awgn = awgn["curves"]["hybrid @ B=47"]["head_uses"][0]
+    assert bh_awgn == 12 and bh_fading > bh_awgn  # 40 bits at 10 dB: ceil(40 / 3.46) on AWGN
 
 
 def test_validation(tiny, indexes):
