@@ -146,6 +146,38 @@ def test_any_head_coder_plugs_in(setup):
     assert (res.I[0] == -1).all() and (res.I[1:] >= 0).all()
 
 
+class _SwappingHead:
+    """A head coder that delivers, with certainty, a fixed *other* valid head (undetected error)."""
+
+    def __init__(self, other):
+        self.other = other
+
+    def uses(self, n_bits):
+        return 2
+
+    def send(self, bits, channel, rng=None):
+        wrong = head_bits(np.tile(self.other, (bits.shape[0], 1)), 5)
+        return HeadReceived(llr=np.where(wrong == 0, np.inf, -np.inf), ok=np.ones(bits.shape[0], bool))
+
+
+def test_the_server_uses_the_received_head_as_it_arrived(setup):
+    xb, labels_b, xq, heads, index, residual = setup
+    other = np.array([(heads[0, 0] + 1) % K, (heads[0, 0] + 2) % K, (heads[0, 0] + 3) % K])
+    x, sent = xq[:1], heads[:1]
+    # the JSCC keeps a PCA per partition: the server decodes with the received partition's
+    jscc = LinearJSCC(2, 5.0, min_group_size=100).fit(residual, labels_b)
+    assert {sent[0, 0], other[0]} <= set(jscc.group_ids_.tolist())
+    link = HybridLink(jscc, _SwappingHead(other), n_lists=K, centroids=index.centroids_)
+    got = link.send(x, sent, AWGN(5.0), rng=4)
+    assert got.head_wrong.all() and got.head_ok.all()
+    np.testing.assert_array_equal(got.labels[0], other)
+    # by hand: the residual to the sent centroid, decoded with the received group's PCA, plus
+    # the received centroid
+    by_hand = jscc.send(x - index.centroids_[sent[:, 0]], AWGN(5.0), rng=4, groups=sent[:, 0],
+                        rx_groups=other[:1]).received + index.centroids_[other[0]]
+    np.testing.assert_allclose(got.vectors, by_hand, rtol=1e-6, atol=1e-6)
+
+
 def test_validation(setup):
     xb, labels_b, xq, heads, index, residual = setup
     jscc = LinearJSCC(2, 0.0).fit(xb)

@@ -197,6 +197,7 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
                       for key in ("dsc", "duc")}
             B_h = {key: None if c is None else c.uses(head_nbits[key]) for key, c in coders.items()}
             per = {name: {"mAP": [], "lost": [], "head_wrong": [], "mse": []} for name in EQUAL_BANDWIDTH_SCHEMES}
+            uses = {"analog JSCC": (0, B), "ideal digital": (B, 0)}  # (digital, analog) uses per query
             for t in range(trials):
                 def rng(sid):
                     return np.random.default_rng([seed, bi, si, t, sid])
@@ -220,6 +221,7 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
                     link = HybridLink(model.redesign(B - B_h[key], snr), coders[key], n_lists=index.n_lists,
                                       centroids=centroids)
                     got = link.send(xq, heads[key], ch, rng(sid))
+                    uses[name] = (got.head_uses, got.analog_uses)
                     per[name]["mAP"].append(compute_map(search_received(index, got, k).I, data.gnd)[0])
                     per[name]["lost"].append(float(1.0 - got.head_ok.mean()))
                     per[name]["head_wrong"].append(float(got.head_wrong.mean()))
@@ -235,13 +237,8 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
                 for key in ("lost", "head_wrong", "mse"):
                     v = [x for x in per[name][key] if x is not None]
                     c[key].append(float(np.mean(v)) if v else None)
-                if name in ("ideal digital", "analog JSCC"):
-                    c["head_uses"].append(B if name == "ideal digital" else 0)
-                    c["analog_uses"].append(B - c["head_uses"][-1])
-                else:
-                    bh = B_h["duc" if "DUC" in name else "dsc"]
-                    c["head_uses"].append(bh)
-                    c["analog_uses"].append(None if bh is None else B - bh)
+                c["head_uses"].append(uses.get(name, (None, None))[0])
+                c["analog_uses"].append(uses.get(name, (None, None))[1])
             log.info("B=%d SNR %.1f dB: %s", B, snr,
                      {n: curves[f"{n} @ B={B}"]["mAP"][-1] for n in EQUAL_BANDWIDTH_SCHEMES})
     bar.close()
