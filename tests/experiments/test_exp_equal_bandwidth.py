@@ -41,6 +41,9 @@ def test_analog_degrades_gracefully_and_the_head_schemes_need_their_head(run):
         assert c["mAP"][0] == 0.0 and c["lost"][0] == 1.0
         assert c["lost"][1:] == [0.0, 0.0] and c["mAP"][2] > 0.3
         assert c["head_uses"][2] + c["analog_uses"][2] == 47
+    # the residual to the head's centroid is described better than the feature in the same uses
+    hyb, fea = run["curves"]["hybrid @ B=47"]["mse"], run["curves"]["analog JSCC + DSC head @ B=47"]["mse"]
+    assert hyb[1] < 0.9 * fea[1] and hyb[2] < 0.9 * fea[2]
 
 
 def test_a_fixed_code_that_does_not_fit_is_marked(tiny, indexes):
