@@ -154,6 +154,8 @@ class LinearJSCC:
     bases_ : list of the fitted PCAs; ``bases_[0]`` is the shared one
     group_ids_ : ndarray (g,) int64, sorted, the groups with an own PCA (``bases_[1 + j]``)
     powers_ : list of ndarray (2 * n_uses,) float64, the allocation ``p_i`` of each basis
+        (``sum = n_uses``: energy 1 per complex use over the rows the basis was fitted on)
+    gains_ : list of ndarray (2 * n_uses,) float64, ``a_i = sqrt(p_i / lambda_i)`` (0: not sent)
     """
 
     def __init__(self, n_uses: int, snr_db, *, n_components: int | None = None,
@@ -245,9 +247,11 @@ class LinearJSCC:
         if groups is None:
             return np.zeros(n, dtype=np.int64)
         g = _as_groups(groups, name, n)
-        pos = np.searchsorted(self.group_ids_, g)
-        hit = (pos < self.group_ids_.size) & (self.group_ids_[np.minimum(pos, self.group_ids_.size - 1)] == g) \
-            if self.group_ids_.size else np.zeros(n, dtype=bool)
+        ids = self.group_ids_
+        if ids.size == 0:
+            return np.zeros(n, dtype=np.int64)
+        pos = np.searchsorted(ids, g)
+        hit = ids[np.minimum(pos, ids.size - 1)] == g
         return np.where(hit, pos + 1, 0).astype(np.int64)
 
     def encode(self, x, groups=None) -> np.ndarray:

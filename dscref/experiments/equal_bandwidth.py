@@ -96,7 +96,8 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
                     trials: int = 3, seed: int = 0, fading: bool = False, block: int = 16,
                     head_size: int = 5, duc_kind: str = "ivf", k: int = 1000, head="ideal",
                     max_head_share: float = 0.5, head_outage: float = 0.01, per_partition: bool = False,
-                    indexes: dict | None = None, progress: bool = True) -> dict:
+                    min_group_size: int | None = None, indexes: dict | None = None,
+                    progress: bool = True) -> dict:
     """mAP vs SNR at equal bandwidth for the schemes of the module notes.
 
     Parameters
@@ -128,6 +129,8 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
     per_partition : bool
         Fit the JSCC with one PCA per head partition (the head's first label as side
         information; small partitions share one, see :class:`LinearJSCC` ``min_group_size``).
+    min_group_size : int, optional
+        :class:`LinearJSCC`'s threshold for an own PCA (default ``4 * 2 * max(bandwidths)`` rows).
     indexes : dict, optional
         Prebuilt {"dsc": ..., duc_kind: ...} indexes holding their raw features (reused).
 
@@ -167,7 +170,8 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
     groups = {"dsc": list_of_items(dsc), "duc": list_of_items(duc)}
 
     def fit(x, g):
-        return LinearJSCC(1, 0.0, n_components=n_comp, seed=seed).fit(x, g if per_partition else None)
+        return LinearJSCC(1, 0.0, n_components=n_comp, min_group_size=min_group_size,
+                          seed=seed).fit(x, g if per_partition else None)
 
     jscc = {"plain": fit(xb, None), "dsc": None, "duc": None}
     jscc["dsc"] = fit(xb, groups["dsc"]) if per_partition else jscc["plain"]
@@ -247,7 +251,7 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
             "payload_bits": payload_bits, "head_bits": head_nbits["dsc"],
             "head": head if isinstance(head, str) else repr(head),
             "fading": fading, "block": block, "trials": trials, "seed": seed, "head_size": head_size,
-            "max_head_share": max_head_share, "head_outage": head_outage,
+            "max_head_share": max_head_share, "head_outage": head_outage, "min_group_size": min_group_size,
             "duc_index": duc_kind, "per_partition": per_partition, "n_db": int(data.n), "n_queries": nq,
             "snr_definition": "Es/N0 per complex channel use, energy 1 per use on average (all schemes)",
             "total_s": time.perf_counter() - t0}

@@ -67,6 +67,19 @@ def test_seeded_and_fading(tiny, indexes):
     assert bh_awgn == 12 and bh_fading > bh_awgn  # 40 bits at 10 dB: ceil(40 / 3.46) on AWGN
 
 
+def test_per_partition_pca(tiny, indexes):
+    kw = dict(bandwidths=(16,), snrs=(30.0,), trials=2, k=200, indexes=indexes, progress=False)
+    own = equal_bandwidth(tiny, per_partition=True, min_group_size=20, **kw)
+    assert own["per_partition"] and own["min_group_size"] == 20
+    # 32 reals per partition PCA instead of one global PCA: a different description
+    a = own["curves"]["hybrid @ B=16"]["mse"][0]
+    b = equal_bandwidth(tiny, **kw)["curves"]["hybrid @ B=16"]["mse"][0]
+    assert a != pytest.approx(b, rel=1e-3)
+    # a threshold above every partition: the global PCA, the same numbers as without the option
+    none = equal_bandwidth(tiny, per_partition=True, min_group_size=10**6, **kw)
+    assert none["curves"]["hybrid @ B=16"]["mse"][0] == pytest.approx(b, rel=1e-12)
+
+
 def test_validation(tiny, indexes):
     with pytest.raises(ValueError, match="max_head_share"):
         equal_bandwidth(tiny, bandwidths=(16,), snrs=(0.0,), max_head_share=1.0, indexes=indexes)
