@@ -87,8 +87,11 @@ def _head_coder(head, n_bits: int, B: int, channel, max_share: float, outage: fl
         coder = FecHead(head, "qpsk")
     elif isinstance(head, (int, np.integer)) and not isinstance(head, bool):
         coder = IdealHead(int(head))
-    else:
+    elif callable(getattr(head, "uses", None)) and callable(getattr(head, "send", None)):
         coder = head
+    else:
+        raise TypeError(f"head must be 'ideal', a dscref.fec scheme name, an int or a head coder "
+                        f"with uses() and send(), got {head!r}")
     return coder if coder.uses(n_bits) < B else None
 
 

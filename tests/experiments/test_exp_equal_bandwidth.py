@@ -85,5 +85,7 @@ def test_validation(tiny, indexes):
         equal_bandwidth(tiny, bandwidths=(16,), snrs=(0.0,), max_head_share=1.0, indexes=indexes)
     with pytest.raises(ValueError, match="bandwidth"):
         equal_bandwidth(tiny, bandwidths=(0,), snrs=(0.0,), indexes=indexes)
+    with pytest.raises(TypeError, match="head coder"):
+        equal_bandwidth(tiny, bandwidths=(16,), snrs=(0.0,), head=2.5, indexes=indexes)
     with pytest.raises(ValueError, match="scheme"):
         equal_bandwidth(tiny, bandwidths=(16,), snrs=(0.0,), head="ldpc", indexes=indexes)
