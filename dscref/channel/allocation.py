@@ -55,18 +55,19 @@ from .._validate import check_float
 __all__ = ["linear_power_allocation", "lmmse_distortion"]
 
 
-def _as_variances(variances) -> np.ndarray:
-    lam = np.asarray(variances)
-    if lam.dtype == np.bool_ or lam.dtype.kind not in "iuf":
-        raise TypeError(f"variances must be real numbers, got dtype {lam.dtype}")
-    if lam.ndim != 1:
-        raise ValueError(f"variances must be 1-D (m,), got shape {lam.shape}")
-    lam = lam.astype(np.float64)
-    if not np.isfinite(lam).all():
-        raise ValueError(f"variances must be finite, got {lam[~np.isfinite(lam)][0]!r}")
-    if lam.size and lam.min() < 0:
-        raise ValueError(f"variances must be >= 0, got {lam.min()!r}")
-    return lam
+def _as_nonnegative(x, name: str) -> np.ndarray:
+    """A 1-D float64 array of finite values >= 0, or a TypeError / ValueError naming ``name``."""
+    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (m,), got shape {arr.shape}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite, got {arr[~np.isfinite(arr)][0]!r}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} must be >= 0, got {arr.min()!r}")
+    return arr
 
 
 def linear_power_allocation(variances, noise_var, total_power) -> np.ndarray:
@@ -103,20 +104,25 @@ def linear_power_allocation(variances, noise_var, total_power) -> np.ndarray:
     >>> linear_power_allocation([4.0, 1.0], noise_var=0.1, total_power=1.0).round(4).tolist()
     [0.7, 0.3]
     """
-    lam = _as_variances(variances)
+    lam = _as_nonnegative(variances, "variances")
     N = check_float(noise_var, "noise_var", low=0.0)
     P = check_float(total_power, "total_power", low=0.0, low_open=True)
     out = np.zeros(lam.size)
-    order = np.argsort(-lam, kind="stable")
-    s = np.sqrt(lam[order])
-    s = s[s > 0]
-    if s.size == 0:
+    if not lam.any():
         return out
+    order = np.argsort(-lam, kind="stable")
+    # the allocation does not change when every variance is scaled: work with lambda / max <= 1
+    s = np.sqrt(lam[order] / lam[order[0]])
+    s = s[s > 0]
     S = np.cumsum(s)
     kk = np.arange(1, s.size + 1)
-    f = (P + kk * N) * s - N * S            # > 0 on a prefix (module notes)
-    k = int(np.count_nonzero(f > 0))        # f(1) = P s_1 > 0: k >= 1
-    p = (P + k * N) * s[:k] / S[k - 1] - N
+    with np.errstate(over="ignore", invalid="ignore"):
+        # f(k) / N = (P / N + k) s_k - S_k > 0 on a prefix (module notes); N = 0: every one
+        f = (P / N + kk) * s - S if N > 0 else np.ones(s.size)
+        k = max(1, int(np.count_nonzero(f > 0)))  # f(1) = P s_1 > 0
+        p = (P + k * N) * (s[:k] / S[k - 1]) - N
+    if not np.isfinite(p).all():
+        raise ValueError(f"noise_var={N!r} with total_power={P!r} overflows float64")
     out[order[:k]] = np.maximum(p, 0.0)
     return out
 
@@ -137,14 +143,20 @@ def lmmse_distortion(variances, powers, noise_var) -> np.ndarray:
     ndarray of shape (m,), float64
         ``lambda_i`` where ``p_i = 0`` (not sent), 0 where ``p_i > 0`` and ``N_i = 0``.
     """
-    lam = _as_variances(variances)
-    p = _as_variances(powers).copy() if np.ndim(powers) == 1 else None
-    if p is None or p.shape != lam.shape:
-        raise ValueError(f"powers must have the shape of variances {lam.shape}, got {np.shape(powers)}")
-    N = np.asarray(noise_var, dtype=np.float64)
+    lam = _as_nonnegative(variances, "variances")
+    p = _as_nonnegative(powers, "powers")
+    if p.shape != lam.shape:
+        raise ValueError(f"powers must have the shape of variances {lam.shape}, got {p.shape}")
+    N = noise_var if isinstance(noise_var, np.ndarray) else np.asarray(noise_var)
+    if N.dtype == np.bool_ or N.dtype.kind not in "iuf":
+        raise TypeError(f"noise_var must be real numbers, got dtype {N.dtype}")
+    N = N.astype(np.float64)
     if not np.isfinite(N).all() or (N.size and N.min() < 0):
         raise ValueError("noise_var must be finite and >= 0")
-    N = np.broadcast_to(N, lam.shape)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        d = lam * N / (p + N)
-    return np.where(p > 0, np.where(N > 0, d, 0.0), lam)
+    try:
+        N = np.broadcast_to(N, lam.shape)
+    except ValueError:
+        raise ValueError(f"noise_var of shape {N.shape} does not broadcast to {lam.shape}") from None
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        share = 1.0 / (1.0 + p / N)  # N / (p + N) without overflow; p / 0 = inf gives 0
+    return np.where(p > 0, lam * share, lam)

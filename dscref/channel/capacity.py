@@ -56,7 +56,7 @@ def capacity(snr_db) -> float:
     (1.0, inf)
     """
     s = _check_snr(snr_db)
-    return math.inf if s == math.inf else math.log2(1.0 + 10.0 ** (s / 10.0))
+    return math.inf if s == math.inf else math.log1p(10.0 ** (s / 10.0)) / math.log(2.0)  # > 0 at -300 dB
 
 
 def threshold_snr_db(n_bits: int, n_uses: int) -> float:
@@ -68,7 +68,12 @@ def threshold_snr_db(n_bits: int, n_uses: int) -> float:
     """
     b = check_int(n_bits, "n_bits", low=0)
     B = check_int(n_uses, "n_uses", low=1)
-    return -math.inf if b == 0 else 10.0 * math.log10(math.expm1(b / B * math.log(2.0)))
+    if b == 0:
+        return -math.inf
+    r = b / B
+    if r > 64:  # 2^r - 1 = 2^r to double precision (and expm1 would overflow past r = 1024)
+        return 10.0 * r * math.log10(2.0)
+    return 10.0 * math.log10(math.expm1(r * math.log(2.0)))
 
 
 def min_uses(n_bits: int, snr_db) -> int:
@@ -148,9 +153,9 @@ def ideal_delivery(n_bits: int, n_uses: int, channel, n: int = 1, rng=None) -> I
     if snr == math.inf:
         info = np.full(n, math.inf)
     elif h is None:
-        info = np.full(n, B * math.log2(1.0 + snr))
+        info = np.full(n, B * capacity(channel.snr_db))
     else:
-        info = np.log2(1.0 + np.abs(h) ** 2 * snr).sum(1)  # per use: L_i uses share h_i
+        info = np.log1p(np.abs(h) ** 2 * snr).sum(1) / math.log(2.0)  # per use: L_i uses share h_i
     delivered = info >= b * (1.0 - _REL_TOL)
     return IdealResult(delivered=delivered, information=info, n_bits=b, n_uses=B)
 

@@ -281,13 +281,21 @@ class LinearJSCC:
         :meth:`encode`, as the receiver knows them.
         """
         self._check_fitted()
-        z = np.asarray(z)
+        z = z if isinstance(z, np.ndarray) else np.asarray(z)
+        if z.dtype == np.bool_ or z.dtype.kind not in "iufc":
+            raise TypeError(f"z must hold complex (or real) symbols, got dtype {z.dtype}")
         if z.ndim != 2 or z.shape[1] != self.n_uses:
             raise ValueError(f"z must have shape (n, {self.n_uses}), got {z.shape}")
         if not np.isfinite(z).all():
             raise ValueError("z holds NaN or inf")
         n = z.shape[0]
-        nv = np.broadcast_to(np.asarray(noise_var, dtype=np.float64), (n, self.n_uses))
+        nv = noise_var if isinstance(noise_var, np.ndarray) else np.asarray(noise_var)
+        if nv.dtype == np.bool_ or nv.dtype.kind not in "iuf":
+            raise TypeError(f"noise_var must be real numbers, got dtype {nv.dtype}")
+        try:
+            nv = np.broadcast_to(nv.astype(np.float64), (n, self.n_uses))
+        except ValueError:
+            raise ValueError(f"noise_var of shape {nv.shape} does not broadcast to ({n}, {self.n_uses})") from None
         if not (np.isfinite(nv).all() and (nv >= 0).all()):
             raise ValueError("noise_var must be finite and >= 0")
         y = np.empty((n, 2 * self.n_uses))
@@ -300,10 +308,12 @@ class LinearJSCC:
             b, a, p = self.bases_[bi], self.gains_[bi], self.powers_[bi]
             r = min(2 * self.n_uses, b.variances.size)
             lam, a, p, N = b.variances[:r], a[:r], p[:r], n_real[rows, :r]
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 w = np.where(p > 0, a * lam / (p + N), 0.0)  # c_hat_i = a_i lambda_i / (p_i + N_i) z_i
-            c = w * y[rows, :r]
-            out[rows] = (b.mean + c @ b.components[:r].astype(np.float64)).astype(np.float32)
+                est = b.mean + (w * y[rows, :r]) @ b.components[:r].astype(np.float64)
+                out[rows] = est
+        if not np.isfinite(out).all():
+            raise ValueError("the estimate exceeds float32: z is far outside what the encoder sends")
         return out
 
     def send(self, x, channel, rng=None, groups=None, rx_groups=None) -> JSCCResult:

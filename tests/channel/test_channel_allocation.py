@@ -124,3 +124,16 @@ def test_lmmse_distortion_validation():
         lmmse_distortion([1.0, 2.0], [1.0], 1.0)
     with pytest.raises(ValueError, match="noise_var"):
         lmmse_distortion([1.0], [1.0], -1.0)
+
+
+def test_numeric_envelope():
+    # scale-free in the variances (D_i = lambda_i N / (p_i + N) scales, its argmin does not)
+    lam = np.array([4.0, 1.0, 0.25])
+    ref = linear_power_allocation(lam, 0.1, 2.0)
+    for scale in (1e-300, 1e-30, 1e30, 1e300):
+        np.testing.assert_allclose(linear_power_allocation(lam * scale, 0.1, 2.0), ref, rtol=1e-9)
+    np.testing.assert_allclose(linear_power_allocation(lam, 1e-300, 2.0), 2.0 * np.sqrt(lam) / 3.5, rtol=1e-12)
+    with pytest.raises(ValueError, match="overflows"):
+        linear_power_allocation(lam, 1e308, 1e308)
+    # N / (p + N) without overflow
+    np.testing.assert_allclose(lmmse_distortion([1e300], [1e308], [1e308]), [0.5e300])

@@ -108,3 +108,13 @@ def test_outage_probability():
     assert outage_probability(100, 48, RayleighBlock(10.0, 4)) < outage_probability(100, 48, RayleighBlock(10.0, 48))
     with pytest.raises(ValueError, match="n_draws"):
         outage_probability(10, 5, AWGN(0.0), n_draws=0)
+
+
+def test_numeric_envelope():
+    # -300 dB: a tiny but positive capacity (log1p), so min_uses stays a finite count
+    assert 0 < capacity(-300.0) < 1e-29
+    assert min_uses(1, -300.0) > 10 ** 29
+    # very high rates: 2^r - 1 = 2^r, no overflow
+    assert threshold_snr_db(2 ** 40, 1) == pytest.approx(10 * 2 ** 40 * math.log10(2))
+    assert threshold_snr_db(65, 1) == pytest.approx(10 * math.log10(2 ** 65 - 1))
+    assert np.isfinite(ideal_delivery(2 ** 62, 3, RayleighBlock(300.0, 2), n=2, rng=0).information).all()
