@@ -245,6 +245,10 @@ class Context:
         self.sdc = self.pq.sdc_table()
         self.lut = self.pq.lut_l2(self.x[0])
         self.codes = self.pq.encode(self.x[:50])
+        from dscref.channel.jscc import LinearJSCC
+
+        # linear analog JSCC: 3 complex uses, one PCA per partition with >= 60 rows
+        self.jscc = LinearJSCC(3, 5.0, n_components=8, min_group_size=60).fit(self.x, self.labels)
 
 
 # ----------------------------------------------------------------------------- drivers
@@ -595,6 +599,116 @@ def _(rng, c, t=None):
 
 @driver("channel.ber_bpsk", "channel.ber_qpsk", "channel.ber_16qam", "channel.ber_bpsk_rayleigh",
         "channel.ber_conv_union_bound")
+@driver("channel.linear_power_allocation")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    lam = arg(rng, lambda: rng.gamma(0.5, 1.0, int(rng.integers(0, 12))) * 10.0 ** rng.integers(-30, 30))
+    return ch.linear_power_allocation, (lam, arg(rng, _pick(rng, [0.5, 0.0, 1e-300, 1e300])),
+                                        arg(rng, _pick(rng, [4.0, 1e-300, 1e300]))), {}
+
+
+@driver("channel.lmmse_distortion")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    m = int(rng.integers(0, 8))
+    nv = _pick(rng, [0.3, 0.0, 1e300]) if rng.random() < 0.5 else rng.random(m)
+    return ch.lmmse_distortion, (arg(rng, lambda: rng.random(m) * 10.0 ** rng.integers(-30, 30)),
+                                 arg(rng, lambda: rng.random(m) * _pick(rng, [1.0, 0.0, 1e300])), arg(rng, nv)), {}
+
+
+@driver("channel.LinearJSCC")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    return ch.LinearJSCC, (arg(rng, int(rng.integers(1, 5))), _snr(rng)), \
+        {"n_components": arg(rng, _pick(rng, [None, 8, 10])), "min_group_size": arg(rng, _pick(rng, [None, 50])),
+         "max_rows": arg(rng, _pick(rng, [None, 100])), "seed": arg(rng, 0)}
+
+
+@driver("channel.LinearJSCC.fit")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    x = c.x[:int(rng.integers(1, 400)), :int(rng.integers(1, 17))]
+    g = None if rng.random() < 0.4 else arg(rng, c.labels[:x.shape[0]])
+    j = ch.LinearJSCC(int(rng.integers(1, 4)), 0.0, min_group_size=int(rng.integers(2, 80)),
+                      max_rows=_pick(rng, [None, 50]))
+    return j.fit, (arg(rng, x),), {"groups": g}
+
+
+@driver("channel.LinearJSCC.redesign")
+def _(rng, c, t=None):
+    return c.jscc.redesign, (), {"n_uses": arg(rng, _pick(rng, [None, 1, 4, 5])), "snr_db": _snr(rng)}
+
+
+def _jscc_groups(rng, c, n):
+    return None if rng.random() < 0.3 else arg(rng, lambda: rng.integers(-1, 7, n))
+
+
+@driver("channel.LinearJSCC.encode")
+def _(rng, c, t=None):
+    n = int(rng.integers(0, 6))
+    return c.jscc.encode, (arg(rng, c.x[:n] if n else c.x[:1]),), {"groups": _jscc_groups(rng, c, max(n, 1))}
+
+
+@driver("channel.LinearJSCC.decode")
+def _(rng, c, t=None):
+    n = int(rng.integers(1, 6))
+    z = c.jscc.encode(c.x[:n]) * _pick(rng, [1.0, 1e30, 1e300])
+    nv = _pick(rng, [0.3, 0.0, 1e300]) if rng.random() < 0.5 else rng.random((n, 3))
+    return c.jscc.decode, (arg(rng, z), arg(rng, nv)), {"groups": _jscc_groups(rng, c, n)}
+
+
+@driver("channel.LinearJSCC.send")
+def _(rng, c, t=None):
+    n = int(rng.integers(1, 6))
+    return c.jscc.send, (arg(rng, c.x[:n]), _channel(rng) if rng.random() < 0.9 else hostile(rng)), \
+        {"rng": arg(rng, 0), "groups": _jscc_groups(rng, c, n), "rx_groups": _jscc_groups(rng, c, n)}
+
+
+@driver("channel.LinearJSCC.expected_mse")
+def _(rng, c, t=None):
+    return c.jscc.expected_mse, (), {"snr_db": _snr(rng) if rng.random() < 0.7 else None,
+                                      "basis": arg(rng, int(rng.integers(0, len(c.jscc.bases_))))}
+
+
+@driver("channel.JSCCResult", "channel.IdealResult")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    cls = getattr(ch, t.split(".")[-1])
+    return cls, tuple(hostile(rng) for _ in cls.__dataclass_fields__), {}
+
+
+@driver("channel.capacity")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    return ch.capacity, (_snr(rng),), {}
+
+
+@driver("channel.threshold_snr_db", "channel.min_uses")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    b = arg(rng, _pick(rng, [0, 50, 376, 2 ** 62]))
+    if t.endswith("min_uses"):
+        return ch.min_uses, (b, _snr(rng)), {}
+    return ch.threshold_snr_db, (b, arg(rng, _pick(rng, [1, 47, 188]))), {}
+
+
+@driver("channel.ideal_delivery")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    return ch.ideal_delivery, (arg(rng, _pick(rng, [0, 50, 376, 2 ** 62])), small_int(rng, int(rng.integers(1, 40)), 40),
+                               _channel(rng) if rng.random() < 0.9 else hostile(rng)), \
+        {"n": small_int(rng, int(rng.integers(0, 6))), "rng": arg(rng, 0)}
+
+
+@driver("channel.outage_probability")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    return ch.outage_probability, (arg(rng, _pick(rng, [0, 50, 376])), small_int(rng, int(rng.integers(1, 40)), 40),
+                                   _channel(rng) if rng.random() < 0.9 else hostile(rng)), \
+        {"n_draws": small_int(rng, 200, 400), "seed": arg(rng, 0)}
+
+
+@driver("channel.ber_bpsk", "channel.ber_qpsk", "channel.ber_16qam", "channel.ber_bpsk_rayleigh")
 def _(rng, c, t=None):
     from dscref import channel as ch
     fn = getattr(ch, t.split(".")[-1])
@@ -1218,6 +1332,7 @@ def public_targets() -> list:
 # passed in is not produced by them, so their results are not checked for NaN.
 NAN_PASSTHROUGH = {"channel.AnalogResult", "channel.SymbolResult", "channel.BitResult", "codec.DecodeReport",
                    "codec.CodedReport", "codec.PayloadFit",
+                   "channel.JSCCResult", "channel.IdealResult",
                    "link.LinkResult", "link.Received",
                    "codec.ProtectedLayout", "robust.LabelOrder", "robust.RobustLayout",
                    "robust.LabelOrder.encode_query", "robust.LabelOrder.decode_query"}

@@ -16,7 +16,13 @@ payload (bits) over an AWGN channel ``y = x + eta``, ``eta ~ N(0, sigma^2 I_B)``
   complex baseband), :func:`transmit_symbols`, :func:`transmit_bits`, and the channel uses
   (:func:`channel_uses`, :func:`bandwidth_table`, counted in complex uses for digital payloads);
 * :mod:`~dscref.channel.theory`: closed-form BER (Proakis & Salehi; Cho & Yoon for square M-QAM) and
-  the union bound of the K = 7 convolutional code of :mod:`dscref.convcode`.
+  the union bound of the K = 7 convolutional code of :mod:`dscref.convcode`;
+* :mod:`~dscref.channel.allocation`: the MSE-optimal linear power allocation over parallel
+  components (Lee & Petersen 1976) and the LMMSE distortion;
+* :mod:`~dscref.channel.jscc`: :class:`LinearJSCC`, linear analog JSCC of a feature in B complex
+  uses (PCA, that allocation, energy 1 per use over the database, LMMSE receiver);
+* :mod:`~dscref.channel.capacity`: the ideal digital link (``b <= B log2(1 + SNR)``, accumulated
+  mutual information per block under fading): :func:`ideal_delivery`, :func:`capacity`.
 
 All noise and fading gains are drawn in Python from the ``numpy.random.Generator`` you pass (noise
 first, then gains); the Numba kernels (:mod:`dscref._kernels.channel`) only do the per-symbol
@@ -43,6 +49,9 @@ References
 
 from __future__ import annotations
 
+from .allocation import linear_power_allocation, lmmse_distortion
+from .capacity import IdealResult, capacity, ideal_delivery, min_uses, outage_probability, threshold_snr_db
+from .jscc import JSCCResult, LinearJSCC
 from .models import (GAIN_RANGE, SNR_DB_RANGE, AWGN, RayleighBlock, ebn0_to_esn0, ebn0_to_snr, esn0_to_ebn0,
                      snr_to_ebn0, snr_to_noise_var)
 from .modem import MODEM_NAMES, Modem
@@ -81,4 +90,14 @@ __all__ = [
     "ber_bpsk_rayleigh",
     "CONV_K7_SPECTRUM",
     "ber_conv_union_bound",
+    "linear_power_allocation",
+    "lmmse_distortion",
+    "LinearJSCC",
+    "JSCCResult",
+    "capacity",
+    "threshold_snr_db",
+    "min_uses",
+    "IdealResult",
+    "ideal_delivery",
+    "outage_probability",
 ]

@@ -18,6 +18,8 @@ The CLI (``dscref reproduce``) wraps these functions. One concept per module:
   each (Table I with its ablation rows, ``ablation_rows``, not in the paper: the residual
   quantizers' capacity);
 * :mod:`~dscref.experiments.robust` -- ``robust_variants_mAP`` (``VARIANTS``) and ``robust``;
+* :mod:`~dscref.experiments.equal_bandwidth` -- ``equal_bandwidth`` (every scheme at equal B and
+  energy: linear analog JSCC with and without a head, the ideal digital bound, the hybrid);
 * :mod:`~dscref.experiments.seeds` -- ``run_seeds`` (an experiment over several data seeds,
   resumable per-seed files, combined), ``SeedFiles``, ``EXPERIMENTS``;
 * :mod:`~dscref.experiments.combine` -- ``combine`` (per-seed results -> mean, 95 % CI, values),
@@ -50,6 +52,7 @@ from .calibration import (TARGETS, calibration, calibration_run, calibration_see
                           summarise)
 from .data import (RetrievalData, features_data, image_data, load_data, min_synthetic_size, parse_scale,
                    preset_data, synthetic_data)
+from .equal_bandwidth import EQUAL_BANDWIDTH_SCHEMES, equal_bandwidth
 from .evaluate import build_index, evaluate, head_labels
 from .fig2 import fig2, fig2_datasets, fig2_paper, list_of_items, recall_curve
 from .fig3 import fig3
@@ -87,4 +90,6 @@ __all__ = [
     # the paper's data sets (Fig. 2 on Oxford5k-, Paris6k-, Holidays-like data and 105k)
     "preset_data", "fig2_paper", "fig2_datasets", "format_fig2_paper", "PAPER_FIG2_DATASETS", "PAPER_SCALES",
     "list_of_items", "recall_curve",
+    # equal bandwidth and energy: analog JSCC, the ideal digital bound, the hybrid
+    "equal_bandwidth", "EQUAL_BANDWIDTH_SCHEMES",
 ]
