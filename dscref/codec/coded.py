@@ -28,7 +28,8 @@ with ``subcodes = M`` the search is the hard one). ``rate=None`` sends the messa
 (CRC and variants still apply). :mod:`dscref.codec.budget` picks a variant that fits B uses.
 
 **Interleaver**: a fixed pseudo-random permutation of the coded bits (the same at both ends,
-drawn from a constant seed and the block length), on by default for coded layouts. On Rayleigh
+drawn from a constant seed and the block length; the bit-level chain, code and interleaver, is
+:mod:`dscref.codec.channel_code`), on by default for coded layouts. On Rayleigh
 block fading it spreads each Viterbi error event over many fades (measured on a small index:
 5 vs 109 wrong queries of 200, rate 1/2, QPSK, Eb/N0 8 dB, 16 uses per fade); on AWGN it
 changes nothing. The LLRs of :func:`~dscref.channel.transmit_bits` already account for fading
@@ -63,22 +64,21 @@ Example: encode -> channel -> decode -> search, with a small synthetic index (QP
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import bitpack, convcode
-from .._validate import as_llr, check_choice, check_int
+from .._validate import check_choice, check_int
 from ..crc import CRC_KINDS, crc_append, crc_check, crc_width
 from ..query import Query
+from .channel_code import decode_message, encode_message
 from .plain import POLICIES, DecodeReport, PayloadLayout, decode_payload, encode_payload
 
 __all__ = ["CodedLayout", "CodedReport", "CRC_POLICIES", "check_coded_layout", "message_bits",
            "encode_coded_payload", "decode_coded_payload", "decode_coded_payloads"]
 
 CRC_POLICIES = ("drop", "search")
-_INTERLEAVER_SEED = 0x1D5C
 
 
 @dataclass(frozen=True, init=False)
@@ -239,14 +239,6 @@ class CodedReport(DecodeReport):
     message: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
-@functools.lru_cache(maxsize=64)
-def _permutation(n: int) -> np.ndarray:
-    """The interleaver of an n-bit block: coded bit ``perm[j]`` is sent j-th."""
-    perm = np.random.default_rng([_INTERLEAVER_SEED, n]).permutation(n)
-    perm.setflags(write=False)
-    return perm
-
-
 def message_bits(query: Query, clayout: CodedLayout) -> np.ndarray:
     """The message of ``query``: sent head label bits, their CRC, sent sub-code bits; uint8 (message_bits,).
 
@@ -272,9 +264,7 @@ def message_bits(query: Query, clayout: CodedLayout) -> np.ndarray:
 def encode_coded_payload(query: Query, clayout: CodedLayout) -> np.ndarray:
     """Query -> the bits to modulate: message, convolutional code, interleaver; uint8 (coded_bits,)."""
     cl = check_coded_layout(clayout)
-    msg = message_bits(query, cl)
-    coded = convcode.encode(msg, cl.rate) if cl.rate else msg
-    return np.ascontiguousarray(coded[_permutation(coded.size)]) if cl.interleave else coded
+    return encode_message(message_bits(query, cl), cl.rate, interleave=cl.interleave)
 
 
 def decode_coded_payloads(llr, clayout: CodedLayout, *, policy: str = "drop", crc_policy: str = "drop") -> list:
@@ -304,12 +294,7 @@ def decode_coded_payloads(llr, clayout: CodedLayout, *, policy: str = "drop", cr
     check_choice(policy, "policy", POLICIES)
     check_choice(crc_policy, "crc_policy", CRC_POLICIES)
     a = np.asarray(llr)
-    L = as_llr(a[None, :] if a.ndim == 1 else a, "llr", cl.coded_bits, ndim=2)
-    if cl.interleave:
-        deint = np.empty_like(L)
-        deint[:, _permutation(cl.coded_bits)] = L
-        L = deint
-    msgs = convcode.decode(L, cl.rate, cl.message_bits) if cl.rate else (L < 0).astype(np.uint8)
+    msgs = decode_message(a[None, :] if a.ndim == 1 else a, cl.rate, cl.message_bits, interleave=cl.interleave)
     return [_parse(m, cl, policy, crc_policy) for m in msgs]
 
 

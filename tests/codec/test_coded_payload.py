@@ -14,6 +14,7 @@ from dscref.channel import AWGN, Modem, transmit_bits, transmit_symbols
 from dscref.codec import (CodedLayout, CodedReport, PayloadLayout, decode_coded_payload, decode_coded_payloads,
                           encode_coded_payload, encode_payload, message_bits)
 from dscref.codec import coded as coded_module
+from dscref.codec.channel_code import interleaver
 from dscref.crc import crc_bits
 from dscref.query import Query
 
@@ -73,7 +74,7 @@ def test_interleaver_permutes_the_code_and_is_off_uncoded():
         plain = encode_coded_payload(q, CodedLayout(PAPER, rate, interleave=False))
         np.testing.assert_array_equal(plain, convcode.encode(msg, rate))
         mixed = encode_coded_payload(q, CodedLayout(PAPER, rate))
-        perm = coded_module._permutation(plain.size)
+        perm = interleaver(plain.size)
         np.testing.assert_array_equal(mixed, plain[perm])
         assert sorted(perm.tolist()) == list(range(plain.size)) and not np.array_equal(mixed, plain)
     np.testing.assert_array_equal(encode_coded_payload(q, CodedLayout(PAPER, None)),
