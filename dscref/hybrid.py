@@ -25,12 +25,13 @@ centroid also serves as side information for a per-partition PCA (``LinearJSCC``
   for a certain bit) and ``ok`` (False where the decoder *detected* a failure, e.g. a CRC
   mismatch: the server then searches nothing for that query).
 
-Two coders are here: :class:`IdealHead` (a capacity-achieving code, :mod:`dscref.channel.capacity`)
-and :class:`FecHead` (the repetition / extended-Hamming codes of :mod:`dscref.fec` over a modem,
-soft-decoded, no error detection). A convolutional code with a CRC plugs in as a third class
-with the same two methods. The received head bits become labels by maximum likelihood over the
-K valid labels (:func:`dscref.fec.soft_decode_head`: valid, distinct, exactly the sent labels
-when the bits are certain).
+Three coders are here: :class:`IdealHead` (a capacity-achieving code, :mod:`dscref.channel.capacity`),
+:class:`FecHead` (the repetition / extended-Hamming codes of :mod:`dscref.fec` over a modem,
+soft-decoded, no error detection) and :class:`ConvHead` (a CRC on the head bits, the K = 7
+convolutional code and interleaver of :mod:`dscref.codec.channel_code` over a modem, soft
+Viterbi; a head the CRC rejects is reported lost). The received head bits become labels by
+maximum likelihood over the K valid labels (:func:`dscref.fec.soft_decode_head`: valid,
+distinct, exactly the sent labels when the bits are certain).
 
 Random draws: the heads first (all rows), then the analog part; under block fading the two parts
 are separate transmissions (independent gains), a slightly optimistic model of one burst.
@@ -46,7 +47,7 @@ import numpy as np
 from ._validate import as_float_matrix, as_generator, check_choice, check_int
 from .query import Query, check_labels
 
-__all__ = ["HeadReceived", "IdealHead", "FecHead", "HybridResult", "HybridLink", "head_bits",
+__all__ = ["HeadReceived", "IdealHead", "FecHead", "ConvHead", "CONV_HEAD_RATES", "CONV_HEAD_MODEMS", "HybridResult", "HybridLink", "head_bits",
            "search_received"]
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,107 @@ class FecHead:
             res = transmit_bits(encode_head_bits(b[r], self.scheme), self.modem, channel, rng, soft=True)
             llr[r] = decode_head_soft(res.llr, b.shape[1], self.scheme)
         return HeadReceived(llr=llr, ok=np.ones(b.shape[0], dtype=bool))
+
+
+CONV_HEAD_RATES = ("1/2", "3/4")
+CONV_HEAD_MODEMS = ("qpsk", "16qam", "64qam", "256qam")
+
+
+class ConvHead:
+    """The head protected by a CRC and the K = 7 convolutional code, soft-Viterbi decoded.
+
+    Device: ``[head bits | CRC(head bits)]`` -> :func:`dscref.codec.channel_code.encode_message`
+    (code at ``rate``, zero tail, interleaver) -> ``modem``; each head its own transmission.
+    Server: exact LLRs -> :func:`~dscref.codec.channel_code.decode_message` (soft Viterbi) ->
+    CRC check. A head the CRC rejects is reported lost (``ok`` False: the server searches
+    nothing for it, as the coded payload's ``crc_policy="drop"``); a head it accepts is returned
+    as the decoder's hard decisions (LLR +-1, so the ML label over the K valid labels is the
+    decoded label itself when valid, else the nearest valid one in Hamming distance).
+
+    Parameters
+    ----------
+    rate : {"1/2", "2/3", "3/4"} or None
+        Code rate (:mod:`dscref.convcode`); None: uncoded (the CRC still detects).
+    modem : Modem or str
+    crc : {"crc16", "crc8"} or None
+        None: no error detection, every head is used.
+    interleave : bool
+        Interleave the coded bits (default True; spreads an error event over fades).
+
+    Examples
+    --------
+    50 head bits (5 labels of 10 bits) + CRC-16 = 66 bits, rate 1/2: 144 coded bits, 72 QPSK uses.
+
+    >>> ConvHead("1/2", "qpsk").uses(50), ConvHead("3/4", "16qam").uses(50)
+    (72, 24)
+
+    The most robust coder within 40 and within 23 uses (half of B = 47):
+
+    >>> ConvHead.fitting(50, 40), ConvHead.fitting(50, 23)
+    (ConvHead('1/2', '16qam', crc='crc16'), ConvHead('1/2', '256qam', crc='crc16'))
+    """
+
+    def __init__(self, rate="1/2", modem="qpsk", *, crc="crc16", interleave: bool = True):
+        from . import convcode
+        from .channel import as_modem
+        from .crc import CRC_KINDS
+
+        if rate is not None:
+            check_choice(rate, "rate", convcode.RATES)
+        if crc is not None:
+            check_choice(crc, "crc", CRC_KINDS)
+        if not isinstance(interleave, (bool, np.bool_)):
+            raise TypeError(f"interleave must be a bool, got {interleave!r}")
+        self.rate, self.modem, self.crc, self.interleave = rate, as_modem(modem), crc, bool(interleave)
+
+    def __repr__(self) -> str:
+        return f"ConvHead({self.rate!r}, {self.modem.name!r}, crc={self.crc!r})"
+
+    def message_bits(self, n_bits: int) -> int:
+        """Head bits plus the CRC's."""
+        from .crc import crc_width
+
+        return check_int(n_bits, "n_bits", low=1) + (crc_width(self.crc) if self.crc else 0)
+
+    def uses(self, n_bits: int) -> int:
+        from .codec.channel_code import coded_length
+
+        return -(-coded_length(self.message_bits(n_bits), self.rate) // self.modem.bits_per_symbol)
+
+    @property
+    def bits_per_use(self) -> float:
+        """Coded-message bits per complex use, ``rate x bits_per_symbol`` (1 for rate 1/2 QPSK)."""
+        num, den = (1, 1) if self.rate is None else map(int, self.rate.split("/"))
+        return num / den * self.modem.bits_per_symbol
+
+    @classmethod
+    def fitting(cls, n_bits: int, budget: int, rates=CONV_HEAD_RATES, modems=CONV_HEAD_MODEMS, **kw):
+        """The most robust coder that sends ``n_bits`` head bits in at most ``budget`` uses: of
+        every (rate, modem), the fewest bits per use (:attr:`bits_per_use`; ties: the lower-order
+        modem) that fits; None when none fits."""
+        budget = check_int(budget, "budget", low=0)
+        coders = sorted((cls(r, m, **kw) for r in rates for m in modems),
+                        key=lambda c: (c.bits_per_use, c.modem.bits_per_symbol))
+        return next((c for c in coders if c.uses(n_bits) <= budget), None)
+
+    def send(self, bits, channel, rng=None) -> HeadReceived:
+        from .channel import transmit_bits
+        from .codec.channel_code import decode_message, encode_message
+        from .crc import crc_append, crc_check
+
+        b = _as_bit_rows(bits)
+        rng = as_generator(rng)
+        n, nb = b.shape
+        msg = crc_append(b, self.crc) if self.crc else b
+        coded = encode_message(msg, self.rate, interleave=self.interleave)
+        llr = np.zeros(coded.shape)
+        for r in range(n):  # each head its own transmission
+            llr[r] = transmit_bits(coded[r], self.modem, channel, rng, soft=True).llr
+        dec = decode_message(llr, self.rate, msg.shape[1], interleave=self.interleave)
+        ok = crc_check(dec, self.crc) if self.crc else np.ones(n, dtype=bool)
+        out = np.where(dec[:, :nb] == 0, 1.0, -1.0)
+        out[~ok] = 0.0
+        return HeadReceived(llr=out, ok=np.asarray(ok, dtype=bool))
 
 
 def _as_bit_rows(bits) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 from dscref.channel import AWGN, RayleighBlock, transmit_bits
 from dscref.channel.jscc import LinearJSCC
 from dscref.fec import decode_head_soft, encode_head_bits
-from dscref.hybrid import FecHead, HeadReceived, HybridLink, IdealHead, head_bits, search_received
+from dscref.hybrid import ConvHead, FecHead, HeadReceived, HybridLink, IdealHead, head_bits, search_received
 from dscref.index import SemanticIndex
 from dscref.query import Query
 
@@ -208,3 +208,89 @@ def test_validation(setup):
         FecHead("ldpc")
     with pytest.raises(ValueError, match="bits"):
         IdealHead(3).send(np.full((2, 4), 2), AWGN(0.0))
+
+
+# --------------------------------------------------------------------------- the convolutional head
+def test_conv_head_is_the_coded_chain_draw_for_draw():
+    """CRC-16 on the head bits, the K = 7 code and interleaver of codec.channel_code, one
+    transmission per head: the coder's LLRs are the hard decisions of that chain by hand."""
+    from dscref import convcode
+    from dscref.codec.channel_code import decode_message, encode_message
+    from dscref.crc import crc_append, crc_check
+
+    bits = np.random.default_rng(3).integers(0, 2, (12, 50)).astype(np.uint8)
+    coder = ConvHead("1/2", "qpsk")
+    assert coder.uses(50) == convcode.coded_length(66, "1/2") // 2 == 72
+    rx = coder.send(bits, AWGN(0.5), rng=np.random.default_rng(7))
+    rng = np.random.default_rng(7)
+    coded = encode_message(crc_append(bits, "crc16"), "1/2")
+    llr = np.stack([transmit_bits(c, "qpsk", AWGN(0.5), rng, soft=True).llr for c in coded])
+    dec = decode_message(llr, "1/2", 66)
+    ok = crc_check(dec, "crc16")
+    np.testing.assert_array_equal(rx.ok, ok)
+    np.testing.assert_array_equal(rx.llr[ok], np.where(dec[ok, :50] == 0, 1.0, -1.0))
+    assert (rx.llr[~ok] == 0).all()
+    assert 0 < ok.sum() < 12  # at 0.5 dB some heads pass and some are rejected
+
+
+@pytest.mark.parametrize("fading", [False, True])
+def test_conv_head_delivers_what_it_accepts(fading):
+    """A head the CRC accepts is the sent head; rejected ones are reported lost; at high SNR every
+    head arrives, at very low SNR none is accepted."""
+    bits = np.random.default_rng(1).integers(0, 2, (150, 50)).astype(np.uint8)
+    for rate, modem in (("1/2", "qpsk"), ("3/4", "16qam")):
+        coder = ConvHead(rate, modem)
+        for snr in (-5.0, 3.0, 8.0, 40.0):
+            ch = RayleighBlock(snr, 8) if fading else AWGN(snr)
+            rx = coder.send(bits, ch, rng=11)
+            got = rx.llr < 0
+            assert (got[rx.ok] == bits[rx.ok]).all()
+            assert (rx.llr[~rx.ok] == 0).all()
+        assert coder.send(bits, AWGN(40.0), rng=0).ok.all()
+        assert not coder.send(bits, AWGN(-10.0), rng=0).ok.any()
+
+
+def test_conv_head_without_crc_detects_nothing():
+    bits = np.random.default_rng(2).integers(0, 2, (100, 50)).astype(np.uint8)
+    rx = ConvHead("1/2", "qpsk", crc=None).send(bits, AWGN(-1.0), rng=0)
+    assert rx.ok.all() and ((rx.llr < 0) != bits).any(axis=1).sum() > 10
+    assert ConvHead("1/2", "qpsk", crc=None).uses(50) == 56  # 2 (50 + 6) bits / 2
+
+
+def test_conv_head_fitting_picks_the_fewest_bits_per_use():
+    assert repr(ConvHead.fitting(50, 72)) == "ConvHead('1/2', 'qpsk', crc='crc16')"
+    assert repr(ConvHead.fitting(50, 71)) == "ConvHead('3/4', 'qpsk', crc='crc16')"  # 48 uses
+    assert repr(ConvHead.fitting(50, 36)) == "ConvHead('1/2', '16qam', crc='crc16')"
+    assert repr(ConvHead.fitting(50, 24)) == "ConvHead('3/4', '16qam', crc='crc16')"  # 3 bits/use, tie with 64qam
+    assert ConvHead.fitting(50, 11) is None
+    for budget in range(12, 80):
+        c = ConvHead.fitting(50, budget)
+        assert c.uses(50) <= budget
+        assert all(ConvHead(r, m).uses(50) > budget for r in ("1/2", "3/4")
+                   for m in ("qpsk", "16qam", "64qam", "256qam") if ConvHead(r, m).bits_per_use < c.bits_per_use)
+
+
+def test_conv_head_in_the_hybrid_link(setup):
+    xb, labels_b, xq, heads, index, residual = setup
+    link = HybridLink(LinearJSCC(4, 20.0).fit(residual), ConvHead("1/2", "qpsk"), n_lists=K,
+                      centroids=index.centroids_)
+    got = link.send(xq, heads, AWGN(20.0), rng=0)
+    # 3 labels x 5 bits + CRC-16 = 31 bits -> 2 (31 + 6) coded bits -> 37 QPSK uses
+    assert got.head_uses == 37 and got.channel_uses == 41
+    assert got.head_ok.all() and not got.head_wrong.any()
+    lost = link.send(xq, heads, AWGN(-15.0), rng=0)
+    assert not lost.head_ok.any() and all(lab.size == 0 for lab in lost.labels)
+    assert (search_received(index, lost, k=5).I == -1).all()
+
+
+def test_conv_head_validation():
+    with pytest.raises(ValueError, match="rate"):
+        ConvHead("5/6")
+    with pytest.raises(ValueError, match="crc"):
+        ConvHead("1/2", crc="crc32")
+    with pytest.raises(TypeError, match="interleave"):
+        ConvHead("1/2", interleave="yes")
+    with pytest.raises(ValueError, match="bits"):
+        ConvHead().send(np.zeros((2, 0), np.uint8), AWGN(0.0))
+    with pytest.raises(ValueError, match="n_bits"):
+        ConvHead().uses(0)

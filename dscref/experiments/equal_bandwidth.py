@@ -22,12 +22,16 @@ The head's code (``head``):
   whose outage probability at the point's SNR is at most ``head_outage`` (on AWGN: whose
   capacity carries the head), at most ``max_head_share * B``; below that SNR the head is sent
   in that many uses and is lost on AWGN, so the head schemes answer nothing there;
+* ``"conv"``: a CRC-16 and the K = 7 convolutional code, soft Viterbi, a head the CRC rejects
+  lost (:class:`~dscref.hybrid.ConvHead`): at each B the most robust rate and modem whose head
+  fits ``max_head_share * B`` uses (:meth:`ConvHead.fitting <dscref.hybrid.ConvHead.fitting>`;
+  rate 1/2 or 3/4, QPSK to 256-QAM), whatever the SNR;
 * a scheme of :mod:`dscref.fec` by name (``"rep3"``, ``"hamming84"``, ``"none"``:
   :class:`~dscref.hybrid.FecHead` over QPSK, fixed B_h, no error detection);
-* an int (an ideal head in that many uses), or any head coder object (the seam for the
-  convolutional code with a CRC).
+* an int (an ideal head in that many uses), or any head coder object (e.g. a
+  :class:`~dscref.hybrid.ConvHead` of a chosen rate and modem).
 
-Points a scheme cannot reach (``B_h >= B``) are reported as ``None``.
+Points a scheme cannot reach (``B_h >= B``, or no convolutional head fits) are reported as ``None``.
 
 The analog JSCC and the ideal bound of one (B, SNR, trial) draw from the same seed, so under
 fading they see the same gains. No CLI: the lead's Fig. 3 calls this function.
@@ -47,7 +51,7 @@ from ..channel import AWGN, RayleighBlock
 from ..channel.capacity import ideal_delivery, min_uses, outage_probability, threshold_snr_db
 from ..channel.jscc import LinearJSCC
 from ..codec import PayloadLayout
-from ..hybrid import FecHead, HybridLink, IdealHead, search_received
+from ..hybrid import ConvHead, FecHead, HybridLink, IdealHead, search_received
 from ..index.exact import ExactSearch
 from ..metrics import compute_map
 from .data import RetrievalData
@@ -83,6 +87,8 @@ def _head_coder(head, n_bits: int, B: int, channel, max_share: float, outage: fl
     if isinstance(head, str) and head == "ideal":
         cap = max(1, int(math.floor(max_share * B)))
         coder = IdealHead(_ideal_head_uses(n_bits, channel, cap, outage, seed))
+    elif isinstance(head, str) and head == "conv":
+        coder = ConvHead.fitting(n_bits, int(math.floor(max_share * B)))
     elif isinstance(head, str):
         coder = FecHead(head, "qpsk")
     elif isinstance(head, (int, np.integer)) and not isinstance(head, bool):
@@ -90,9 +96,9 @@ def _head_coder(head, n_bits: int, B: int, channel, max_share: float, outage: fl
     elif callable(getattr(head, "uses", None)) and callable(getattr(head, "send", None)):
         coder = head
     else:
-        raise TypeError(f"head must be 'ideal', a dscref.fec scheme name, an int or a head coder "
+        raise TypeError(f"head must be 'ideal', 'conv', a dscref.fec scheme name, an int or a head coder "
                         f"with uses() and send(), got {head!r}")
-    return coder if coder.uses(n_bits) < B else None
+    return coder if coder is not None and coder.uses(n_bits) < B else None
 
 
 def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(range(-10, 11, 5)),
@@ -100,7 +106,7 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
                     head_size: int = 5, duc_kind: str = "ivf", k: int = 1000, head="ideal",
                     max_head_share: float = 0.5, head_outage: float = 0.01, per_partition: bool = False,
                     min_group_size: int | None = None, indexes: dict | None = None,
-                    progress: bool = True) -> dict:
+                    schemes=EQUAL_BANDWIDTH_SCHEMES, fits: dict | None = None, progress: bool = True) -> dict:
     """mAP vs SNR at equal bandwidth for the schemes of the module notes.
 
     Parameters
@@ -121,7 +127,7 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
         The DUC index of ``analog JSCC + DUC head`` (``make_index`` kind).
     k : int
         Search depth for mAP.
-    head : "ideal", fec scheme name, int or head coder
+    head : "ideal", "conv", fec scheme name, int or head coder
         The head's code (module notes).
     max_head_share : float in (0, 1)
         The largest share of B an ``"ideal"`` head may take.
@@ -136,6 +142,12 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
         :class:`LinearJSCC`'s threshold for an own PCA (default ``4 * 2 * max(bandwidths)`` rows).
     indexes : dict, optional
         Prebuilt {"dsc": ..., duc_kind: ...} indexes holding their raw features (reused).
+    schemes : subset of :data:`EQUAL_BANDWIDTH_SCHEMES`
+        The schemes measured (the others' curves are absent from the result).
+    fits : dict, optional
+        A cache of the fitted JSCC models, filled on the first call and reused by a later call
+        with the same data, seed, bandwidths and PCA options (e.g. the same schemes with another
+        head code).
 
     Returns
     -------
@@ -144,12 +156,16 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
         unreachable), "mAP_std", "head_uses" (digital uses: B for the ideal bound),
         "analog_uses", "lost" (share of queries answered with nothing: head or payload lost),
         "head_wrong" (heads used although wrong), "mse" (squared error of the server's vector,
-        over the rows whose head arrived)}, each list one value per SNR (mean over trials);
+        over the rows whose head arrived), "head_code" (the head coder used, None where the
+        scheme sends no head or does not fit)}, each list one value per SNR (mean over trials);
         ``reference``: the error-free mAPs (exact search on clean features, DSC payload);
         ``threshold_snr_db``: the ideal payload's AWGN threshold per B; the parameters.
     """
     t0 = time.perf_counter()
     bandwidths = [check_int(b, "bandwidth", low=1) for b in bandwidths]
+    if isinstance(schemes, str) or not set(schemes) <= set(EQUAL_BANDWIDTH_SCHEMES) or not len(schemes):
+        raise ValueError(f"schemes={schemes!r}: choose a non-empty subset of {list(EQUAL_BANDWIDTH_SCHEMES)}")
+    schemes = [n for n in EQUAL_BANDWIDTH_SCHEMES if n in schemes]
     snrs = [float(s) for s in snrs]
     trials = check_int(trials, "trials", low=1)
     head_size = check_int(head_size, "head_size", low=1)
@@ -172,14 +188,18 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
     xb = np.asarray(data.xb, dtype=np.float32)
     groups = {"dsc": list_of_items(dsc), "duc": list_of_items(duc)}
 
-    def fit(x, g):
-        return LinearJSCC(1, 0.0, n_components=n_comp, min_group_size=min_group_size,
-                          seed=seed).fit(x, g if per_partition else None)
+    fits = {} if fits is None else fits
+    fit_key = (seed, n_comp, per_partition, min_group_size, duc_kind, head_size)
 
-    jscc = {"plain": fit(xb, None), "dsc": None, "duc": None}
-    jscc["dsc"] = fit(xb, groups["dsc"]) if per_partition else jscc["plain"]
-    jscc["duc"] = fit(xb, groups["duc"]) if per_partition else jscc["plain"]
-    jscc["residual"] = fit(xb - dsc.centroids_[groups["dsc"]], groups["dsc"])
+    def jscc(which):
+        """The JSCC model of ``which`` ("plain", "dsc", "duc", "residual"), fitted on first use."""
+        key = fit_key + (which if per_partition or which == "residual" else "plain",)
+        if key not in fits:
+            g = None if key[-1] == "plain" else groups["dsc" if key[-1] == "residual" else key[-1]]
+            x = xb - dsc.centroids_[groups["dsc"]] if key[-1] == "residual" else xb
+            fits[key] = LinearJSCC(1, 0.0, n_components=n_comp, min_group_size=min_group_size,
+                                   seed=seed).fit(x, g if per_partition else None)
+        return fits[key]
 
     exact = ExactSearch(xb)
     layout = PayloadLayout.for_index(dsc, head_size)
@@ -191,10 +211,10 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
 
     curves = {}
     for B in bandwidths:
-        for name in EQUAL_BANDWIDTH_SCHEMES:
+        for name in schemes:
             curves[f"{name} @ B={B}"] = {"scheme": name, "B": B, "snr_db": snrs, "mAP": [], "mAP_std": [],
                                          "head_uses": [], "analog_uses": [], "lost": [],
-                                         "head_wrong": [], "mse": []}
+                                         "head_wrong": [], "mse": [], "head_code": []}
     bar = tqdm(total=len(bandwidths) * len(snrs) * trials, desc="equal bandwidth", leave=False,
                disable=not progress)
     for bi, B in enumerate(bandwidths):
@@ -203,29 +223,30 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
             coders = {key: _head_coder(head, head_nbits[key], B, ch, max_head_share, head_outage, seed)
                       for key in ("dsc", "duc")}
             B_h = {key: None if c is None else c.uses(head_nbits[key]) for key, c in coders.items()}
-            per = {name: {"mAP": [], "lost": [], "head_wrong": [], "mse": []} for name in EQUAL_BANDWIDTH_SCHEMES}
+            per = {name: {"mAP": [], "lost": [], "head_wrong": [], "mse": []} for name in schemes}
             uses = {"analog JSCC": (0, B), "ideal digital": (B, 0)}  # (digital, analog) uses per query
             for t in range(trials):
                 def rng(sid):
                     return np.random.default_rng([seed, bi, si, t, sid])
 
-                # analog JSCC, no head: all B uses (stream 0, shared with the ideal bound)
-                res = jscc["plain"].redesign(B, snr).send(xq, ch, rng(0))
-                per["analog JSCC"]["mAP"].append(compute_map(exact.search(res.received, k).I, data.gnd)[0])
-                per["analog JSCC"]["lost"].append(0.0)
-                per["analog JSCC"]["mse"].append(float(((res.received - xq) ** 2).sum(1).mean()))
-                # the ideal digital bound: delivered -> the exact payload's ranking, lost -> nothing
-                ok = ideal_delivery(payload_bits, B, ch, nq, rng(0)).delivered
-                per["ideal digital"]["mAP"].append(compute_map(np.where(ok[:, None], I_digital, -1), data.gnd)[0])
-                per["ideal digital"]["lost"].append(float(1.0 - ok.mean()))
-                for sid, (name, key, model, centroids) in enumerate((
-                        ("analog JSCC + DUC head", "duc", jscc["duc"], None),
-                        ("analog JSCC + DSC head", "dsc", jscc["dsc"], None),
-                        ("hybrid", "dsc", jscc["residual"], dsc.centroids_)), start=1):
-                    if coders[key] is None:
+                if "analog JSCC" in per:  # no head: all B uses (stream 0, shared with the ideal bound)
+                    res = jscc("plain").redesign(B, snr).send(xq, ch, rng(0))
+                    per["analog JSCC"]["mAP"].append(compute_map(exact.search(res.received, k).I, data.gnd)[0])
+                    per["analog JSCC"]["lost"].append(0.0)
+                    per["analog JSCC"]["mse"].append(float(((res.received - xq) ** 2).sum(1).mean()))
+                if "ideal digital" in per:  # delivered -> the exact payload's ranking, lost -> nothing
+                    ok = ideal_delivery(payload_bits, B, ch, nq, rng(0)).delivered
+                    per["ideal digital"]["mAP"].append(compute_map(np.where(ok[:, None], I_digital, -1),
+                                                                   data.gnd)[0])
+                    per["ideal digital"]["lost"].append(float(1.0 - ok.mean()))
+                for sid, (name, key, which, centroids) in enumerate((
+                        ("analog JSCC + DUC head", "duc", "duc", None),
+                        ("analog JSCC + DSC head", "dsc", "dsc", None),
+                        ("hybrid", "dsc", "residual", dsc.centroids_)), start=1):
+                    if coders[key] is None or name not in per:
                         continue
                     index = dsc if key == "dsc" else duc
-                    link = HybridLink(model.redesign(B - B_h[key], snr), coders[key], n_lists=index.n_lists,
+                    link = HybridLink(jscc(which).redesign(B - B_h[key], snr), coders[key], n_lists=index.n_lists,
                                       centroids=centroids)
                     got = link.send(xq, heads[key], ch, rng(sid))
                     uses[name] = (got.head_uses, got.analog_uses)
@@ -236,7 +257,7 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
                     per[name]["mse"].append(float(((got.vectors[used] - xq[used]) ** 2).sum(1).mean())
                                             if used.any() else None)
                 bar.update(1)
-            for name in EQUAL_BANDWIDTH_SCHEMES:
+            for name in schemes:
                 c = curves[f"{name} @ B={B}"]
                 vals = per[name]["mAP"]
                 c["mAP"].append(float(np.mean(vals)) if vals else None)
@@ -246,13 +267,14 @@ def equal_bandwidth(data: RetrievalData, *, bandwidths=(47, 188), snrs=tuple(ran
                     c[key].append(float(np.mean(v)) if v else None)
                 c["head_uses"].append(uses.get(name, (None, None))[0])
                 c["analog_uses"].append(uses.get(name, (None, None))[1])
-            log.info("B=%d SNR %.1f dB: %s", B, snr,
-                     {n: curves[f"{n} @ B={B}"]["mAP"][-1] for n in EQUAL_BANDWIDTH_SCHEMES})
+                coder = coders["duc" if "DUC" in name else "dsc"] if "head" in name or name == "hybrid" else None
+                c["head_code"].append(None if coder is None else repr(coder))
+            log.info("B=%d SNR %.1f dB: %s", B, snr, {n: curves[f"{n} @ B={B}"]["mAP"][-1] for n in schemes})
     bar.close()
     return {"experiment": "equal_bandwidth", "curves": curves, "reference": reference,
             "threshold_snr_db": {str(B): threshold_snr_db(payload_bits, B) for B in bandwidths},
             "payload_bits": payload_bits, "head_bits": head_nbits["dsc"],
-            "head": head if isinstance(head, str) else repr(head),
+            "head": head if isinstance(head, str) else repr(head), "schemes": schemes,
             "fading": fading, "block": block, "trials": trials, "seed": seed, "head_size": head_size,
             "max_head_share": max_head_share, "head_outage": head_outage, "min_group_size": min_group_size,
             "duc_index": duc_kind, "per_partition": per_partition, "n_db": int(data.n), "n_queries": nq,

@@ -89,3 +89,25 @@ def test_validation(tiny, indexes):
         equal_bandwidth(tiny, bandwidths=(16,), snrs=(0.0,), head=2.5, indexes=indexes)
     with pytest.raises(ValueError, match="scheme"):
         equal_bandwidth(tiny, bandwidths=(16,), snrs=(0.0,), head="ldpc", indexes=indexes)
+
+
+def test_conv_head_option_and_a_subset_of_schemes(tiny, indexes):
+    """head="conv": at each B the most robust convolutional head within half of B; the schemes
+    asked for only; a JSCC fit cache shared by two calls gives the same numbers."""
+    fits = {}
+    kw = dict(bandwidths=(16, 47), snrs=(-10.0, 30.0), trials=1, k=200, indexes=indexes, progress=False)
+    out = equal_bandwidth(tiny, head="conv", schemes=("hybrid", "analog JSCC + DSC head"), fits=fits, **kw)
+    assert set(out["curves"]) == {f"{s} @ B={B}" for s in ("hybrid", "analog JSCC + DSC head") for B in (16, 47)}
+    assert out["schemes"] == ["analog JSCC + DSC head", "hybrid"]
+    # 40 head bits + CRC-16 = 56: rate 3/4 -> 83 coded bits, 21 16-QAM uses within 23 (rate 1/2
+    # 16-QAM: 31 uses)
+    c = out["curves"]["hybrid @ B=47"]
+    assert c["head_code"] == ["ConvHead('3/4', '16qam', crc='crc16')"] * 2 and c["head_uses"] == [21, 21]
+    assert c["lost"][0] == 1.0 and c["mAP"][0] == 0.0  # -10 dB: every head rejected by its CRC
+    assert c["lost"][1] == 0.0 and c["mAP"][1] > 0.3
+    assert out["curves"]["hybrid @ B=16"]["mAP"] == [None, None]  # no head fits 8 uses
+    assert len(fits) == 2  # the feature's JSCC (for the DSC head) and the residual's
+    again = equal_bandwidth(tiny, head="conv", schemes=("hybrid", "analog JSCC + DSC head"), fits=fits, **kw)
+    assert [v["mAP"] for v in again["curves"].values()] == [v["mAP"] for v in out["curves"].values()]
+    with pytest.raises(ValueError, match="schemes"):
+        equal_bandwidth(tiny, schemes=("analog",), **kw)
