@@ -20,6 +20,11 @@ The CLI (``dscref reproduce``) wraps these functions. One concept per module:
 * :mod:`~dscref.experiments.robust` -- ``robust_variants_mAP`` (``VARIANTS``) and ``robust``;
 * :mod:`~dscref.experiments.equal_bandwidth` -- ``equal_bandwidth`` (every scheme at equal B and
   energy: linear analog JSCC with and without a head, the ideal digital bound, the hybrid);
+* :mod:`~dscref.experiments.wireless` -- ``wireless`` (Fig. 3 redrawn at equal bandwidth: every
+  analog, hybrid and digital scheme in B uses, AWGN and block fading, the ideal bound of each
+  payload sent, the gaps to it), with :mod:`~dscref.experiments.wireless_schemes` (what each
+  digital scheme sends in B uses: ``digital_plans``, ``coded_plan``) and
+  :mod:`~dscref.experiments.wireless_report` (``format_wireless``, ``draw_wireless``);
 * :mod:`~dscref.experiments.seeds` -- ``run_seeds`` (an experiment over several data seeds,
   resumable per-seed files, combined), ``SeedFiles``, ``EXPERIMENTS``;
 * :mod:`~dscref.experiments.combine` -- ``combine`` (per-seed results -> mean, 95 % CI, values),
@@ -64,6 +69,10 @@ from .robust import VARIANTS, robust, robust_variants_mAP
 from .seeds import EXPERIMENTS, UNCOMPARED, SeedFiles, SeedRun, check_seeds, combine_seeds, over_seeds, run_seeds
 from .sensitivity import CONCLUSIONS, METHODS, SENSITIVITY, sensitivity, verdict
 from .table1 import ABLATION_THRESHOLDS, ablation_rows, table1, variant_key
+from .wireless import ANALOG_SCHEMES, WIRELESS_BANDWIDTHS, WIRELESS_SNRS, wireless
+from .wireless_report import curve_points, draw_wireless, format_wireless, point, winners
+from .wireless_schemes import (CODED_MODEMS, CODED_RATES, ROBUST_VARIANTS, UNCODED_MODEMS, DigitalPlan, bound_map,
+                               clean_ranking, coded_map, coded_plan, digital_plans, lowest_modem)
 from .tables import (format_fig2, format_fig2_paper, format_fig3, format_markdown, format_robust, format_sensitivity,
                      format_table1, format_value)
 
@@ -92,4 +101,8 @@ __all__ = [
     "list_of_items", "recall_curve",
     # equal bandwidth and energy: analog JSCC, the ideal digital bound, the hybrid
     "equal_bandwidth", "EQUAL_BANDWIDTH_SCHEMES",
+    # Fig. 3 at equal bandwidth: every scheme, the ideal bound of each payload, the gaps
+    "wireless", "WIRELESS_BANDWIDTHS", "WIRELESS_SNRS", "ANALOG_SCHEMES", "format_wireless", "draw_wireless",
+    "point", "curve_points", "winners", "digital_plans", "coded_plan", "lowest_modem", "DigitalPlan",
+    "clean_ranking", "bound_map", "coded_map", "CODED_RATES", "CODED_MODEMS", "UNCODED_MODEMS", "ROBUST_VARIANTS",
 ]

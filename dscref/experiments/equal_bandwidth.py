@@ -69,7 +69,21 @@ EQUAL_BANDWIDTH_SCHEMES = ("analog JSCC", "analog JSCC + DUC head", "analog JSCC
 def _ideal_head_uses(n_bits: int, channel, cap: int, outage: float, seed: int) -> int:
     """The fewest uses (at most ``cap``) in which an ideal head's outage on ``channel`` is at most
     ``outage`` (exact on AWGN, Monte Carlo under fading); ``cap`` when none is."""
+    key = (n_bits, repr(channel), cap, outage, seed)
+    if key not in _HEAD_USES:
+        if len(_HEAD_USES) > 100_000:
+            _HEAD_USES.clear()
+        _HEAD_USES[key] = _fewest_head_uses(n_bits, channel, cap, outage, seed)
+    return _HEAD_USES[key]
+
+
+_HEAD_USES: dict = {}  # (n_bits, channel, cap, outage, seed) -> uses: the same head is sized once
+
+
+def _fewest_head_uses(n_bits: int, channel, cap: int, outage: float, seed: int) -> int:
     lo = max(1, min_uses(n_bits, channel.snr_db))  # below the AWGN capacity nothing arrives
+    if not isinstance(channel, RayleighBlock):  # AWGN: outage 0 from lo uses on, 1 below
+        return min(lo, cap)
     if lo >= cap or outage_probability(n_bits, cap, channel, seed=seed) > outage:
         return cap
     hi = cap  # outage(hi) <= target: bisect for the smallest such count

@@ -220,9 +220,10 @@ def _spread_note(result: dict) -> str:
 
 
 def format_fig3(result: dict) -> str:
-    """Fig. 3 as text: mAP per SNR and curve (± std over trials for one seed, ± 95 % CI over
-    seeds otherwise), with each curve's channel uses B."""
-    return "\n".join(_aligned(_fig3_rows(result, markdown=False)) + [_spread_note(result)])
+    """The paper's Fig. 3 (unequal bandwidth: each curve its own B) as text: mAP per SNR and curve
+    (± std over trials for one seed, ± 95 % CI over seeds otherwise), with each curve's channel uses B."""
+    return "\n".join(["The paper's Fig. 3, unequal bandwidth (each curve its own B uses)"]
+                     + _aligned(_fig3_rows(result, markdown=False)) + [_spread_note(result)])
 
 
 # --------------------------------------------------------------------------- robust coding
@@ -280,10 +281,15 @@ def format_markdown(result: dict, scale_key: str | None = None) -> str:
     if exp == "fig2_paper":
         return _fig2_paper_title(result) + "\n\n" + _markdown(_fig2_paper_rows(result))
     if exp == "fig3":
-        return _markdown(_fig3_rows(result, markdown=True)) + "\n\n" + _spread_note(result)
+        return ("The paper's Fig. 3, unequal bandwidth (each curve its own B uses)\n\n"
+                + _markdown(_fig3_rows(result, markdown=True)) + "\n\n" + _spread_note(result))
     if exp == "robust":
         return _markdown(_robust_rows(result))
     if exp == "sensitivity":
         table, verdicts = _sensitivity_rows(result)
         return _markdown(table) + "\n\n" + _markdown(verdicts)
+    if exp == "wireless":
+        from .wireless_report import format_wireless
+
+        return format_wireless(result, markdown=True)
     raise ValueError(f"no markdown table for experiment {exp!r}")
