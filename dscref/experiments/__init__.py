@@ -23,7 +23,8 @@ The CLI (``dscref reproduce``) wraps these functions. One concept per module:
 * :mod:`~dscref.experiments.wireless` -- ``wireless`` (Fig. 3 redrawn at equal bandwidth: every
   analog, hybrid and digital scheme in B uses, AWGN and block fading, the ideal bound of each
   payload sent, the gaps to it), with :mod:`~dscref.experiments.wireless_schemes` (what each
-  digital scheme sends in B uses: ``digital_plans``, ``coded_plan``) and
+  digital scheme sends in B uses: ``digital_plans``, ``coded_plan``; ``DigitalRun``),
+  :mod:`~dscref.experiments.wireless_gaps` (``gaps``, ``outage_snr_db``) and
   :mod:`~dscref.experiments.wireless_report` (``format_wireless``, ``draw_wireless``);
 * :mod:`~dscref.experiments.seeds` -- ``run_seeds`` (an experiment over several data seeds,
   resumable per-seed files, combined), ``SeedFiles``, ``EXPERIMENTS``;
@@ -71,8 +72,9 @@ from .sensitivity import CONCLUSIONS, METHODS, SENSITIVITY, sensitivity, verdict
 from .table1 import ABLATION_THRESHOLDS, ablation_rows, table1, variant_key
 from .wireless import ANALOG_SCHEMES, WIRELESS_BANDWIDTHS, WIRELESS_SNRS, wireless
 from .wireless_report import curve_points, draw_wireless, format_wireless, point, winners
-from .wireless_schemes import (CODED_MODEMS, CODED_RATES, ROBUST_VARIANTS, UNCODED_MODEMS, DigitalPlan, bound_map,
-                               clean_ranking, coded_map, coded_plan, digital_plans, lowest_modem)
+from .wireless_gaps import gaps, outage_snr_db
+from .wireless_schemes import (CODED_MODEMS, CODED_RATES, ROBUST_VARIANTS, UNCODED_MODEMS, DigitalPlan, DigitalRun,
+                               bound_map, bound_name, clean_ranking, coded_map, coded_plan, digital_plans, lowest_modem)
 from .tables import (format_fig2, format_fig2_paper, format_fig3, format_markdown, format_robust, format_sensitivity,
                      format_table1, format_value)
 
@@ -105,4 +107,5 @@ __all__ = [
     "wireless", "WIRELESS_BANDWIDTHS", "WIRELESS_SNRS", "ANALOG_SCHEMES", "format_wireless", "draw_wireless",
     "point", "curve_points", "winners", "digital_plans", "coded_plan", "lowest_modem", "DigitalPlan",
     "clean_ranking", "bound_map", "coded_map", "CODED_RATES", "CODED_MODEMS", "UNCODED_MODEMS", "ROBUST_VARIANTS",
+    "DigitalRun", "bound_name", "gaps", "outage_snr_db",
 ]

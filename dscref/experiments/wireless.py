@@ -18,9 +18,11 @@ same energy per use (SNR = Es/N0 per complex use, the average SNR under fading):
   :func:`~dscref.codec.budget.fit_payload` where it must be), and the ideal bound of every payload
   actually sent. A scheme that cannot fit B has None at every SNR ("does not fit").
 
-``gaps`` gives, per digital curve, the SNR at which it first keeps ``fraction`` (0.9) of its
-payload's error-free mAP and the SNR at which the ideal bound of the same payload does (on
-AWGN the Shannon threshold ``10 log10(2^(b/B) - 1)``), and their difference in dB.
+``gaps`` (:mod:`~dscref.experiments.wireless_gaps`) gives, per digital curve, the SNR at which it
+first keeps ``fraction`` (0.9) of its payload's error-free mAP (read on a 0.25 dB grid inside the
+grid step where it crosses) and the SNR at which the ideal bound of the same payload does (on
+AWGN the Shannon threshold ``10 log10(2^(b/B) - 1)``; under fading where the outage probability
+is ``1 - fraction``), and their difference in dB.
 
 Random draws: the analog and hybrid schemes draw as :func:`equal_bandwidth` does; the coded links
 and the bounds from ``[seed, 1000 + b, s, t, stream]`` (b, s, t: the indices of B, SNR, trial);
@@ -31,14 +33,11 @@ the robust variants as :func:`~dscref.experiments.robust.robust_variants_mAP` do
 from __future__ import annotations
 
 import logging
-import math
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .._validate import check_float, check_int
-from ..channel import AWGN, RayleighBlock
 from ..channel.capacity import threshold_snr_db
 from ..codec import PayloadLayout
 from ..index.exact import ExactSearch
@@ -47,8 +46,8 @@ from ..metrics import compute_map
 from .data import RetrievalData
 from .equal_bandwidth import equal_bandwidth
 from .evaluate import build_index
-from .robust import _snr_at_fraction, robust_variants_mAP
-from .wireless_schemes import (CODED_RATES, ROBUST_VARIANTS, bound_map, clean_ranking, coded_map, digital_plans)
+from .wireless_gaps import gaps
+from .wireless_schemes import CODED_RATES, ROBUST_VARIANTS, DigitalRun, clean_ranking, digital_plans
 
 __all__ = ["wireless", "WIRELESS_BANDWIDTHS", "WIRELESS_SNRS", "ANALOG_SCHEMES"]
 
@@ -58,10 +57,6 @@ WIRELESS_BANDWIDTHS = (47, 94, 188, 376)
 WIRELESS_SNRS = tuple(float(s) for s in np.arange(-10.0, 30.1, 2.5))
 ANALOG_SCHEMES = ("analog JSCC", "analog JSCC + DUC head", "analog JSCC + DSC head")
 _HYBRIDS = {"ideal": "hybrid (ideal head)", "conv": "hybrid (conv head)"}
-
-
-def _bound_name(h: int, m: int, bits: int) -> str:
-    return f"ideal bound, {h}x{m} payload ({bits} bits)"
 
 
 def _analog_curves(data, fading: bool, common: dict, fits: dict) -> dict:
@@ -77,17 +72,12 @@ def _analog_curves(data, fading: bool, common: dict, fits: dict) -> dict:
     return out
 
 
-def _empty(name: str, B: int, snrs: list, family: str, **fields) -> dict:
-    n = len(snrs)
-    return {"scheme": name, "B": B, "family": family, "snr_db": snrs, "mAP": [None] * n, "mAP_std": [None] * n,
-            "lost": [None] * n, "wrong": [None] * n, **fields}
-
-
 def wireless(data: RetrievalData, *, bandwidths=WIRELESS_BANDWIDTHS, snrs=WIRELESS_SNRS, trials: int = 3,
              seed: int = 0, fading: bool = False, block: int = 16, head_size: int = 5, duc_kind: str = "ivf",
              k: int = 1000, rates=CODED_RATES, robust_variants=ROBUST_VARIANTS, p_design: float = 0.01,
              head_scheme: str = "hamming84", fraction: float = 0.9, max_head_share: float = 0.5,
-             head_outage: float = 0.01, indexes: dict | None = None, progress: bool = True) -> dict:
+             head_outage: float = 0.01, gap_step: float = 0.25, indexes: dict | None = None,
+             progress: bool = True) -> dict:
     """Fig. 3 at equal bandwidth (module notes).
 
     Parameters
@@ -105,6 +95,7 @@ def wireless(data: RetrievalData, *, bandwidths=WIRELESS_BANDWIDTHS, snrs=WIRELE
     robust_variants : subset of :data:`~dscref.experiments.robust.VARIANTS` (``plain`` is the paper's uncoded payload)
     p_design, head_scheme : the robust variants' settings (:func:`robust_variants_mAP`)
     fraction : float in (0, 1] -- the share of a payload's error-free mAP at which gaps are read
+    gap_step : float > 0 -- the SNR step (dB) of the grid on which a gap's crossing is refined
     max_head_share, head_outage : the heads of the analog and hybrid schemes (:func:`equal_bandwidth`)
     indexes : dict, optional -- prebuilt {"dsc": ..., duc_kind: ...} indexes with raw features
 
@@ -127,6 +118,7 @@ def wireless(data: RetrievalData, *, bandwidths=WIRELESS_BANDWIDTHS, snrs=WIRELE
         raise ValueError(f"bandwidths={bandwidths} and snrs={snrs} must both be non-empty")
     trials = check_int(trials, "trials", low=1)
     fraction = check_float(fraction, "fraction", low=0.0, high=1.0, low_open=True)
+    gap_step = check_float(gap_step, "gap_step", low=0.0, low_open=True)
     head_size = check_int(head_size, "head_size", low=1)
     indexes = {} if indexes is None else indexes
     for kind in ("dsc", duc_kind):
@@ -156,9 +148,11 @@ def wireless(data: RetrievalData, *, bandwidths=WIRELESS_BANDWIDTHS, snrs=WIRELE
     for channel in ("awgn", "fading") if fading else ("awgn",):
         fad = channel == "fading"
         curves = _analog_curves(data, fad, common, fits)
-        curves.update(_digital_curves(dsc, queries, xq, heads, data.gnd, plans, ranking, clean, snrs, trials, seed,
-                                      fad, block, k, p_design, head_scheme, robust_index, label_order, progress))
-        panels[channel] = {"curves": curves, "gaps": _gaps(curves, plans, clean, snrs, fraction, fad)}
+        digital = DigitalRun(dsc, xq, queries, heads, data.gnd, ranking, clean, trials=trials, seed=seed, fading=fad,
+                             block=block, k=k, p_design=p_design, head_scheme=head_scheme,
+                             robust_index=robust_index, label_order=label_order, progress=progress)
+        curves.update(digital.curves(plans, snrs))
+        panels[channel] = {"curves": curves, "gaps": gaps(digital, curves, plans, snrs, fraction, gap_step)}
         log.info("wireless: %s done after %.0f s", channel, time.perf_counter() - t0)
     reference = {"exact search, clean feature": float(compute_map(ExactSearch(data.xb).search(xq, k).I, data.gnd)[0]),
                  "payloads": {f"{h}x{m}": clean[(h, m)] for h, m, _ in payloads}}
@@ -167,92 +161,9 @@ def wireless(data: RetrievalData, *, bandwidths=WIRELESS_BANDWIDTHS, snrs=WIRELE
             "threshold_snr_db": {str(B): {f"{h}x{m}": threshold_snr_db(b, B) for h, m, b in payloads}
                                  for B in bandwidths},
             "plans": {str(B): {p.name: p.describe() for p in ps} for B, ps in plans.items()},
-            "fraction": fraction, "fading": fading, "block": block, "trials": trials, "seed": seed,
+            "fraction": fraction, "gap_step": gap_step, "fading": fading, "block": block, "trials": trials, "seed": seed,
             "head_size": head_size, "rates": list(rates), "robust_variants": list(robust_variants),
             "p_design": p_design, "head_scheme": head_scheme, "duc_index": duc_kind, "k": k,
             "max_head_share": max_head_share, "head_outage": head_outage, "n_db": int(data.n), "n_queries": nq,
             "snr_definition": "Es/N0 per complex channel use, energy 1 per use on average (all schemes)",
             "total_s": time.perf_counter() - t0}
-
-
-def _digital_curves(dsc, queries, xq, heads, gnd, plans, ranking, clean, snrs, trials, seed, fading, block, k,
-                    p_design, head_scheme, robust_index, label_order, progress) -> dict:
-    """The digital, robust and bound curves of one channel."""
-    curves = {}
-    n_points = sum(len(snrs) * trials for _ in plans)
-    bar = tqdm(total=n_points, desc="wireless digital" + (" (fading)" if fading else ""), leave=False,
-               disable=not progress)
-    for bi, (B, ps) in enumerate(plans.items()):
-        bounds = {}
-        for p in ps:
-            family = "robust" if p.kind == "robust" and p.variant != "plain" else "digital"
-            bound = _bound_name(p.head_size, p.subcodes, p.info_bits) if p.fits else None
-            curves[f"{p.name} @ B={B}"] = _empty(p.name, B, snrs, family, **p.describe(), bound=bound,
-                                                 clean_mAP=clean.get(p.payload))
-            if p.fits:
-                bounds.setdefault(bound, p)
-        for name, p in bounds.items():
-            curves[f"{name} @ B={B}"] = _empty(name, B, snrs, "bound", head_size=p.head_size, subcodes=p.subcodes,
-                                               info_bits=p.info_bits, channel_uses=B, fits=True,
-                                               bounds=[q.name for q in ps if q.fits and q.payload == p.payload],
-                                               clean_mAP=clean[p.payload])
-        # robust variants (and the paper's uncoded payload), grouped by the modem that fits
-        by_modem: dict = {}
-        for p in ps:
-            if p.kind == "robust" and p.fits:
-                by_modem.setdefault(p.modem, []).append(p)
-        for modem, group in by_modem.items():
-            res = robust_variants_mAP(dsc, xq, heads, gnd, snrs, modem=modem, n_trials=trials, seed=seed,
-                                      variants=[p.variant for p in group], k=k, p_design=p_design,
-                                      head_scheme=head_scheme, robust_index=robust_index, label_order=label_order,
-                                      fading=fading, block=block)
-            for p in group:
-                c = curves[f"{p.name} @ B={B}"]
-                c["mAP"] = [res["mAP"][p.variant][s]["mean"] for s in res["snr_db"]]
-                c["mAP_std"] = [res["mAP"][p.variant][s]["std"] for s in res["snr_db"]]
-        # coded links and the bounds, point by point
-        coded = [p for p in ps if p.kind == "coded" and p.fits]
-        for si, snr in enumerate(snrs):
-            ch = RayleighBlock(snr, block) if fading else AWGN(snr)
-            per: dict = {}
-            for t in range(trials):
-                def rng(stream):
-                    return np.random.default_rng([seed, 1000 + bi, si, t, stream])
-
-                for name, p in bounds.items():  # one stream: under fading every bound sees the same gains
-                    per.setdefault(name, []).append(bound_map(ranking[p.payload], p.info_bits, B, ch, rng(0), gnd)
-                                                    + (0.0,))
-                for j, p in enumerate(coded, start=1):
-                    per.setdefault(p.name, []).append(coded_map(dsc, queries, p, ch, rng(j), gnd, k))
-                bar.update(1)
-            for name, vals in per.items():
-                c = curves[f"{name} @ B={B}"]
-                m, lost, wrong = np.asarray(vals, dtype=float).T
-                c["mAP"][si], c["mAP_std"][si] = float(m.mean()), float(m.std())
-                c["lost"][si], c["wrong"][si] = float(lost.mean()), float(wrong.mean())
-    bar.close()
-    return curves
-
-
-def _gaps(curves: dict, plans: dict, clean: dict, snrs: list, fraction: float, fading: bool) -> dict:
-    """Per digital curve that fits: the SNR at which it first keeps ``fraction`` of its payload's
-    error-free mAP, the same for its payload's ideal bound, and the gap in dB (None where a curve
-    never reaches the level on the SNR grid)."""
-    out = {}
-    for B, ps in plans.items():
-        for p in ps:
-            if not p.fits:
-                continue
-            c = curves[f"{p.name} @ B={B}"]
-            target = fraction * clean[p.payload]
-            have = _snr_at_fraction(snrs, c["mAP"], target)
-            if fading:
-                b = curves[f"{c['bound']} @ B={B}"]["mAP"]
-                bound = _snr_at_fraction(snrs, b, target)
-            else:  # the bound is a step at the Shannon threshold
-                bound = threshold_snr_db(p.info_bits, B)
-                bound = None if math.isinf(bound) else bound
-            out[f"{p.name} @ B={B}"] = {"scheme": p.name, "B": B, "target_mAP": target, "snr_bound_db": bound,
-                                        "snr_scheme_db": have,
-                                        "gap_db": None if have is None or bound is None else have - bound}
-    return out

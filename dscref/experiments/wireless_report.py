@@ -68,9 +68,17 @@ def _sent(c: dict) -> str:
             return "does not fit"
         rate = f" r{c['rate']}" if c.get("rate") else ""
         return f"{c['modem'].upper()}{rate}, {c['head_size']}x{c['subcodes']}, {c['channel_uses']} uses"
-    codes = [h for h in (c.get("head_code") or []) if h]
-    return codes[-1].replace("crc='crc16'", "CRC-16") if codes and "Conv" in codes[-1] else \
-        ("ideal head" if fam == "hybrid" or "head" in c["scheme"] else "")
+    analog = [mean_and_ci(point(c["analog_uses"], i))[0] for i in range(len(c["snr_db"]))] if "analog_uses" in c else []
+    if not any(u is not None for u in analog):
+        return _NF if analog else ""
+    if c["scheme"] == "analog JSCC":
+        return f"JSCC, {c['B']} uses"
+    code = next((h for h in reversed(c.get("head_code") or []) if h), "")
+    if code.startswith("ConvHead"):
+        rate, modem = code.split("'")[1], code.split("'")[3]
+        uses = int(next(u for u in reversed(analog) if u is not None))
+        return f"head {modem.upper()} r{rate} + CRC-16, {c['B'] - uses} uses; JSCC {uses}"
+    return "head ideal code (1 % outage, <= B/2 uses); JSCC the rest"
 
 
 def _panel_rows(result: dict, channel: str, B: int, n_seeds: int) -> list:

@@ -17,7 +17,7 @@ from dscref.experiments.wireless_report import curve_points, point
 SNRS = (-5.0, 0.0, 5.0, 10.0, 20.0)
 BWS = (47, 94, 188, 376)
 OPTIONS = {"wireless": dict(bandwidths=BWS, snrs=SNRS, trials=1, k=200, fading=True, block=8,
-                            robust_variants=("plain",), progress=False)}
+                            robust_variants=("plain",), gap_step=1.0, progress=False)}
 
 
 def _load(seed):
@@ -54,6 +54,26 @@ def test_the_ideal_bound_lies_above_every_coded_crc_checked_curve(three, channel
             assert mc <= mb + (hc or 0.0) + (hb or 0.0) + 1e-9, (channel, c["scheme"], c["B"], snr, mc, mb)
             strictly_below += mc < mb - 0.05
     assert strictly_below >= 4  # the test compares curves that differ: coded ones reach later
+
+
+def test_no_coded_payload_arrives_intact_below_the_shannon_threshold(three):
+    """A real code cannot beat capacity: on AWGN, 1 dB or more below the threshold of its
+    information bits in B uses, no coded payload arrives intact (its mAP there comes from heads
+    that passed the CRC with sub-code errors left, ``wrong``); above it the bound delivers all."""
+    _, doc = three
+    checked = 0
+    for c, b in _coded_and_bound(doc, "awgn"):
+        thr = threshold_snr_db(c["info_bits"], c["B"])
+        for i, snr in enumerate(SNRS):
+            intact = E.mean_and_ci(point(c["intact"], i))[0]
+            lost, wrong = (E.mean_and_ci(point(c[key], i))[0] for key in ("lost", "wrong"))
+            assert intact + lost + wrong == pytest.approx(1.0)
+            if snr <= thr - 1.0:
+                assert intact == 0.0, (c["scheme"], c["B"], snr)
+                checked += 1
+            elif snr >= thr:
+                assert E.mean_and_ci(point(b["lost"], i))[0] == 0.0
+    assert checked >= 4
 
 
 def test_awgn_bounds_are_cliffs_at_the_shannon_threshold(three):
@@ -100,6 +120,13 @@ def test_gaps_read_against_the_bound_of_the_same_payload(three):
     assert E.mean_and_ci(g["snr_bound_db"])[0] == pytest.approx(threshold_snr_db(c["info_bits"], 188))
     gap = E.mean_and_ci(g["gap_db"])[0]
     assert gap is not None and 0 < gap < 15
+    # the crossing read on a 1 dB grid inside the 5 dB step where the curve crosses
+    fines = g["fine_snr_db"] if isinstance(g["fine_snr_db"], list) else g["fine_snr_db"]["values"]
+    for fine, have in zip(fines, E.per_seed_values(g["snr_scheme_db"])):
+        assert len(fine) == 4 and np.allclose(np.diff(fine), 1.0) and fine[0] - 1.0 <= have <= fine[-1] + 1.0
+    # under fading the bound's SNR is where its outage is 10 %: above the AWGN threshold
+    fad = doc["panels"]["fading"]["gaps"]["digital conv 1/2 @ B=188"]
+    assert E.mean_and_ci(fad["snr_bound_db"])[0] > E.mean_and_ci(g["snr_bound_db"])[0]
     for key, g in gaps.items():  # digital curves only, and no coded one beats its bound's SNR
         assert key in doc["panels"]["awgn"]["curves"]
         v = E.mean_and_ci(g["gap_db"])[0]
@@ -124,7 +151,7 @@ def test_files_tables_and_figure(three, capsys):
 
 
 def test_one_seed_robust_variants_and_a_scheme_that_does_not_fit(tiny, indexes):
-    res = E.wireless(tiny, bandwidths=(47, 94), snrs=(10.0, 40.0), trials=2, k=100, rates=("1/2",),
+    res = E.wireless(tiny, bandwidths=(47, 94), snrs=(10.0, 40.0), trials=2, k=100, rates=("1/2",), gap_step=15.0,
                      robust_variants=("plain", "soft_adc", "all"), indexes=indexes, progress=False)
     assert list(res["panels"]) == ["awgn"]
     curves = res["panels"]["awgn"]["curves"]
@@ -146,3 +173,14 @@ def test_one_seed_robust_variants_and_a_scheme_that_does_not_fit(tiny, indexes):
     with pytest.raises(ValueError, match="bandwidth"):
         E.wireless(tiny, bandwidths=(0,), snrs=(10.0,), indexes=indexes, progress=False)
     assert np.isfinite(curve_points(c["mAP"])[0]).all()
+
+
+def test_outage_snr_of_one_block_is_the_closed_form():
+    """One fade (n_uses <= block): P_out = 1 - exp(-(2^(b/B) - 1) / s), so P_out = p at
+    s = (2^(b/B) - 1) / -ln(1 - p)."""
+    for bits, uses, p in ((40, 8, 0.1), (72, 16, 0.3), (10, 4, 0.02)):
+        want = 10 * math.log10((2 ** (bits / uses) - 1) / -math.log(1 - p))
+        assert E.outage_snr_db(bits, uses, 16, p, seed=1, n_draws=20000) == pytest.approx(want, abs=0.3)
+    # more blocks (diversity): a lower SNR for the same outage
+    assert E.outage_snr_db(72, 64, 16, 0.1) < E.outage_snr_db(72, 64, 64, 0.1) - 2
+    assert E.outage_snr_db(1000, 4, 4, 0.01, hi=20.0) is None
