@@ -34,7 +34,8 @@ The CLI (``dscref reproduce``) wraps these functions. One concept per module:
   ``SENSITIVITY``) and its ``verdict``;
 * :mod:`~dscref.experiments.report` -- ``write_results``, ``write_document`` (results.json + PNG);
 * :mod:`~dscref.experiments.plots` -- ``plot_results``; :mod:`~dscref.experiments.tables` --
-  ``format_*`` (text) and ``format_markdown``;
+  ``format_*`` (text) and ``format_markdown``, from the cells of :mod:`~dscref.experiments.cells`
+  (``format_value``, ``aligned_rows``, ``markdown_table``);
 * :mod:`~dscref.experiments.calibration` -- the synthetic benchmark against published measurements
   of real data (``TARGETS``, ``calibration``).
 
@@ -75,6 +76,7 @@ from .wireless_report import curve_points, draw_wireless, format_wireless, point
 from .wireless_gaps import gaps, outage_snr_db
 from .wireless_schemes import (CODED_MODEMS, CODED_RATES, ROBUST_VARIANTS, UNCODED_MODEMS, DigitalPlan, DigitalRun,
                                bound_map, bound_name, clean_ranking, coded_map, coded_plan, digital_plans, lowest_modem)
+from .cells import aligned_rows, markdown_table
 from .tables import (format_fig2, format_fig2_paper, format_fig3, format_markdown, format_robust, format_sensitivity,
                      format_table1, format_value)
 
@@ -107,5 +109,5 @@ __all__ = [
     "wireless", "WIRELESS_BANDWIDTHS", "WIRELESS_SNRS", "ANALOG_SCHEMES", "format_wireless", "draw_wireless",
     "point", "curve_points", "winners", "digital_plans", "coded_plan", "lowest_modem", "DigitalPlan",
     "clean_ranking", "bound_map", "coded_map", "CODED_RATES", "CODED_MODEMS", "UNCODED_MODEMS", "ROBUST_VARIANTS",
-    "DigitalRun", "bound_name", "gaps", "outage_snr_db",
+    "DigitalRun", "bound_name", "gaps", "outage_snr_db", "aligned_rows", "markdown_table",
 ]

@@ -199,13 +199,14 @@ def plot_results(result: dict, out: Path) -> Path | None:
     if exp == "wireless":
         from .wireless_report import draw_wireless
 
-        fig = plt.figure(figsize=(3.3 * len(result["bandwidths"]) + 2.4, 3.2 * len(result["panels"]) + 0.9))
+        fig = plt.figure(figsize=(3.3 * len(result["bandwidths"]), 3.0 * len(result["panels"]) + 0.8))
         draw_wireless(fig, result)
         fig.suptitle("Fig. 3 at equal bandwidth: mAP vs SNR, every scheme in B complex uses, energy 1 per use\n"
                      f"{what}; " + (bars or "error bars: std over the channel trials"), fontsize=9)
+        fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.94))
         path = Path(out) / f"{exp}.png"
         with atomic_open(path) as f:
-            fig.savefig(f, format="png", dpi=120)
+            fig.savefig(f, format="png", dpi=120, bbox_inches="tight")  # the legend right of the panels
         plt.close(fig)
         return path
     if exp == "sensitivity":

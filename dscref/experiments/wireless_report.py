@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cells import aligned_rows, format_value, markdown_table
 from .combine import is_stats, mean_and_ci
 
 __all__ = ["format_wireless", "draw_wireless", "point", "curve_points", "winners"]
@@ -47,8 +48,6 @@ def _n_seeds(result: dict) -> int:
 
 
 def _cell(c: dict, i: int, n_seeds: int) -> str:
-    from .tables import format_value
-
     v = point(c["mAP"], i)
     if mean_and_ci(v)[0] is None:
         return _NF if not c.get("fits", True) else "-"
@@ -109,8 +108,6 @@ def winners(result: dict, channel: str) -> list:
 
 
 def _gap_rows(result: dict, channel: str) -> list:
-    from .tables import format_value
-
     rows = [["scheme", "B", "payload", f"mAP level ({result['fraction']:.0%} of error-free)", "SNR bound dB",
              "SNR scheme dB", "gap dB"]]
     curves = result["panels"][channel]["curves"]
@@ -127,10 +124,8 @@ _CHANNEL = {"awgn": "AWGN", "fading": "Rayleigh block fading"}
 
 def format_wireless(result: dict, markdown: bool = False) -> str:
     """Every panel's table, the winners and the gaps, as text or markdown."""
-    from .tables import _aligned, _markdown
-
     n = _n_seeds(result)
-    emit = _markdown if markdown else (lambda rows: "\n".join(_aligned(rows, left=2)))
+    emit = markdown_table if markdown else (lambda rows: "\n".join(aligned_rows(rows, left=2)))
     spread = f"± 95 % CI over {n} seeds" if n > 1 else "± std over the channel trials, one seed"
     out = []
     for ch in result["panels"]:
@@ -148,15 +143,19 @@ def format_wireless(result: dict, markdown: bool = False) -> str:
 
 
 def draw_wireless(fig, result: dict) -> None:
-    """One panel per (channel, B): every curve's mAP vs SNR with its error bars; a legend right."""
+    """One panel per (channel, B): every curve's mAP vs SNR with its error bars; the ideal bound of
+    a payload dashed, in the colour of the scheme that sends it (a coded one where several do); the
+    legend right of the panels (save with ``bbox_inches="tight"``)."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     channels, bws = list(result["panels"]), result["bandwidths"]
     n = _n_seeds(result)
     axes = fig.subplots(len(channels), len(bws), squeeze=False, sharey=True)
     names = list(dict.fromkeys(c["scheme"] for ch in channels for c in result["panels"][ch]["curves"].values()
                                if c.get("family") != "bound"))
-    colours = dict(zip(names, plt.cm.tab20(np.linspace(0, 1, max(len(names), 2)))))
+    order = [2 * i % 20 + (2 * i >= 20) for i in range(20)]  # the 10 hues of tab20, then their light twins
+    colours = {name: plt.cm.tab20(order[i % 20]) for i, name in enumerate(names)}
     seen = {}
     for r, ch in enumerate(channels):
         for j, B in enumerate(bws):
@@ -170,15 +169,21 @@ def draw_wireless(fig, result: dict) -> None:
                 if n == 1:
                     h = np.nan_to_num(curve_points(c["mAP_std"])[0])
                 fam = c.get("family")
-                colour = "black" if fam == "bound" else colours[c["scheme"]]
-                label = "ideal bound of a payload sent" if fam == "bound" else c["scheme"]
-                line = ax.errorbar(c["snr_db"], m, yerr=h, ls=_STYLE.get(fam, "-"), marker="" if fam == "bound" else
-                                   "o", ms=2.5, lw=1.0, capsize=1.5, color=colour, alpha=0.6 if fam == "bound" else 1)
-                seen.setdefault(label, line)
+                if fam == "bound":
+                    owner = next((s for s in c["bounds"] if "conv" in s), c["bounds"][0])
+                    colour, label = colours[owner], None
+                else:
+                    colour, label = colours[c["scheme"]], c["scheme"]
+                line = ax.errorbar(c["snr_db"], m, yerr=h, ls=_STYLE.get(fam, "-"), marker="" if fam == "bound"
+                                   else "o", ms=2.5, lw=1.6 if fam == "bound" else 1.0, capsize=1.5, elinewidth=0.6,
+                                   color=colour, alpha=0.55 if fam == "bound" else 0.95)
+                if label:
+                    seen.setdefault(label, line)
             ax.set_title(f"{_CHANNEL.get(ch, ch)}, B = {B}", fontsize=8)
+            ax.set_ylim(0.0, 1.0)
             ax.grid(alpha=0.3)
             if r == len(channels) - 1:
                 ax.set_xlabel("SNR (dB) per complex use", fontsize=8)
         axes[r, 0].set_ylabel("mAP")
-    fig.legend(list(seen.values()), list(seen), loc="center right", fontsize=7)
-    fig.subplots_adjust(right=0.8)
+    seen["ideal bound of that scheme's payload"] = Line2D([], [], color="grey", ls="--", lw=1.6)
+    fig.legend(list(seen.values()), list(seen), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
