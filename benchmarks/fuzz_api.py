@@ -1119,6 +1119,33 @@ def _(rng, c, t=None):
          "crc_policy": arg(rng, _pick(rng, ["drop", "search"]), 0.15)}
 
 
+@driver("codec.encode_message")
+def _(rng, c, t=None):
+    from dscref import codec
+    shape = (int(rng.integers(1, 80)),) if rng.random() < 0.5 else (int(rng.integers(0, 4)), int(rng.integers(1, 80)))
+    return codec.encode_message, (arg(rng, lambda: rng.integers(0, 2, shape)),
+                                  arg(rng, _pick(rng, ["1/2", "2/3", "3/4", None]), 0.2)), \
+        {"interleave": arg(rng, bool(rng.random() < 0.5), 0.1)}
+
+
+@driver("codec.decode_message")
+def _(rng, c, t=None):
+    from dscref import codec
+    rate = _pick(rng, ["1/2", "2/3", "3/4", None])
+    k = int(rng.integers(1, 80))
+    n = codec.channel_code.coded_length(k, rate)
+    shape = (n,) if rng.random() < 0.5 else (int(rng.integers(0, 4)), n)
+    x = rng.standard_normal(shape) * rng.choice([1.0, 10.0, np.inf, 1e300])
+    return codec.decode_message, (arg(rng, x), arg(rng, rate, 0.1), arg(rng, k, 0.1)), \
+        {"interleave": arg(rng, bool(rng.random() < 0.5), 0.1)}
+
+
+@driver("codec.interleaver")
+def _(rng, c, t=None):
+    from dscref import codec
+    return codec.interleaver, (arg(rng, int(rng.integers(1, 2000))),), {}
+
+
 @driver("codec.payload_fit")
 def _(rng, c, t=None):
     from dscref.codec import payload_fit

@@ -47,9 +47,13 @@ def _permutation(n: int) -> np.ndarray:
     return perm
 
 
+_MAX_BLOCK = 2 * (convcode.MAX_INFO_BITS + convcode.TAIL_BITS)  # the longest coded block
+
+
 def interleaver(n: int) -> np.ndarray:
-    """The interleaver of an n-bit block, int64 (n,) read-only: coded bit ``perm[j]`` is sent j-th."""
-    return _permutation(check_int(n, "n", low=1))
+    """The interleaver of an n-bit block (1 <= n <= the longest coded block,
+    ``2 (convcode.MAX_INFO_BITS + 6)``), int64 (n,) read-only: coded bit ``perm[j]`` is sent j-th."""
+    return _permutation(check_int(n, "n", low=1, high=_MAX_BLOCK))
 
 
 def coded_length(n_message: int, rate) -> int:

@@ -34,7 +34,8 @@ The head's code (``head``):
 Points a scheme cannot reach (``B_h >= B``, or no convolutional head fits) are reported as ``None``.
 
 The analog JSCC and the ideal bound of one (B, SNR, trial) draw from the same seed, so under
-fading they see the same gains. No CLI: the lead's Fig. 3 calls this function.
+fading they see the same gains. The equal-bandwidth Fig. 3 (:mod:`~dscref.experiments.wireless`,
+``dscref reproduce wireless``) calls it for its analog and hybrid curves.
 """
 
 from __future__ import annotations
