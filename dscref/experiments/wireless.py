@@ -24,6 +24,19 @@ grid step where it crosses) and the SNR at which the ideal bound of the same pay
 AWGN the Shannon threshold ``10 log10(2^(b/B) - 1)``; under fading where the outage probability
 is ``1 - fraction``), and their difference in dB.
 
+Reading the curves:
+
+* a digital scheme that takes fewer than B uses (the coded payloads, sized by whole head
+  entries) leaves the rest empty and spends less energy than B; the bound uses all B uses;
+* the coded payload's CRC covers its head only: a head that passes with sub-code errors left is
+  searched (``wrong`` per point), so just below the bound's threshold a coded curve can sit a
+  hair above the bound (which answers nothing there); ``intact`` counts exact payloads (none
+  arrive well below the threshold: no code beats capacity);
+* the coded payloads shrink the head first (:mod:`dscref.codec.budget`), and on the calibrated
+  benchmark fewer head entries search fewer distractor partitions: their error-free mAP
+  (``clean_mAP``, ``reference["payloads"]``) can exceed the full payload's. Each curve is read
+  against its own payload's ceiling and bound.
+
 Random draws: the analog and hybrid schemes draw as :func:`equal_bandwidth` does; the coded links
 and the bounds from ``[seed, 1000 + b, s, t, stream]`` (b, s, t: the indices of B, SNR, trial);
 the robust variants as :func:`~dscref.experiments.robust.robust_variants_mAP` does. All from
