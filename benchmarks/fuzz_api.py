@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-MODULES = ("scoring", "pq", "kmeans", "bitpack", "channel", "codec", "robust", "link")
+MODULES = ("scoring", "pq", "kmeans", "bitpack", "channel", "codec", "robust", "link", "convcode", "crc")
 INDEX_KINDS = ("dsc", "ivf", "flat", "imi", "gp")
 
 # ----------------------------------------------------------------------------- hostile values
@@ -245,6 +245,10 @@ class Context:
         self.sdc = self.pq.sdc_table()
         self.lut = self.pq.lut_l2(self.x[0])
         self.codes = self.pq.encode(self.x[:50])
+        from dscref.channel.jscc import LinearJSCC
+
+        # linear analog JSCC: 3 complex uses, one PCA per partition with >= 60 rows
+        self.jscc = LinearJSCC(3, 5.0, n_components=8, min_group_size=60).fit(self.x, self.labels)
 
 
 # ----------------------------------------------------------------------------- drivers
@@ -455,7 +459,7 @@ def _channel(rng):
 
 
 def _modem(rng):
-    return arg(rng, _pick(rng, ["bpsk", "qpsk", "16qam"]))
+    return arg(rng, _pick(rng, ["bpsk", "qpsk", "16qam", "64qam", "256qam"]))
 
 
 @driver("channel.AWGN")
@@ -493,14 +497,14 @@ def _(rng, c, t=None):
 @driver("channel.Modem.modulate")
 def _(rng, c, t=None):
     from dscref import channel as ch
-    m = ch.Modem(_pick(rng, ["bpsk", "qpsk", "16qam"]))
+    m = ch.Modem(_pick(rng, ["bpsk", "qpsk", "16qam", "64qam", "256qam"]))
     return m.modulate, (arg(rng, lambda: rng.integers(0, 2, m.bits_per_symbol * int(rng.integers(0, 10)))),), {}
 
 
 @driver("channel.Modem.demodulate")
 def _(rng, c, t=None):
     from dscref import channel as ch
-    m = ch.Modem(_pick(rng, ["bpsk", "qpsk", "16qam"]))
+    m = ch.Modem(_pick(rng, ["bpsk", "qpsk", "16qam", "64qam", "256qam"]))
     n = int(rng.integers(0, 10))
     nv = _pick(rng, [0.1, 0.0, 1e-300, 1e30]) if rng.random() < 0.5 else rng.random(n)
     return m.demodulate, (arg(rng, lambda: rng.standard_normal(n) + 1j * rng.standard_normal(n)), arg(rng, nv)), \
@@ -568,7 +572,140 @@ def _(rng, c, t=None):
 @driver("channel.bandwidth_table")
 def _(rng, c, t=None):
     from dscref import channel as ch
-    return ch.bandwidth_table, (arg(rng, 2048), arg(rng, 47)), {}
+    kw = {} if rng.random() < 0.5 else {"modems": arg(rng, lambda: [_modem(rng) for _ in range(int(rng.integers(0, 3)))])}
+    return ch.bandwidth_table, (arg(rng, 2048), arg(rng, 47)), kw
+
+
+@driver("channel.ebn0_to_snr", "channel.snr_to_ebn0")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    fn = getattr(ch, t.split(".")[-1])
+    v = _pick(rng, [3.0, np.arange(3.0), -1e300])
+    return fn, (arg(rng, v), arg(rng, int(rng.integers(1, 500))), arg(rng, int(rng.integers(1, 500)))), {}
+
+
+@driver("channel.ber_qam")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    return ch.ber_qam, (arg(rng, _pick(rng, [5.0, np.linspace(-5, 15, 4), 1e6, -1e6])),
+                        arg(rng, _pick(rng, [4, 16, 64, 256, 1024]))), {}
+
+
+@driver("channel.ber_modem")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    return ch.ber_modem, (arg(rng, _pick(rng, [5.0, np.linspace(-5, 15, 4), 1e6, -1e6])), _modem(rng)), {}
+
+
+@driver("channel.ber_bpsk", "channel.ber_qpsk", "channel.ber_16qam", "channel.ber_bpsk_rayleigh",
+        "channel.ber_conv_union_bound")
+@driver("channel.linear_power_allocation")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    lam = arg(rng, lambda: rng.gamma(0.5, 1.0, int(rng.integers(0, 12))) * 10.0 ** rng.integers(-30, 30))
+    return ch.linear_power_allocation, (lam, arg(rng, _pick(rng, [0.5, 0.0, 1e-300, 1e300])),
+                                        arg(rng, _pick(rng, [4.0, 1e-300, 1e300]))), {}
+
+
+@driver("channel.lmmse_distortion")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    m = int(rng.integers(0, 8))
+    nv = _pick(rng, [0.3, 0.0, 1e300]) if rng.random() < 0.5 else rng.random(m)
+    return ch.lmmse_distortion, (arg(rng, lambda: rng.random(m) * 10.0 ** rng.integers(-30, 30)),
+                                 arg(rng, lambda: rng.random(m) * _pick(rng, [1.0, 0.0, 1e300])), arg(rng, nv)), {}
+
+
+@driver("channel.LinearJSCC")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    return ch.LinearJSCC, (arg(rng, int(rng.integers(1, 5))), _snr(rng)), \
+        {"n_components": arg(rng, _pick(rng, [None, 8, 10])), "min_group_size": arg(rng, _pick(rng, [None, 50])),
+         "max_rows": arg(rng, _pick(rng, [None, 100])), "seed": arg(rng, 0)}
+
+
+@driver("channel.LinearJSCC.fit")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    x = c.x[:int(rng.integers(1, 400)), :int(rng.integers(1, 17))]
+    g = None if rng.random() < 0.4 else arg(rng, c.labels[:x.shape[0]])
+    j = ch.LinearJSCC(int(rng.integers(1, 4)), 0.0, min_group_size=int(rng.integers(2, 80)),
+                      max_rows=_pick(rng, [None, 50]))
+    return j.fit, (arg(rng, x),), {"groups": g}
+
+
+@driver("channel.LinearJSCC.redesign")
+def _(rng, c, t=None):
+    return c.jscc.redesign, (), {"n_uses": arg(rng, _pick(rng, [None, 1, 4, 5])), "snr_db": _snr(rng)}
+
+
+def _jscc_groups(rng, c, n):
+    return None if rng.random() < 0.3 else arg(rng, lambda: rng.integers(-1, 7, n))
+
+
+@driver("channel.LinearJSCC.encode")
+def _(rng, c, t=None):
+    n = int(rng.integers(0, 6))
+    return c.jscc.encode, (arg(rng, c.x[:n] if n else c.x[:1]),), {"groups": _jscc_groups(rng, c, max(n, 1))}
+
+
+@driver("channel.LinearJSCC.decode")
+def _(rng, c, t=None):
+    n = int(rng.integers(1, 6))
+    z = c.jscc.encode(c.x[:n]) * _pick(rng, [1.0, 1e30, 1e300])
+    nv = _pick(rng, [0.3, 0.0, 1e300]) if rng.random() < 0.5 else rng.random((n, 3))
+    return c.jscc.decode, (arg(rng, z), arg(rng, nv)), {"groups": _jscc_groups(rng, c, n)}
+
+
+@driver("channel.LinearJSCC.send")
+def _(rng, c, t=None):
+    n = int(rng.integers(1, 6))
+    return c.jscc.send, (arg(rng, c.x[:n]), _channel(rng) if rng.random() < 0.9 else hostile(rng)), \
+        {"rng": arg(rng, 0), "groups": _jscc_groups(rng, c, n), "rx_groups": _jscc_groups(rng, c, n)}
+
+
+@driver("channel.LinearJSCC.expected_mse")
+def _(rng, c, t=None):
+    return c.jscc.expected_mse, (), {"snr_db": _snr(rng) if rng.random() < 0.7 else None,
+                                      "basis": arg(rng, int(rng.integers(0, len(c.jscc.bases_))))}
+
+
+@driver("channel.JSCCResult", "channel.IdealResult")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    cls = getattr(ch, t.split(".")[-1])
+    return cls, tuple(hostile(rng) for _ in cls.__dataclass_fields__), {}
+
+
+@driver("channel.capacity")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    return ch.capacity, (_snr(rng),), {}
+
+
+@driver("channel.threshold_snr_db", "channel.min_uses")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    b = arg(rng, _pick(rng, [0, 50, 376, 2 ** 62]))
+    if t.endswith("min_uses"):
+        return ch.min_uses, (b, _snr(rng)), {}
+    return ch.threshold_snr_db, (b, arg(rng, _pick(rng, [1, 47, 188]))), {}
+
+
+@driver("channel.ideal_delivery")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    return ch.ideal_delivery, (arg(rng, _pick(rng, [0, 50, 376, 2 ** 62])), small_int(rng, int(rng.integers(1, 40)), 40),
+                               _channel(rng) if rng.random() < 0.9 else hostile(rng)), \
+        {"n": small_int(rng, int(rng.integers(0, 6))), "rng": arg(rng, 0)}
+
+
+@driver("channel.outage_probability")
+def _(rng, c, t=None):
+    from dscref import channel as ch
+    return ch.outage_probability, (arg(rng, _pick(rng, [0, 50, 376])), small_int(rng, int(rng.integers(1, 40)), 40),
+                                   _channel(rng) if rng.random() < 0.9 else hostile(rng)), \
+        {"n_draws": small_int(rng, 200, 400), "seed": arg(rng, 0)}
 
 
 @driver("channel.ber_bpsk", "channel.ber_qpsk", "channel.ber_16qam", "channel.ber_bpsk_rayleigh")
@@ -576,6 +713,58 @@ def _(rng, c, t=None):
     from dscref import channel as ch
     fn = getattr(ch, t.split(".")[-1])
     return fn, (arg(rng, _pick(rng, [5.0, np.linspace(-5, 15, 4), 1e6, -1e6])),), {}
+
+
+# convcode, crc -----------------------------------------------------------------
+def _rate(rng):
+    return arg(rng, _pick(rng, ["1/2", "2/3", "3/4"]), 0.2)
+
+
+@driver("convcode.coded_length", "convcode.effective_rate", "convcode.puncture_mask")
+def _(rng, c, t=None):
+    from dscref import convcode
+    return getattr(convcode, t.split(".")[-1]), (arg(rng, int(rng.integers(1, 400))), _rate(rng)), {}
+
+
+@driver("convcode.coded_channel_uses")
+def _(rng, c, t=None):
+    from dscref import convcode
+    return convcode.coded_channel_uses, (arg(rng, int(rng.integers(1, 400))), _rate(rng), _modem(rng)), {}
+
+
+@driver("convcode.encode")
+def _(rng, c, t=None):
+    from dscref import convcode
+    shape = (int(rng.integers(1, 60)),) if rng.random() < 0.5 else (int(rng.integers(0, 4)), int(rng.integers(1, 60)))
+    return convcode.encode, (arg(rng, lambda: rng.integers(0, 2, shape)), _rate(rng)), {}
+
+
+@driver("convcode.decode", "convcode.decode_hard")
+def _(rng, c, t=None):
+    from dscref import convcode
+    rate = _pick(rng, ["1/2", "2/3", "3/4"])
+    k = int(rng.integers(1, 60))
+    n = convcode.coded_length(k, rate)
+    shape = (n,) if rng.random() < 0.5 else (int(rng.integers(0, 4)), n)
+    if t.endswith("hard"):
+        return convcode.decode_hard, (arg(rng, lambda: rng.integers(0, 2, shape)), arg(rng, rate, 0.1),
+                                      arg(rng, k, 0.1)), {}
+    return convcode.decode, (arg(rng, lambda: rng.standard_normal(shape) * 3), arg(rng, rate, 0.1),
+                             arg(rng, k, 0.1)), {"return_metric": arg(rng, bool(rng.random() < 0.5), 0.1)}
+
+
+@driver("crc.crc_width")
+def _(rng, c, t=None):
+    from dscref import crc
+    return crc.crc_width, (arg(rng, _pick(rng, ["crc16", "crc8"])),), {}
+
+
+@driver("crc.crc_bits", "crc.crc_append", "crc.crc_check")
+def _(rng, c, t=None):
+    from dscref import crc
+    shape = (int(rng.integers(17, 80)),) if rng.random() < 0.5 else (int(rng.integers(0, 4)), int(rng.integers(17, 80)))
+    return getattr(crc, t.split(".")[-1]), (arg(rng, lambda: rng.integers(0, 2, shape)),
+                                           arg(rng, _pick(rng, ["crc16", "crc8"]), 0.15)), {}
 
 
 # codec -----------------------------------------------------------------------
@@ -858,22 +1047,158 @@ def _(rng, c, t=None):
              label_order=None if rng.random() < 0.6 else _label_order(rng, c))
 
 
+# coded payload, budget ------------------------------------------------------
+def _clayout(rng, c):
+    """A valid CodedLayout of the DSC or flat layout (rate, CRC, variant drawn)."""
+    from dscref.codec import CodedLayout
+    lay = c.layout if rng.random() < 0.8 else c.flat_layout
+    h = None if rng.random() < 0.5 or not lay.head_size else int(rng.integers(1, lay.head_size + 1))
+    m = None if rng.random() < 0.5 else int(rng.integers(1, lay.M + 1))
+    return CodedLayout(lay, _pick(rng, [None, "1/2", "2/3", "3/4"]), crc=_pick(rng, [None, "crc16", "crc8"]),
+                       head_size=h, subcodes=m, interleave=_pick(rng, [None, True, False]))
+
+
+@driver("codec.CodedLayout")
+def _(rng, c, t=None):
+    from dscref.codec import CodedLayout
+    lay = c.layout if rng.random() < 0.6 else c.flat_layout if rng.random() < 0.8 else hostile(rng)
+    kw = {"crc": arg(rng, _pick(rng, [None, "crc16", "crc8"]), 0.2),
+          "head_size": arg(rng, _pick(rng, [None, 1, 2, 3]), 0.2), "subcodes": arg(rng, _pick(rng, [None, 1, 4]), 0.2),
+          "interleave": arg(rng, _pick(rng, [None, True, False]), 0.2)}
+    return CodedLayout, (lay, arg(rng, _pick(rng, [None, "1/2", "2/3", "3/4"]), 0.2)), kw
+
+
+@driver("codec.CodedLayout.channel_uses")
+def _(rng, c, t=None):
+    return _clayout(rng, c).channel_uses, (_modem(rng),), {}
+
+
+@driver("codec.CodedLayout.esn0_db", "codec.CodedLayout.ebn0_db")
+def _(rng, c, t=None):
+    cl = _clayout(rng, c)
+    fn = getattr(cl, t.split(".")[-1])
+    return fn, (arg(rng, _pick(rng, [3.0, np.arange(3.0), -1e300])), _modem(rng)), {}
+
+
+@driver("codec.CodedReport", "codec.PayloadFit")
+def _(rng, c, t=None):
+    from dscref import codec
+    cls = getattr(codec, t.split(".")[-1])
+    n = 3 if cls is codec.PayloadFit else int(rng.integers(0, 5))
+    return cls, tuple(hostile(rng) for _ in range(n)), {}
+
+
+@driver("codec.check_coded_layout")
+def _(rng, c, t=None):
+    from dscref.codec import check_coded_layout
+    return check_coded_layout, (_clayout(rng, c) if rng.random() < 0.7 else hostile(rng),), {}
+
+
+@driver("codec.message_bits", "codec.encode_coded_payload")
+def _(rng, c, t=None):
+    from dscref import codec
+    cl = _clayout(rng, c)
+    flat = cl.layout.head_size == 0
+    q = _query(rng, c, c.indexes["flat"]) if flat else (_query(rng, c) if rng.random() < 0.6 else c.query)
+    return getattr(codec, t.split(".")[-1]), (q if rng.random() < 0.95 else hostile(rng),
+                                              cl if rng.random() < 0.95 else hostile(rng)), {}
+
+
+@driver("codec.decode_coded_payload", "codec.decode_coded_payloads")
+def _(rng, c, t=None):
+    from dscref import codec
+    cl = _clayout(rng, c)
+    n = cl.coded_bits
+    shape = (n,) if t.endswith("payload") or rng.random() < 0.5 else (int(rng.integers(0, 4)), n)
+    x = rng.standard_normal(shape) * rng.choice([1.0, 10.0, np.inf, 1e300])
+    if rng.random() < 0.3 and not cl.layout.head_size == 0:  # a payload as sent, maybe with a few flips
+        sent = codec.encode_coded_payload(c.query, cl)
+        x = np.where(sent == 0, 1.0, -1.0) * np.where(rng.random(n) < 0.05, -1.0, 4.0)
+    return getattr(codec, t.split(".")[-1]), (arg(rng, x), cl if rng.random() < 0.95 else hostile(rng)), \
+        {"policy": arg(rng, _pick(rng, ["drop", "nearest_valid"]), 0.15),
+         "crc_policy": arg(rng, _pick(rng, ["drop", "search"]), 0.15)}
+
+
+@driver("codec.encode_message")
+def _(rng, c, t=None):
+    from dscref import codec
+    shape = (int(rng.integers(1, 80)),) if rng.random() < 0.5 else (int(rng.integers(0, 4)), int(rng.integers(1, 80)))
+    return codec.encode_message, (arg(rng, lambda: rng.integers(0, 2, shape)),
+                                  arg(rng, _pick(rng, ["1/2", "2/3", "3/4", None]), 0.2)), \
+        {"interleave": arg(rng, bool(rng.random() < 0.5), 0.1)}
+
+
+@driver("codec.decode_message")
+def _(rng, c, t=None):
+    from dscref import codec
+    rate = _pick(rng, ["1/2", "2/3", "3/4", None])
+    k = int(rng.integers(1, 80))
+    n = codec.channel_code.coded_length(k, rate)
+    shape = (n,) if rng.random() < 0.5 else (int(rng.integers(0, 4)), n)
+    x = rng.standard_normal(shape) * rng.choice([1.0, 10.0, np.inf, 1e300])
+    return codec.decode_message, (arg(rng, x), arg(rng, rate, 0.1), arg(rng, k, 0.1)), \
+        {"interleave": arg(rng, bool(rng.random() < 0.5), 0.1)}
+
+
+@driver("codec.interleaver")
+def _(rng, c, t=None):
+    from dscref import codec
+    return codec.interleaver, (arg(rng, int(rng.integers(1, 2000))),), {}
+
+
+@driver("codec.payload_fit")
+def _(rng, c, t=None):
+    from dscref.codec import payload_fit
+    return payload_fit, (_clayout(rng, c) if rng.random() < 0.9 else hostile(rng),
+                         arg(rng, int(rng.integers(0, 400))), _modem(rng)), {}
+
+
+@driver("codec.shrink_variants")
+def _(rng, c, t=None):
+    from dscref.codec import shrink_variants
+    lay = c.layout if rng.random() < 0.6 else c.flat_layout if rng.random() < 0.8 else hostile(rng)
+    return shrink_variants, (lay, arg(rng, _pick(rng, ["head_first", "codes_first"]))), {}
+
+
+@driver("codec.fit_payload")
+def _(rng, c, t=None):
+    from dscref.codec import fit_payload
+    lay = c.layout if rng.random() < 0.6 else c.flat_layout if rng.random() < 0.8 else hostile(rng)
+    return fit_payload, (lay, arg(rng, int(rng.integers(0, 200))), _modem(rng),
+                         arg(rng, _pick(rng, [None, "1/2", "2/3", "3/4"]), 0.2)), \
+        {"crc": arg(rng, _pick(rng, [None, "crc16", "crc8"]), 0.2),
+         "order": arg(rng, _pick(rng, ["head_first", "codes_first"]), 0.2),
+         "interleave": arg(rng, _pick(rng, [None, True, False]), 0.2)}
+
+
+@driver("codec.fit_table")
+def _(rng, c, t=None):
+    from dscref.codec import fit_table
+    lay = c.layout if rng.random() < 0.8 else hostile(rng)
+    return fit_table, (lay, arg(rng, lambda: [int(v) for v in rng.integers(0, 200, int(rng.integers(0, 3)))]),
+                       arg(rng, lambda: [_modem(rng) for _ in range(int(rng.integers(0, 3)))]),
+                       arg(rng, lambda: [_pick(rng, [None, "1/2", "3/4"]) for _ in range(int(rng.integers(0, 3)))])), \
+        {"crc": arg(rng, "crc16", 0.2), "order": arg(rng, "head_first", 0.2)}
+
+
 # link ------------------------------------------------------------------------
 def _link_layout(rng, c):
-    """A plain layout (with or without a head), a protected one, or (rarely) a hostile value."""
+    """A plain layout (with or without a head), a protected one, a coded one, or (rarely) a hostile value."""
     r = rng.random()
-    if r < 0.4:
+    if r < 0.3:
         return c.layout
-    if r < 0.55:
+    if r < 0.45:
         return c.flat_layout
-    if r < 0.97:
+    if r < 0.7:
         return _rlayout(rng, c)  # protected; one in ten with a broken field
+    if r < 0.97:
+        return _clayout(rng, c)
     return hostile(rng)
 
 
 def _link_args(rng, c):
     """(layout, modem, channel), {head, codes, policy, label_order, burst}: mostly valid."""
-    from dscref.codec import ProtectedLayout
+    from dscref.codec import CodedLayout, ProtectedLayout
     layout = _link_layout(rng, c)
     protected = isinstance(layout, ProtectedLayout)
     channel = None if rng.random() < 0.25 else _channel(rng) if rng.random() < 0.95 else hostile(rng)
@@ -884,7 +1209,9 @@ def _link_args(rng, c):
         kw["codes"] = arg(rng, _pick(rng, ["hard", "soft"]), 0.15)
     if (protected and rng.random() < 0.4) or rng.random() < 0.03:
         kw["label_order"] = _label_order(rng, c) if rng.random() < 0.9 else hostile(rng)
-    return (layout, arg(rng, _pick(rng, ["bpsk", "qpsk", "16qam"]), 0.1), channel), kw
+    if isinstance(layout, CodedLayout) or rng.random() < 0.03:
+        kw["crc_policy"] = arg(rng, _pick(rng, ["drop", "search"]), 0.15)
+    return (layout, arg(rng, _pick(rng, ["bpsk", "qpsk", "16qam", "64qam", "256qam"]), 0.1), channel), kw
 
 
 def _link(rng, c, plain: bool = False):
@@ -1031,6 +1358,8 @@ def public_targets() -> list:
 # Constructors of result containers and label mappers hold whatever they are given: a NaN
 # passed in is not produced by them, so their results are not checked for NaN.
 NAN_PASSTHROUGH = {"channel.AnalogResult", "channel.SymbolResult", "channel.BitResult", "codec.DecodeReport",
+                   "codec.CodedReport", "codec.PayloadFit",
+                   "channel.JSCCResult", "channel.IdealResult",
                    "link.LinkResult", "link.Received",
                    "codec.ProtectedLayout", "robust.LabelOrder", "robust.RobustLayout",
                    "robust.LabelOrder.encode_query", "robust.LabelOrder.decode_query"}

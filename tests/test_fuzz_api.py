@@ -1,7 +1,7 @@
 """Bounded fuzz of the public API (the drivers of ``benchmarks/fuzz_api.py``).
 
 Every public callable of ``scoring``, ``pq``, ``kmeans``, ``bitpack``, ``channel``, ``codec``,
-``robust`` and ``link`` (from each ``__all__``) and ``search`` / ``encode_query`` of every index class is
+``robust``, ``link``, ``convcode`` and ``crc`` (from each ``__all__``) and ``search`` / ``encode_query`` of every index class is
 called with random shapes, dtypes and extreme values; only ``ValueError`` / ``TypeError``
 subclasses may escape and no result may hold NaN. ``DSCREF_FUZZ_CALLS`` scales the run (default
 about 20 calls per target, a few seconds); the benchmark runs 10^5 and more.

@@ -68,6 +68,14 @@ from dscref._kernels import soft as sk
 post, tab, out = robust.posteriors(llr, 2, 4), rng.random((2, 16, 3)), np.empty((2, 3))
 sk.expected_rows(post, tab, out)
 assert np.array_equal(out, rs.expected_rows_ref(post, tab))
+from dscref import convcode
+from dscref._reference.convcode import viterbi_ref
+L = rng.standard_normal((3, 2 * (9 + 6)))
+bits, metric = convcode.decode(L, "1/2", 9, return_metric=True)
+rb, rm = viterbi_ref(L, 9)
+assert np.array_equal(bits, rb) and np.array_equal(metric, rm)
+u = rng.integers(0, 2, (5, 9)).astype(np.uint8)
+assert np.array_equal(convcode.decode_hard(convcode.encode(u, "3/4"), "3/4", 9), u)
 print("nojit ok")
 """
 

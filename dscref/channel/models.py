@@ -34,8 +34,8 @@ import numpy as np
 from .._validate import as_db, check_int
 from .modem import Modem
 
-__all__ = ["SNR_DB_RANGE", "GAIN_RANGE", "snr_to_noise_var", "ebn0_to_esn0", "esn0_to_ebn0", "AWGN",
-           "RayleighBlock"]
+__all__ = ["SNR_DB_RANGE", "GAIN_RANGE", "snr_to_noise_var", "ebn0_to_esn0", "esn0_to_ebn0", "ebn0_to_snr",
+           "snr_to_ebn0", "AWGN", "RayleighBlock"]
 
 _SQRT_HALF = math.sqrt(0.5)
 
@@ -116,6 +116,40 @@ def esn0_to_ebn0(esn0_db, modem):
     """Eb/N0 in dB from Es/N0 in dB: ``Eb/N0 = Es/N0 - 10 log10(k)`` (inverse of :func:`ebn0_to_esn0`)."""
     k = _bits_per_symbol(modem)
     out = as_db(esn0_db, "esn0_db") - 10.0 * math.log10(k)
+    return float(out) if out.ndim == 0 else out
+
+
+def _bits_and_uses(info_bits, channel_uses) -> float:
+    b = check_int(info_bits, "info_bits", low=1)
+    u = check_int(channel_uses, "channel_uses", low=1)
+    return 10.0 * math.log10(b / u)
+
+
+def ebn0_to_snr(ebn0_db, info_bits: int, channel_uses: int):
+    """SNR per complex channel use (Es/N0, Es = 1) in dB that spends ``ebn0_db`` per information bit.
+
+    A message of ``info_bits`` information bits sent in ``channel_uses`` uses of energy Es each
+    has ``Eb = channel_uses * Es / info_bits``, so ``Es/N0 = Eb/N0 + 10 log10(info_bits / channel_uses)``
+    whatever the modem, code rate, CRC, tail or padding in between: they only change the uses.
+    Uncoded (no CRC, no pad) it is :func:`ebn0_to_esn0` (``info_bits / uses`` = bits per symbol);
+    the K = 7 code at rate 1/2 with QPSK carries about one information bit per use.
+
+    Parameters
+    ----------
+    ebn0_db : float or array-like of float
+    info_bits, channel_uses : int >= 1
+
+    Returns
+    -------
+    float or ndarray of float64
+    """
+    out = as_db(ebn0_db, "ebn0_db") + _bits_and_uses(info_bits, channel_uses)
+    return float(out) if out.ndim == 0 else out
+
+
+def snr_to_ebn0(snr_db, info_bits: int, channel_uses: int):
+    """Eb/N0 per information bit in dB at SNR ``snr_db`` per channel use (inverse of :func:`ebn0_to_snr`)."""
+    out = as_db(snr_db, "snr_db") - _bits_and_uses(info_bits, channel_uses)
     return float(out) if out.ndim == 0 else out
 
 

@@ -1,5 +1,5 @@
-"""Digital modulation: Gray-mapped BPSK / QPSK / 16-QAM constellations with unit average symbol
-energy, modulation, and hard or soft (LLR) demodulation.
+"""Digital modulation: Gray-mapped BPSK / QPSK / square 16-, 64- and 256-QAM constellations with
+unit average symbol energy, modulation, and hard or soft (LLR) demodulation.
 
 **LLR convention**: ``LLR = log P(b = 0 | y) / P(b = 1 | y)`` with equally likely bits; a
 positive LLR means bit 0. Exact LLRs use a stabilised log-sum-exp over the constellation;
@@ -24,37 +24,65 @@ __all__ = ["MODEM_NAMES", "Modem"]
 
 _SQRT_HALF = math.sqrt(0.5)
 
-MODEM_NAMES = ("bpsk", "qpsk", "16qam")
+MODEM_NAMES = ("bpsk", "qpsk", "16qam", "64qam", "256qam")
+# square QAM name -> bits per symbol
+_QAM_BITS = {"16qam": 4, "64qam": 6, "256qam": 8}
 # Received symbols accepted by Modem.demodulate: |z| <= this, so |z - p|^2 is finite.
 _RECEIVED_SYMBOL_MAX = 1e150
+
+
+def _gray_pam(labels: np.ndarray, m: int) -> np.ndarray:
+    """Amplitudes of the Gray-labelled 2**m-PAM, m >= 1, for ``m``-bit axis labels (MSB first).
+
+    The first bit is the sign (0 -> positive), the other ``m - 1`` bits the binary-reflected Gray
+    code of the magnitude index i (0 innermost): amplitude ``(1 - 2 sign) (2 i + 1)``. Adjacent
+    levels differ in one bit: inside a half-axis by the Gray code, across zero only in the sign.
+    """
+    sign = labels >> (m - 1) & 1
+    g = labels & ((1 << (m - 1)) - 1)
+    i = g.copy()                                   # inverse Gray code: i = g ^ (g >> 1) ^ (g >> 2) ...
+    shift = g >> 1
+    while np.any(shift):
+        i ^= shift
+        shift >>= 1
+    return ((1 - 2 * sign) * (2 * i + 1)).astype(np.float64)
+
+
+def _square_qam(k: int) -> np.ndarray:
+    """Gray square 2**k-QAM (k even): the first k/2 bits on I, the last k/2 on Q, unit energy."""
+    half = k // 2
+    labels = np.arange(1 << k)
+    i_axis = _gray_pam(labels >> half, half)
+    q_axis = _gray_pam(labels & ((1 << half) - 1), half)
+    # mean |p|^2 of the +-1, +-3, ... grid is 2 (M - 1) / 3 (10, 42, 170 for M = 16, 64, 256)
+    return (i_axis + 1j * q_axis) / math.sqrt(2.0 * ((1 << k) - 1) / 3.0)
 
 
 def _constellation(name: str) -> np.ndarray:
     """Gray-labelled points indexed by their label read MSB first; unit average energy."""
     if name == "bpsk":
         return np.array([1.0, -1.0], dtype=np.complex128)                 # bit 0 -> +1
-    labels = np.arange(4 if name == "qpsk" else 16)
     if name == "qpsk":
+        labels = np.arange(4)
         b0, b1 = labels >> 1 & 1, labels & 1
         return ((1 - 2 * b0) + 1j * (1 - 2 * b1)) * _SQRT_HALF
-    b0, b1, b2, b3 = labels >> 3 & 1, labels >> 2 & 1, labels >> 1 & 1, labels & 1
-    # per axis (sign bit, magnitude bit): 00 -> +1, 01 -> +3, 10 -> -1, 11 -> -3 (Gray along the axis)
-    return ((1 - 2 * b0) * (1 + 2 * b1) + 1j * (1 - 2 * b2) * (1 + 2 * b3)) / math.sqrt(10.0)
+    # 16-QAM per axis (sign bit, magnitude bit): 00 -> +1, 01 -> +3, 10 -> -1, 11 -> -3
+    return _square_qam(_QAM_BITS[name])
 
 
 class Modem:
-    """Gray-mapped BPSK, QPSK or 16-QAM with unit average symbol energy.
+    """Gray-mapped BPSK, QPSK, 16-QAM, 64-QAM or 256-QAM with unit average symbol energy.
 
     Parameters
     ----------
-    name : {"bpsk", "qpsk", "16qam"}
-        Case-insensitive.
+    name : {"bpsk", "qpsk", "16qam", "64qam", "256qam"}
+        Case-insensitive; dashes are ignored ("64-QAM").
 
     Attributes
     ----------
     name : str
     bits_per_symbol : int
-        1, 2 or 4.
+        1, 2, 4, 6 or 8.
     constellation : ndarray of complex128, shape (2**bits_per_symbol,)
         Point p carries the label p written in binary, MSB first (read-only).
 
@@ -62,8 +90,12 @@ class Modem:
     -----
     BPSK: bit 0 -> +1, bit 1 -> -1. QPSK: bits (b0, b1) -> ((1 - 2 b0) + j (1 - 2 b1)) / sqrt(2).
     16-QAM: (b0, b1) on I and (b2, b3) on Q, each axis ``(1 - 2 b_sign)(1 + 2 b_mag)`` in
-    {-3, -1, 1, 3} (labels 11, 10, 00, 01: Gray), divided by sqrt(10). Neighbouring points differ
-    in exactly one bit, and the average energy is 1 for each modem.
+    {-3, -1, 1, 3} (labels 11, 10, 00, 01: Gray), divided by sqrt(10). 64-QAM and 256-QAM
+    extend this: the first k/2 bits on I, the last k/2 on Q, each axis a Gray 2**(k/2)-PAM whose
+    first bit is the sign and whose other bits are the Gray code of the magnitude index i,
+    amplitude ``(1 - 2 b_sign)(2 i + 1)`` (64-QAM axis, from -7 to +7: 110 111 101 100 000 001 011
+    010), divided by sqrt(42) and sqrt(170). Neighbouring points differ in exactly one bit, and
+    the average energy is 1 for each modem.
     """
 
     def __init__(self, name: str):
@@ -146,7 +178,9 @@ class Modem:
         QPSK too). The sign of a max-log LLR always equals the hard (minimum-distance) decision.
         The sign of an exact LLR is the bitwise-MAP decision: identical for BPSK and QPSK, but for
         16-QAM the MAP boundary of the magnitude bits lies slightly outside ``|axis| = 2 / sqrt(10)``,
-        so in that thin band the exact LLR says 0 where the slicer says 1.
+        so in that thin band the exact LLR says 0 where the slicer says 1 (likewise for the
+        non-sign bits of 64- and 256-QAM). Since each log-sum-exp exceeds its largest term by at
+        most ``log(M / 2)``, the two signs can only differ where ``|max-log LLR| <= log(M / 2)``.
         """
         from .._kernels import channel as kern
 

@@ -45,7 +45,8 @@ def check_channel(channel):
 
 
 def as_modem(modem) -> Modem:
-    """A :class:`Modem` from a Modem or its name ("bpsk", "qpsk", "16qam")."""
+    """A :class:`Modem` from a Modem or its name (one of ``MODEM_NAMES``: "bpsk", "qpsk", "16qam",
+    "64qam", "256qam")."""
     if isinstance(modem, Modem):
         return modem
     if isinstance(modem, str):
@@ -240,7 +241,7 @@ def transmit_bits(bits, modem, channel, rng=None, soft: bool = False, exact: boo
     ----------
     bits : array-like of shape (n_bits,), uint8/int/bool holding 0 and 1
         E.g. ``dscref.bitpack.bytes_to_bits(payload)``.
-    modem : Modem or {"bpsk", "qpsk", "16qam"}
+    modem : Modem or {"bpsk", "qpsk", "16qam", "64qam", "256qam"}
     channel : AWGN or RayleighBlock
         ``channel.snr_db`` is Es/N0 (use :func:`~dscref.channel.models.ebn0_to_esn0` to start from Eb/N0).
     rng : numpy.random.Generator, int or None
@@ -305,8 +306,8 @@ def channel_uses(*, dim=None, nbytes=None, nbits=None, modem=None, complex_baseb
     --------
     >>> channel_uses(dim=2048), channel_uses(dim=2048, complex_baseband=True)
     (2048, 1024)
-    >>> [channel_uses(nbytes=47, modem=m) for m in ("bpsk", "qpsk", "16qam")]
-    [376, 188, 94]
+    >>> [channel_uses(nbytes=47, modem=m) for m in ("bpsk", "qpsk", "16qam", "64qam", "256qam")]
+    [376, 188, 94, 63, 47]
     """
     given = [v is not None for v in (dim, nbytes, nbits)]
     if sum(given) != 1:
@@ -317,14 +318,22 @@ def channel_uses(*, dim=None, nbytes=None, nbits=None, modem=None, complex_baseb
             raise ValueError(f"modem={modem!r} applies to digital payloads, not to dim={d}")
         return (d + 1) // 2 if complex_baseband else d
     if modem is None:
-        raise ValueError("a digital payload needs modem= ('bpsk', 'qpsk' or '16qam')")
+        raise ValueError(f"a digital payload needs modem= (one of {list(MODEM_NAMES)})")
     k = as_modem(modem).bits_per_symbol
     n = 8 * check_int(nbytes, "nbytes", low=0) if nbytes is not None else check_int(nbits, "nbits", low=0)
     return -(-n // k)
 
 
-def bandwidth_table(dim: int = 2048, nbytes: int = 47) -> dict:
+def bandwidth_table(dim: int = 2048, nbytes: int = 47, modems=("bpsk", "qpsk", "16qam")) -> dict:
     """Channel uses of the analog feature (real and complex baseband) and of the payload per modem.
+
+    Parameters
+    ----------
+    dim, nbytes : int
+        Analog vector length and payload bytes.
+    modems : sequence of str
+        The digital columns; the paper's three by default (``MODEM_NAMES`` lists them all:
+        64-QAM and 256-QAM give 63 and 47 uses for 47 bytes).
 
     Returns
     -------
@@ -332,8 +341,10 @@ def bandwidth_table(dim: int = 2048, nbytes: int = 47) -> dict:
         ``{"analog_real": dim, "analog_complex": ceil(dim/2), "bpsk": ..., "qpsk": ..., "16qam": ...}``;
         (2048, 1024, 376, 188, 94) for the paper's defaults.
     """
+    if isinstance(modems, str):
+        raise TypeError(f"modems must be a sequence of modem names, got the str {modems!r}")
     table = {"analog_real": channel_uses(dim=dim),
              "analog_complex": channel_uses(dim=dim, complex_baseband=True)}
-    for name in MODEM_NAMES:
-        table[name] = channel_uses(nbytes=nbytes, modem=name)
+    for name in modems:
+        table[as_modem(name).name] = channel_uses(nbytes=nbytes, modem=name)
     return table

@@ -26,7 +26,9 @@ def add_demo(sub) -> None:
     p.add_argument("--snr", default="0,5,10",
                    help="comma-separated Es/N0 values in dB, each in [-50, 100]; write --snr=-5,0 for "
                    "negative values (default 0,5,10)")
-    p.add_argument("--modem", default="qpsk", choices=["bpsk", "qpsk", "16qam"], help="digital modem (default qpsk)")
+    # dscref.channel.MODEM_NAMES, written out: the CLI imports no NumPy (tests/cli checks both)
+    p.add_argument("--modem", default="qpsk", choices=["bpsk", "qpsk", "16qam", "64qam", "256qam"],
+                   help="digital modem (default qpsk)")
     p.add_argument("--seed", type=_count(0), default=0, help="random seed (default 0)")
     p.add_argument("--show", type=_count(0), default=3, help="example queries printed per SNR (default 3)")
     p.add_argument("--images", help="folder of photos for the image variant")

@@ -1,6 +1,7 @@
 """``dscref reproduce``: the arguments of the paper's experiments (:mod:`dscref.experiments`:
-Table I, Fig. 2, Fig. 3, the robust-coding experiment and the generator-sensitivity sweep), the
-data and seeds they run on, and the printed tables beside the written JSON / PNG.
+Table I, Fig. 2, Fig. 3, the robust-coding experiment, Fig. 3 redrawn at equal bandwidth
+(``wireless``) and the generator-sensitivity sweep), the data and seeds they run on, and the
+printed tables beside the written JSON / PNG.
 
 ``--scale`` takes a size, a data set preset (``oxford5k``, ``paris6k``, ``holidays``:
 :data:`dscref.synthetic.presets.PRESETS`) or ``paper``: Fig. 2 on the three presets and 105k
@@ -19,6 +20,8 @@ __all__ = ["add_reproduce", "cmd_reproduce"]
 
 _FIG3_SNRS = "-20,-15,-10,-5,-2.5,0,2.5,5,7.5,10"
 _ROBUST_SNRS = "-2,0,2,4,6,8,10,12"
+_WIRELESS_SNRS = ",".join(f"{-10 + 2.5 * i:g}" for i in range(17))  # -10 .. 30 dB in 2.5 dB steps
+_WIRELESS_BANDWIDTHS = "47,94,188,376"
 _DATA_FORMS = "synthetic | features:PATH | revisited:ROOT:NAME | holidays:ROOT"
 # the generator's presets and what --scale paper runs Fig. 2 on (constants here, so that --help
 # imports nothing heavy; tests/cli checks them against dscref.synthetic.presets / experiments.paper)
@@ -39,8 +42,12 @@ def add_reproduce(sub) -> None:
         "half-width) with the paper's numbers beside ours. Image datasets: extract features first "
         "(dscref extract), or pass revisited:ROOT:NAME / holidays:ROOT with --extractor and --classifier.",
     )
-    p.add_argument("experiment", choices=["fig2", "fig3", "table1", "robust", "all", "sensitivity", "calibration"],
-                   help="fig2 | fig3 | table1 | robust (beyond the paper: bit-error-robust coding) | all "
+    p.add_argument("experiment", choices=["fig2", "fig3", "table1", "robust", "wireless", "all", "sensitivity",
+                                          "calibration"],
+                   help="fig2 | fig3 (the paper's, unequal bandwidth) | table1 | robust (beyond the paper: "
+                   "bit-error-robust coding) | wireless (beyond the paper: Fig. 3 redrawn at equal bandwidth B "
+                   "and energy: analog linear JSCC with and without a head, the hybrid, the uncoded, robust "
+                   "and convolutionally coded payloads, the ideal bound of each payload) | all "
                    "(the paper's three, sharing each seed's indexes) | sensitivity (the conclusions "
                    "across the synthetic generator's least certain parameters, one varied at a time)")
     p.add_argument("--data", default="synthetic",
@@ -73,11 +80,17 @@ def add_reproduce(sub) -> None:
     p.add_argument("--sweep", action="append", metavar="PARAM=V1,V2,...",
                    help="sensitivity: sweep these generator parameters over these values instead of "
                    "the built-in table (repeatable)")
-    p.add_argument("--trials", type=_count(), default=5, help="Fig. 3: channel realisations per SNR (default 5)")
+    p.add_argument("--trials", type=_count(), default=5,
+                   help="fig3, robust, wireless: channel realisations per SNR (default 5)")
     p.add_argument("--snr", default=None,
                    help="comma-separated SNRs in dB, each in [-50, 100]; write --snr=-20,0 for negative "
-                   f"values (default fig3: {_FIG3_SNRS}; robust: {_ROBUST_SNRS})")
-    p.add_argument("--fading", action="store_true", help="Fig. 3: Rayleigh block fading instead of AWGN")
+                   f"values (default fig3: {_FIG3_SNRS}; robust: {_ROBUST_SNRS}; wireless: -10 to 30 in "
+                   "2.5 dB steps)")
+    p.add_argument("--bandwidths", default=None, metavar="B1,B2,...",
+                   help=f"wireless: the bandwidths B in complex channel uses per query (default {_WIRELESS_BANDWIDTHS})")
+    p.add_argument("--fading", action="store_true",
+                   help="fig3: Rayleigh block fading instead of AWGN; wireless: the block-fading panels beside "
+                   "the AWGN ones")
     p.add_argument("--block", type=_count(), default=16, help="fading block length in channel uses (default 16)")
     p.add_argument("--dim", type=_count(), default=2048, help="synthetic feature dimension (default 2048)")
     p.add_argument("--labels", type=_count(2), default=1000, help="synthetic classifier labels K (default 1000)")
@@ -122,6 +135,22 @@ def _load_data(E, spec: str, *, extractor=None, classifier=None, **kw):
     if extractor is not None or classifier is not None:
         return E.image_data(spec, extractor, classifier)
     return E.load_data(spec, **kw)
+
+
+def _bandwidths(text: str) -> list:
+    """``--bandwidths`` as a list of distinct whole numbers >= 1 (complex channel uses)."""
+    parts = [v.strip() for v in str(text).split(",") if v.strip()]
+    out = []
+    for v in parts:
+        try:
+            out.append(int(v))
+        except ValueError:
+            raise ValueError(f"--bandwidths={text!r}: {v!r} is not a whole number of channel uses") from None
+        if out[-1] < 1:
+            raise ValueError(f"--bandwidths={text!r}: {v} must be >= 1")
+    if not out or len(set(out)) != len(out):
+        raise ValueError(f"--bandwidths={text!r}: give distinct comma-separated uses, e.g. {_WIRELESS_BANDWIDTHS}")
+    return out
 
 
 def _seed_list(args) -> list:
@@ -231,7 +260,15 @@ def cmd_reproduce(args) -> int:
     table = _sweep_table(args.sweep)
     wanted = ["fig2", "table1", "fig3"] if args.experiment == "all" else [args.experiment]
     snrs = {exp: parse_snrs(args.snr or default, "--snr")
-            for exp, default in (("fig3", _FIG3_SNRS), ("robust", _ROBUST_SNRS)) if exp in wanted}
+            for exp, default in (("fig3", _FIG3_SNRS), ("robust", _ROBUST_SNRS), ("wireless", _WIRELESS_SNRS))
+            if exp in wanted}
+    if args.bandwidths is not None and args.experiment != "wireless":
+        raise ValueError(f"--bandwidths is for the wireless experiment, not {args.experiment}")
+    # recorded in the seed files of wireless runs only (the other experiments' files stay valid)
+    params.pop("bandwidths", None)
+    bandwidths = None
+    if args.experiment == "wireless":
+        bandwidths = params["bandwidths"] = _bandwidths(args.bandwidths or _WIRELESS_BANDWIDTHS)
     scale = str(args.scale or "105k").strip().lower()
     paper = kind == "synthetic" and scale == "paper"
     if paper and args.experiment in ("sensitivity", "calibration"):
@@ -281,6 +318,8 @@ def cmd_reproduce(args) -> int:
     else:
         options = {"fig3": dict(snrs=snrs.get("fig3"), trials=args.trials, fading=args.fading, block=args.block),
                    "robust": dict(snrs=snrs.get("robust"), trials=args.trials),
+                   "wireless": dict(bandwidths=bandwidths, snrs=snrs.get("wireless"), trials=args.trials,
+                                    fading=args.fading, block=args.block),
                    "table1": dict(ablations=not args.no_ablations)}
         run = E.run_seeds({exp: getattr(E, exp) for exp in wanted}, seeds, out, load=load, params=params,
                           options=options, fresh=args.fresh)
@@ -300,7 +339,8 @@ def cmd_reproduce(args) -> int:
             print(E.format_markdown(doc, scale_key))
         else:
             print({"table1": lambda d: E.format_table1(d, scale_key), "fig2": E.format_fig2, "fig3": E.format_fig3,
-                   "robust": E.format_robust, "sensitivity": E.format_sensitivity}[exp](doc))
+                   "robust": E.format_robust, "sensitivity": E.format_sensitivity,
+                   "wireless": E.format_wireless}[exp](doc))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"total {time.perf_counter() - t0:.1f} s, peak RSS {rss:.2f} GiB")
     return 0

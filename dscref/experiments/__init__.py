@@ -18,6 +18,14 @@ The CLI (``dscref reproduce``) wraps these functions. One concept per module:
   each (Table I with its ablation rows, ``ablation_rows``, not in the paper: the residual
   quantizers' capacity);
 * :mod:`~dscref.experiments.robust` -- ``robust_variants_mAP`` (``VARIANTS``) and ``robust``;
+* :mod:`~dscref.experiments.equal_bandwidth` -- ``equal_bandwidth`` (every scheme at equal B and
+  energy: linear analog JSCC with and without a head, the ideal digital bound, the hybrid);
+* :mod:`~dscref.experiments.wireless` -- ``wireless`` (Fig. 3 redrawn at equal bandwidth: every
+  analog, hybrid and digital scheme in B uses, AWGN and block fading, the ideal bound of each
+  payload sent, the gaps to it), with :mod:`~dscref.experiments.wireless_schemes` (what each
+  digital scheme sends in B uses: ``digital_plans``, ``coded_plan``; ``DigitalRun``),
+  :mod:`~dscref.experiments.wireless_gaps` (``gaps``, ``outage_snr_db``) and
+  :mod:`~dscref.experiments.wireless_report` (``format_wireless``, ``draw_wireless``);
 * :mod:`~dscref.experiments.seeds` -- ``run_seeds`` (an experiment over several data seeds,
   resumable per-seed files, combined), ``SeedFiles``, ``EXPERIMENTS``;
 * :mod:`~dscref.experiments.combine` -- ``combine`` (per-seed results -> mean, 95 % CI, values),
@@ -26,7 +34,8 @@ The CLI (``dscref reproduce``) wraps these functions. One concept per module:
   ``SENSITIVITY``) and its ``verdict``;
 * :mod:`~dscref.experiments.report` -- ``write_results``, ``write_document`` (results.json + PNG);
 * :mod:`~dscref.experiments.plots` -- ``plot_results``; :mod:`~dscref.experiments.tables` --
-  ``format_*`` (text) and ``format_markdown``;
+  ``format_*`` (text) and ``format_markdown``, from the cells of :mod:`~dscref.experiments.cells`
+  (``format_value``, ``aligned_rows``, ``markdown_table``);
 * :mod:`~dscref.experiments.calibration` -- the synthetic benchmark against published measurements
   of real data (``TARGETS``, ``calibration``);
 * :mod:`~dscref.experiments.claims` -- ``paper_claims``: the paper's claims, one by one, as paired
@@ -53,6 +62,7 @@ from .calibration import (TARGETS, calibration, calibration_run, calibration_see
                           summarise)
 from .data import (RetrievalData, features_data, image_data, load_data, min_synthetic_size, parse_scale,
                    preset_data, synthetic_data)
+from .equal_bandwidth import EQUAL_BANDWIDTH_SCHEMES, equal_bandwidth
 from .evaluate import build_index, evaluate, head_labels
 from .fig2 import fig2, fig2_datasets, fig2_paper, list_of_items, recall_curve
 from .fig3 import fig3
@@ -65,6 +75,12 @@ from .robust import VARIANTS, robust, robust_variants_mAP
 from .seeds import EXPERIMENTS, UNCOMPARED, SeedFiles, SeedRun, check_seeds, combine_seeds, over_seeds, run_seeds
 from .sensitivity import CONCLUSIONS, METHODS, SENSITIVITY, sensitivity
 from .table1 import ABLATION_THRESHOLDS, ablation_rows, table1, variant_key
+from .wireless import ANALOG_SCHEMES, WIRELESS_BANDWIDTHS, WIRELESS_SNRS, wireless
+from .wireless_report import curve_points, draw_wireless, format_wireless, point, winners
+from .wireless_gaps import gaps, outage_snr_db
+from .wireless_schemes import (CODED_MODEMS, CODED_RATES, ROBUST_VARIANTS, UNCODED_MODEMS, DigitalPlan, DigitalRun,
+                               bound_map, bound_name, clean_ranking, coded_map, coded_plan, digital_plans, lowest_modem)
+from .cells import aligned_rows, markdown_table
 from .tables import (format_fig2, format_fig2_paper, format_fig3, format_markdown, format_robust, format_sensitivity,
                      format_table1, format_value)
 
@@ -93,4 +109,11 @@ __all__ = [
     "list_of_items", "recall_curve",
     # the paper's claims tested on the results
     "paper_claims", "format_claims", "load_results", "VERDICTS",
+    # equal bandwidth and energy: analog JSCC, the ideal digital bound, the hybrid
+    "equal_bandwidth", "EQUAL_BANDWIDTH_SCHEMES",
+    # Fig. 3 at equal bandwidth: every scheme, the ideal bound of each payload, the gaps
+    "wireless", "WIRELESS_BANDWIDTHS", "WIRELESS_SNRS", "ANALOG_SCHEMES", "format_wireless", "draw_wireless",
+    "point", "curve_points", "winners", "digital_plans", "coded_plan", "lowest_modem", "DigitalPlan",
+    "clean_ranking", "bound_map", "coded_map", "CODED_RATES", "CODED_MODEMS", "UNCODED_MODEMS", "ROBUST_VARIANTS",
+    "DigitalRun", "bound_name", "gaps", "outage_snr_db", "aligned_rows", "markdown_table",
 ]

@@ -1,8 +1,10 @@
 """The experiments' plots: one PNG per result, error bars from the spread over seeds.
 
 :func:`plot_results` draws Fig. 2 (recall vs head size), Fig. 3 and the robust-coding experiment
-(mAP vs SNR), Table I (mAP, Recall and Recall@k per row), Fig. 2 over several data sets (one
-panel each) and the sensitivity sweep (one column of panels per generator parameter). With two seeds or more the error bars are the 95 % confidence interval
+(mAP vs SNR; the paper's Fig. 3 labelled as its unequal-bandwidth comparison), Table I (mAP,
+Recall and Recall@k per row), Fig. 2 over several data sets (one panel each), the sensitivity
+sweep (one column of panels per generator parameter) and Fig. 3 at equal bandwidth (one panel per
+channel and B, :func:`~dscref.experiments.wireless_report.draw_wireless`). With two seeds or more the error bars are the 95 % confidence interval
 of the mean over seeds; with one, Fig. 3 and the robust experiment show the standard deviation
 over the channel trials. The title names the data (``synthetic (calibrated)`` or the features'
 source), its size and the number of seeds. matplotlib is imported here only, with the Agg backend.
@@ -196,6 +198,19 @@ def plot_results(result: dict, out: Path) -> Path | None:
         _fig2_panels(fig, result)
         fig.suptitle("Fig. 2: head size vs recall, per data set" + (f"; {bars}" if bars else ""), fontsize=9)
         return _save(plt, fig, out, exp)
+    if exp == "wireless":
+        from .wireless_report import draw_wireless
+
+        fig = plt.figure(figsize=(3.3 * len(result["bandwidths"]), 3.0 * len(result["panels"]) + 0.8))
+        draw_wireless(fig, result)
+        fig.suptitle("Fig. 3 at equal bandwidth: mAP vs SNR, every scheme in B complex uses, energy 1 per use\n"
+                     f"{what}; " + (bars or "error bars: std over the channel trials"), fontsize=9)
+        fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.94))
+        path = Path(out) / f"{exp}.png"
+        with atomic_open(path) as f:
+            fig.savefig(f, format="png", dpi=120, bbox_inches="tight")  # the legend right of the panels
+        plt.close(fig)
+        return path
     if exp == "sensitivity":
         n = len(result["parameters"])
         fig = plt.figure(figsize=(3.2 * n + 1.0, 6.4))
@@ -214,7 +229,7 @@ def plot_results(result: dict, out: Path) -> Path | None:
                         capsize=2, label=f"{name}, B={c['B']}")
         ax.set_xlabel("SNR (dB) per complex channel use" + (" (Rayleigh block fading)" if result["fading"] else " (AWGN)"))
         ax.set_ylabel("mAP")
-        title = "Fig. 3: mAP vs SNR"
+        title = "The paper's Fig. 3, unequal bandwidth (each curve its own B): mAP vs SNR"
         bars = bars or "error bars: std over the channel trials"
     elif exp == "robust":
         for v, t in result["variants"].items():

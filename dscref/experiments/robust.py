@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from .._validate import as_float_matrix, as_generator, as_int_array, check_int
-from ..channel import AWGN, Modem
+from ..channel import AWGN, Modem, RayleighBlock
 from ..codec import PayloadLayout, ProtectedLayout
 from ..index.robust import make_index_robust, robust_label_order
 from ..link import Link
@@ -58,7 +58,7 @@ _SPEC = {
 def robust_variants_mAP(index, xq, head_labels, gnd, snr_db_list, modem="qpsk", n_trials: int = 5,
                         seed=0, variants=VARIANTS, k: int = 100, metric: str = "l2",
                         p_design: float = 0.01, head_scheme: str = "hamming84", policy: str = "drop",
-                        robust_index=None, label_order=None):
+                        robust_index=None, label_order=None, fading: bool = False, block: int = 16):
     """mAP per (variant, SNR) over a digital channel with the payload of eq. (12).
 
     Parameters
@@ -67,8 +67,8 @@ def robust_variants_mAP(index, xq, head_labels, gnd, snr_db_list, modem="qpsk", 
     xq : ndarray (nq, d) float32 -- query features
     head_labels : ndarray (nq, h) int -- each query's head (DSC: classifier top-5)
     gnd : list of dict {"ok": ids, "junk": ids}, one per query
-    snr_db_list : sequence of float -- Es/N0 in dB (AWGN)
-    modem : {"bpsk", "qpsk", "16qam"} or Modem
+    snr_db_list : sequence of float -- Es/N0 in dB (the average SNR under fading)
+    modem : {"bpsk", "qpsk", "16qam", "64qam", "256qam"} or Modem
     n_trials : int -- independent channel realisations per SNR
     seed : int -- all channel noise derives from it (same noise for every variant)
     variants : subset of :data:`VARIANTS`
@@ -79,6 +79,8 @@ def robust_variants_mAP(index, xq, head_labels, gnd, snr_db_list, modem="qpsk", 
     robust_index, label_order : optional precomputed :func:`make_index_robust` /
         :func:`robust_label_order` results (the optimisation over every per-partition PQ of a
         large index takes a while; compute once and reuse).
+    fading, block : Rayleigh block fading with ``block`` uses per gain (each payload its own
+        transmission), or AWGN (default).
 
     Returns
     -------
@@ -134,7 +136,7 @@ def robust_variants_mAP(index, xq, head_labels, gnd, snr_db_list, modem="qpsk", 
         res["mAP_clean"][v] = float(compute_map(idx.search(queries, k=k, metric=metric).I, gnd)[0])
         res["mAP"][v], res["ber"][v] = {}, {}
     for si, snr in enumerate(res["snr_db"]):
-        ch = AWGN(snr)
+        ch = RayleighBlock(snr, block) if fading else AWGN(snr)
         for v in variants:
             idx, rl, order, queries = setup[v]
             _, _, head_dec, code_dec = _SPEC[v]

@@ -37,13 +37,14 @@ from .fig3 import fig3
 from .report import jsonable, result_meta, write_document
 from .robust import robust
 from .table1 import table1
+from .wireless import wireless
 
 __all__ = ["EXPERIMENTS", "UNCOMPARED", "SeedFiles", "SeedRun", "check_seeds", "over_seeds", "combine_seeds",
            "run_seeds"]
 
 log = logging.getLogger(__name__)
 
-EXPERIMENTS = {"fig2": fig2, "table1": table1, "fig3": fig3, "robust": robust}
+EXPERIMENTS = {"fig2": fig2, "table1": table1, "fig3": fig3, "robust": robust, "wireless": wireless}
 
 # parameters that do not change a seed's numbers: where files go, how the run is shown, which
 # seeds it runs (each file holds its own seed), the experiment ("all" runs the same code) and

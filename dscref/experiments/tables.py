@@ -10,6 +10,9 @@ confidence interval when there are two seeds or more.
 from __future__ import annotations
 
 from ..index.factory import INDEX_NAMES
+from .cells import aligned_rows as _aligned
+from .cells import format_value
+from .cells import markdown_table as _markdown
 from .combine import is_stats, mean_and_ci, per_seed_values
 from .paper import PAPER_TABLE1
 
@@ -17,18 +20,6 @@ __all__ = ["format_table1", "format_fig2", "format_fig2_paper", "format_fig3", "
            "format_markdown", "format_value"]
 
 _T1_COLS = ("mAP", "Recall", "R@1", "R@10", "R@100")
-
-
-def format_value(x, spec: str = ".3f", missing: str = "-") -> str:
-    """``mean ± half-width`` of a stats record (``mean`` alone for one seed; ``(k/n <missing>)``
-    after it when k of the n seeds have no value), a plain number in ``spec``, ``missing`` for None."""
-    m, h = mean_and_ci(x)
-    if m is None:
-        return missing
-    text = f"{m:{spec}}" if h is None else f"{m:{spec}} ± {h:{spec}}"
-    if is_stats(x) and x.get("n_missing"):
-        text += f" ({x['n_missing']}/{len(x['values'])} {missing})"
-    return text
 
 
 def _at(x, i):
@@ -50,19 +41,6 @@ def _head_size(x) -> str:
 
 def _n_seeds(result: dict) -> int:
     return len(result.get("seeds") or [0])
-
-
-def _aligned(rows: list, left: int = 1) -> list:
-    """Rows of cells as text lines: the first ``left`` columns left-aligned, the others right-aligned."""
-    widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
-    return ["  ".join(c.ljust(widths[i]) if i < left else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip()
-            for r in rows]
-
-
-def _markdown(rows: list) -> str:
-    """A markdown table; ``rows[0]`` is the header."""
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows[1:]])
 
 
 # --------------------------------------------------------------------------- Table I
@@ -220,9 +198,10 @@ def _spread_note(result: dict) -> str:
 
 
 def format_fig3(result: dict) -> str:
-    """Fig. 3 as text: mAP per SNR and curve (± std over trials for one seed, ± 95 % CI over
-    seeds otherwise), with each curve's channel uses B."""
-    return "\n".join(_aligned(_fig3_rows(result, markdown=False)) + [_spread_note(result)])
+    """The paper's Fig. 3 (unequal bandwidth: each curve its own B) as text: mAP per SNR and curve
+    (± std over trials for one seed, ± 95 % CI over seeds otherwise), with each curve's channel uses B."""
+    return "\n".join(["The paper's Fig. 3, unequal bandwidth (each curve its own B uses)"]
+                     + _aligned(_fig3_rows(result, markdown=False)) + [_spread_note(result)])
 
 
 # --------------------------------------------------------------------------- robust coding
@@ -280,10 +259,15 @@ def format_markdown(result: dict, scale_key: str | None = None) -> str:
     if exp == "fig2_paper":
         return _fig2_paper_title(result) + "\n\n" + _markdown(_fig2_paper_rows(result))
     if exp == "fig3":
-        return _markdown(_fig3_rows(result, markdown=True)) + "\n\n" + _spread_note(result)
+        return ("The paper's Fig. 3, unequal bandwidth (each curve its own B uses)\n\n"
+                + _markdown(_fig3_rows(result, markdown=True)) + "\n\n" + _spread_note(result))
     if exp == "robust":
         return _markdown(_robust_rows(result))
     if exp == "sensitivity":
         table, verdicts = _sensitivity_rows(result)
         return _markdown(table) + "\n\n" + _markdown(verdicts)
+    if exp == "wireless":
+        from .wireless_report import format_wireless
+
+        return format_wireless(result, markdown=True)
     raise ValueError(f"no markdown table for experiment {exp!r}")

@@ -101,3 +101,19 @@ def test_bad_fixed_gains():
         ch.RayleighBlock(5.0, 2, gains=[np.nan])
     with pytest.raises(TypeError, match="gains"):
         ch.RayleighBlock(5.0, 2, gains=["a"])
+
+
+def test_snr_per_use_from_eb_n0_per_information_bit():
+    # uncoded: info_bits / uses = bits per symbol, the same as ebn0_to_esn0
+    for m, k in (("bpsk", 1), ("qpsk", 2), ("256qam", 8)):
+        assert ch.ebn0_to_snr(2.0, 100 * k, 100) == pytest.approx(ch.ebn0_to_esn0(2.0, m))
+    # rate-1/2 K=7 code of 386 message bits (370 information bits) in 392 QPSK uses
+    assert ch.ebn0_to_snr(4.0, 370, 392) == pytest.approx(4.0 + 10 * np.log10(370 / 392))
+    np.testing.assert_allclose(ch.snr_to_ebn0(ch.ebn0_to_snr([0.0, 3.0], 370, 262), 370, 262), [0.0, 3.0])
+    assert isinstance(ch.ebn0_to_snr(1.0, 5, 7), float) and ch.ebn0_to_snr([1.0, 2.0], 5, 7).shape == (2,)
+    with pytest.raises(ValueError, match="info_bits"):
+        ch.ebn0_to_snr(1.0, 0, 7)
+    with pytest.raises(ValueError, match="channel_uses"):
+        ch.snr_to_ebn0(1.0, 5, 0)
+    with pytest.raises(TypeError, match="channel_uses"):
+        ch.ebn0_to_snr(1.0, 5, 7.5)

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.special import logsumexp
 
 from dscref import channel as ch
 from dscref._kernels import channel as kern
 from dscref._reference import channel as ref
 
-MODEMS = ["bpsk", "qpsk", "16qam"]
+MODEMS = ["bpsk", "qpsk", "16qam", "64qam", "256qam"]
 
 
 # --------------------------------------------------------------------------- LLR conventions
@@ -27,20 +28,45 @@ def test_llr_sign_equals_hard_decision(random_bits, modem, snr_db, n_sym, seed, 
     # max-log: sign(m1 - m0) says which bit the nearest point carries -> same as slicing
     np.testing.assert_array_equal((maxlog < 0).astype(np.uint8), hard)
     exact_bits = (exact < 0).astype(np.uint8)
-    if modem != "16qam":
+    if modem in ("bpsk", "qpsk"):
         np.testing.assert_array_equal(exact_bits, hard)
         np.testing.assert_array_equal(np.sign(exact), np.sign(maxlog))
         return
-    # 16-QAM: the exact LLR is the bitwise-MAP decision. On the sign bits (0 and 2) it equals
-    # slicing; on the magnitude bits the MAP boundary lies slightly *outside* |axis| = 2/sqrt(10),
+    # QAM: the exact LLR is the bitwise-MAP decision. Each log-sum-exp exceeds its largest term by
+    # at most log(M / 2), so it can disagree with the slicer only where |max-log LLR| <= log(M / 2);
+    # never on the sign bits (first bit of each axis), whose MAP boundary is the axis itself.
+    k = m.bits_per_symbol
+    diff = exact_bits != hard
+    assert np.all(np.abs(maxlog[diff]) <= np.log(2 ** (k - 1)) + 1e-9)
+    assert not diff.reshape(-1, k)[:, [0, k // 2]].any()
+    if modem != "16qam":
+        return
+    # 16-QAM: on the magnitude bits the MAP boundary lies slightly *outside* |axis| = 2/sqrt(10),
     # so the only possible disagreement is "slicer says 1 (outer), MAP says 0 (inner)".
-    diff = (exact_bits != hard).reshape(-1, 4)
-    assert not diff[:, [0, 2]].any()
+    diff = diff.reshape(-1, 4)
     h = hard.reshape(-1, 4)
     e = exact_bits.reshape(-1, 4)
     assert np.all(h[diff] == 1) and np.all(e[diff] == 0)
     axis = np.stack([np.abs(rx.symbols.real), np.abs(rx.symbols.imag)], axis=1)   # (m, 2)
     assert np.all(axis[diff[:, [1, 3]]] > 2 / np.sqrt(10))
+
+
+@pytest.mark.parametrize("modem", ["16qam", "64qam", "256qam"])
+def test_exact_and_maxlog_llrs_agree_at_high_snr(random_bits, modem):
+    m = ch.Modem(modem)
+    bits = random_bits(4000 * m.bits_per_symbol, 21)
+    rx = ch.transmit_symbols(m.modulate(bits), ch.AWGN(40.0), rng=22)
+    exact = m.demodulate(rx.symbols, rx.noise_var, soft=True)
+    maxlog = m.demodulate(rx.symbols, rx.noise_var, soft=True, exact=False)
+    np.testing.assert_array_equal(np.sign(exact), np.sign(maxlog))
+    # the log-sum-exp corrections vanish beside LLRs of order d_min^2 / N0
+    assert np.median(np.abs(exact - maxlog) / np.abs(maxlog)) < 1e-6
+    assert np.max(np.abs(exact - maxlog)) < 1e-3 * np.min(np.abs(maxlog))
+    # ... and at moderate SNR they do not (the test can fail)
+    rx = ch.transmit_symbols(m.modulate(bits), ch.AWGN(5.0), rng=22)
+    e5 = m.demodulate(rx.symbols, rx.noise_var, soft=True)
+    a5 = m.demodulate(rx.symbols, rx.noise_var, soft=True, exact=False)
+    assert np.max(np.abs(e5 - a5)) > 0.1
 
 
 def test_llr_positive_means_bit_zero_and_bpsk_maxlog_is_exact():
@@ -65,16 +91,19 @@ def test_qpsk_maxlog_equals_exact_and_16qam_differs():
     assert np.max(np.abs(e - a)) > 1e-3
 
 
-def test_llr_equals_log_posterior_ratio_brute_force():
-    m = ch.Modem("16qam")
+@pytest.mark.parametrize("modem", ["16qam", "64qam", "256qam"])
+def test_llr_equals_log_posterior_ratio_brute_force(modem):
+    m = ch.Modem(modem)
+    k, npts = m.bits_per_symbol, m.constellation.size
     rng = np.random.default_rng(3)
     z = rng.standard_normal(50) + 1j * rng.standard_normal(50)
-    n0 = 0.4
-    llr = m.demodulate(z, n0, soft=True).reshape(50, 4)
-    lik = np.exp(-np.abs(z[:, None] - m.constellation[None, :]) ** 2 / n0)      # (50, 16)
-    for j in range(4):
-        bit = (np.arange(16) >> (3 - j)) & 1
-        want = np.log(lik[:, bit == 0].sum(1) / lik[:, bit == 1].sum(1))
+    n0 = 0.4 * 10 / npts
+    llr = m.demodulate(z, n0, soft=True).reshape(50, k)
+    loglik = -np.abs(z[:, None] - m.constellation[None, :]) ** 2 / n0          # (50, npts)
+    for j in range(k):
+        bit = (np.arange(npts) >> (k - 1 - j)) & 1
+        # scipy's log-sum-exp (exp alone underflows to subnormals for far points at 256 points)
+        want = logsumexp(loglik[:, bit == 0], axis=1) - logsumexp(loglik[:, bit == 1], axis=1)
         np.testing.assert_allclose(llr[:, j], want, rtol=1e-9, atol=1e-9)
 
 
@@ -158,14 +187,27 @@ def test_constellation_is_read_only_and_bpsk_polarity():
     assert ch.Modem("16-QAM").bits_per_symbol == 4 and ch.Modem("qpsk") == ch.Modem("QPSK")
 
 
+def test_square_qam_axes_are_the_documented_gray_pam():
+    # 64-QAM, I axis from -7 to +7 carries 110 111 101 100 000 001 011 010 (first 3 bits)
+    p = ch.Modem("64-QAM").constellation * np.sqrt(42)
+    for label in range(64):
+        want_i = [-7, -5, -3, -1, 1, 3, 5, 7][[6, 7, 5, 4, 0, 1, 3, 2].index(label >> 3)]
+        want_q = [-7, -5, -3, -1, 1, 3, 5, 7][[6, 7, 5, 4, 0, 1, 3, 2].index(label & 7)]
+        assert p[label] == pytest.approx(want_i + 1j * want_q, abs=1e-12)
+    # 256-QAM: 16 levels per axis, all of them, each once per row of the grid
+    q = ch.Modem("256qam").constellation * np.sqrt(170)
+    np.testing.assert_allclose(np.unique(np.round(q.real)), np.arange(-15, 16, 2))
+    assert ch.Modem("256qam").bits_per_symbol == 8 and ch.Modem("64qam").bits_per_symbol == 6
+
+
 # --------------------------------------------------------------------------- bad input
 
 
 def test_unknown_modem():
     with pytest.raises(ValueError, match="'8psk'"):
         ch.Modem("8psk")
-    with pytest.raises(ValueError, match="'64qam'"):
-        ch.transmit_bits([0, 1], "64qam", ch.AWGN(1.0), rng=0)
+    with pytest.raises(ValueError, match="'1024qam'"):
+        ch.transmit_bits([0, 1], "1024qam", ch.AWGN(1.0), rng=0)
     with pytest.raises(TypeError, match="modem"):
         ch.transmit_bits([0, 1], 4, ch.AWGN(1.0), rng=0)
 

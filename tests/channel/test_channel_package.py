@@ -43,5 +43,5 @@ def test_submodules_declare_all():
 
 
 def test_modem_names():
-    assert ch.MODEM_NAMES == ("bpsk", "qpsk", "16qam")
+    assert ch.MODEM_NAMES == ("bpsk", "qpsk", "16qam", "64qam", "256qam")
     assert [ch.Modem(m).name for m in ch.MODEM_NAMES] == list(ch.MODEM_NAMES)

@@ -20,7 +20,7 @@ from dscref._kernels import channel as kern
 from dscref._reference import channel as ref
 from dscref.bitpack import bytes_to_bits
 
-MODEMS = ["bpsk", "qpsk", "16qam"]
+MODEMS = ["bpsk", "qpsk", "16qam", "64qam", "256qam"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -151,7 +151,7 @@ import json, math, numpy as np
 from dscref import channel as ch
 out = {}
 bits = np.random.default_rng(0).integers(0, 2, 45).astype(np.uint8)
-for m in ("bpsk", "qpsk", "16qam"):
+for m in ("bpsk", "qpsk", "16qam", "64qam", "256qam"):
     r = ch.transmit_bits(bits, m, ch.RayleighBlock(3.0, 2), rng=1, soft=True)
     out[m] = [r.bits.tolist(), r.llr.tolist(), r.bit_errors]
     out[m + "_maxlog"] = ch.transmit_bits(bits, m, ch.AWGN(1.0), rng=1, soft=True, exact=False).llr.tolist()
@@ -186,10 +186,14 @@ def test_channel_uses_for_paper_payload():
     assert ch.channel_uses(dim=2048) == 2048
     assert ch.channel_uses(dim=2048, complex_baseband=True) == 1024
     assert ch.channel_uses(dim=7, complex_baseband=True) == 4
-    assert [ch.channel_uses(nbytes=47, modem=m) for m in MODEMS] == [376, 188, 94]
+    assert [ch.channel_uses(nbytes=47, modem=m) for m in MODEMS] == [376, 188, 94, 63, 47]
     assert ch.channel_uses(nbits=50, modem=ch.Modem("16qam")) == 13
     assert ch.bandwidth_table() == {"analog_real": 2048, "analog_complex": 1024, "bpsk": 376, "qpsk": 188,
                                     "16qam": 94}
+    assert ch.bandwidth_table(modems=ch.MODEM_NAMES) == {**ch.bandwidth_table(), "64qam": 63, "256qam": 47}
+    assert ch.bandwidth_table(modems=["64-QAM"]) == {"analog_real": 2048, "analog_complex": 1024, "64qam": 63}
+    with pytest.raises(TypeError, match="modems"):
+        ch.bandwidth_table(modems="qpsk")
 
 
 def test_payload_bytes_through_qpsk_report_uses():

@@ -245,6 +245,16 @@ def test_main_and_build_parser_keep_their_import_path(capsys):
     assert "COMMAND" in capsys.readouterr().out
 
 
+def test_demo_modem_choices_are_the_channel_modems():
+    from dscref.channel import MODEM_NAMES
+    from dscref.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    demo = sub.choices["demo"]
+    modem = next(a for a in demo._actions if a.dest == "modem")
+    assert tuple(modem.choices) == MODEM_NAMES
+
+
 def test_python_m_dscref_and_the_console_script(repo_root):
     from dscref import __version__
 

@@ -82,3 +82,20 @@ def test_variants_through_the_link_equal_the_hand_written_chain(robust_built):
                 maps.append(float(compute_map(idx.search(qs, k=20).I, gnd)[0]))
             assert res["mAP"][v][snr]["trials"] == maps, (v, snr)
             assert res["ber"][v][snr] == errs / nb
+
+
+def test_robust_variants_under_block_fading(robust_built):
+    """fading=True sends each payload over Rayleigh block fading: other numbers than AWGN at the
+    same average SNR, the same with fixed seeds, error-free at a very high SNR."""
+    x, labels, index, robust = robust_built
+    qi = np.arange(0, 60, 6)
+    heads = np.stack([[labels[i], (labels[i] + 1) % K, (labels[i] + 2) % K] for i in qi])
+    gnd = [{"ok": np.flatnonzero(labels == labels[i])[:50], "junk": []} for i in qi]
+    kw = dict(n_trials=2, k=20, variants=("plain", "soft_adc"))
+    awgn = robust_variants_mAP(index, x[qi], heads, gnd, [4.0, 80.0], **kw)
+    fad = robust_variants_mAP(index, x[qi], heads, gnd, [4.0, 80.0], fading=True, block=4, **kw)
+    again = robust_variants_mAP(index, x[qi], heads, gnd, [4.0, 80.0], fading=True, block=4, **kw)
+    assert fad["mAP"] == again["mAP"]
+    assert fad["ber"]["plain"][4.0] != awgn["ber"]["plain"][4.0]
+    for v in ("plain", "soft_adc"):
+        assert fad["mAP"][v][80.0]["mean"] == pytest.approx(fad["mAP_clean"][v])
