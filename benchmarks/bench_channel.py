@@ -26,19 +26,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _stats import wilson
 
 log = logging.getLogger("bench_channel")
 
 MODEMS = ("bpsk", "qpsk", "16qam")
 
 
-def _wilson(k: int, n: int, z: float = 2.5758) -> tuple[float, float]:
-    """99 % Wilson score interval of a binomial proportion k / n."""
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    return wilson(k, n, z=2.5758)
 
 
 def ber_curves(ebn0_grid, n_bits: int, seed: int) -> dict:

@@ -37,19 +37,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _stats import wilson
 
 log = logging.getLogger("bench_convcode")
 
 RATES = ("1/2", "2/3", "3/4")
 
 
-def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a binomial proportion k / n."""
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    return wilson(k, n, z=1.96)
 
 
 def _bound_gap_db(ebn0_db: float, ber: float) -> float | None:

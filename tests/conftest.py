@@ -37,3 +37,25 @@ def robust_built():
     index = SemanticIndex(ROBUST_K, M=4, nbits=6, n_iter=6, seed=0, progress=False,
                           min_partition_size=100).build(x, labels)
     return x, labels, index, make_index_robust(index, p=0.02, order=2)
+
+
+@pytest.fixture(scope="session")
+def small_dsc_index():
+    """The builder of :func:`_small_dsc_index` (the link tests' module fixtures call it)."""
+    return _small_dsc_index
+
+
+def _small_dsc_index(seed: int = 0):
+    """A small DSC index of 2,500 clustered 16-d rows in 20 partitions (M=4, nbits=6), for the link
+    tests: ``(xb, labels_b, index, rng)``, ``rng`` the generator that drew the data, to go on with."""
+    from dscref.index import SemanticIndex
+
+    rng = np.random.default_rng(seed)
+    K, n, d = 20, 2500, 16
+    centers = rng.standard_normal((K, d)).astype(np.float32)
+    labels_b = rng.integers(0, K, n)
+    xb = centers[labels_b] + 0.6 * rng.standard_normal((n, d)).astype(np.float32)
+    xb = (xb / np.linalg.norm(xb, axis=1, keepdims=True)).astype(np.float32)
+    index = SemanticIndex(K, M=4, nbits=6, n_iter=6, seed=0, progress=False,
+                          min_partition_size=100).build(xb, labels_b)
+    return xb, labels_b, index, rng

@@ -12,22 +12,15 @@ import pytest
 from dscref import bitpack
 from dscref.channel import AWGN, Modem, RayleighBlock, transmit_analog, transmit_bits
 from dscref.codec import PayloadLayout, decode_head, decode_payload, encode_payload
-from dscref.index import SemanticIndex
 from dscref.link import AnalogLink, Link
 from dscref.codec import ProtectedLayout, decode_protected_payload, encode_protected_payload
 from dscref.index.robust import robust_label_order
 
 
 @pytest.fixture(scope="module")
-def setup():
-    rng = np.random.default_rng(0)
-    K, n, d = 20, 2500, 16
-    centers = rng.standard_normal((K, d)).astype(np.float32)
-    labels_b = rng.integers(0, K, n)
-    xb = centers[labels_b] + 0.6 * rng.standard_normal((n, d)).astype(np.float32)
-    xb = (xb / np.linalg.norm(xb, axis=1, keepdims=True)).astype(np.float32)
-    index = SemanticIndex(K, M=4, nbits=6, n_iter=6, seed=0, progress=False,
-                          min_partition_size=100).build(xb, labels_b)
+def setup(small_dsc_index):
+    xb, labels_b, index, rng = small_dsc_index()
+    K, d = index.n_lists, xb.shape[1]
     xq = xb[:12] + 0.05 * rng.standard_normal((12, d)).astype(np.float32)
     heads = np.stack([rng.permutation(K)[:5] for _ in range(12)])
     layout = PayloadLayout.for_index(index, 5)

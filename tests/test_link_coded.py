@@ -12,20 +12,13 @@ from dscref import bitpack
 from dscref.channel import AWGN, Modem, RayleighBlock, transmit_bits
 from dscref.codec import (CodedLayout, PayloadLayout, ProtectedLayout, decode_coded_payloads, encode_coded_payload,
                           message_bits)
-from dscref.index import SemanticIndex
 from dscref.link import Link
 
 
 @pytest.fixture(scope="module")
-def setup():
-    rng = np.random.default_rng(0)
-    K, n, d = 20, 2500, 16
-    centers = rng.standard_normal((K, d)).astype(np.float32)
-    labels_b = rng.integers(0, K, n)
-    xb = centers[labels_b] + 0.6 * rng.standard_normal((n, d)).astype(np.float32)
-    xb = (xb / np.linalg.norm(xb, axis=1, keepdims=True)).astype(np.float32)
-    index = SemanticIndex(K, M=4, nbits=6, n_iter=6, seed=0, progress=False,
-                          min_partition_size=100).build(xb, labels_b)
+def setup(small_dsc_index):
+    xb, labels_b, index, rng = small_dsc_index()
+    K = index.n_lists
     heads = np.stack([np.concatenate([[labels_b[i]], rng.permutation(np.setdiff1d(np.arange(K), labels_b[i]))[:4]])
                       for i in range(60)])
     layout = PayloadLayout.for_index(index, 5)
