@@ -80,22 +80,34 @@ def _sent(c: dict) -> str:
     return "head ideal code (1 % outage, <= B/2 uses); JSCC the rest"
 
 
-def _panel_rows(result: dict, channel: str, B: int, n_seeds: int) -> list:
+def _columns(result: dict, snrs) -> list:
+    """Indices of the SNRs shown: all, or those of ``snrs`` on the result's grid."""
+    grid = result["snr_db"]
+    if snrs is None:
+        return list(range(len(grid)))
+    missing = [s for s in snrs if float(s) not in grid]
+    if missing:
+        raise ValueError(f"snrs {missing} are not on the result's grid {grid}")
+    return [grid.index(float(s)) for s in snrs]
+
+
+def _panel_rows(result: dict, channel: str, B: int, n_seeds: int, cols: list) -> list:
     snrs = result["snr_db"]
-    rows = [["scheme", "sends"] + [f"{s:g} dB" for s in snrs]]
+    rows = [["scheme", "sends"] + [f"{snrs[i]:g} dB" for i in cols]]
     for c in result["panels"][channel]["curves"].values():
         if c["B"] == B:
-            rows.append([c["scheme"], _sent(c)] + [_cell(c, i, n_seeds) for i in range(len(snrs))])
+            rows.append([c["scheme"], _sent(c)] + [_cell(c, i, n_seeds) for i in cols])
     return rows
 
 
-def winners(result: dict, channel: str) -> list:
-    """Rows (SNR) x columns (B): the scheme with the highest mean mAP (bounds excluded) and its mAP."""
-    snrs, bws = result["snr_db"], result["bandwidths"]
+def winners(result: dict, channel: str, snrs=None) -> list:
+    """Rows (SNR; all, or ``snrs``) x columns (B): the scheme with the highest mean mAP (bounds
+    excluded) and its mAP."""
+    bws = result["bandwidths"]
     curves = [c for c in result["panels"][channel]["curves"].values() if c.get("family") != "bound"]
     rows = [["SNR dB"] + [f"B = {B}" for B in bws]]
-    for i, s in enumerate(snrs):
-        row = [f"{s:g}"]
+    for i in _columns(result, snrs):
+        row = [f"{result['snr_db'][i]:g}"]
         for B in bws:
             best = None
             for c in curves:
@@ -122,9 +134,11 @@ def _gap_rows(result: dict, channel: str) -> list:
 _CHANNEL = {"awgn": "AWGN", "fading": "Rayleigh block fading"}
 
 
-def format_wireless(result: dict, markdown: bool = False) -> str:
-    """Every panel's table, the winners and the gaps, as text or markdown."""
+def format_wireless(result: dict, markdown: bool = False, snrs=None) -> str:
+    """Every panel's table, the winners and the gaps, as text or markdown; ``snrs`` (values on the
+    result's grid) selects the SNR columns and rows shown (default all)."""
     n = _n_seeds(result)
+    cols = _columns(result, snrs)
     emit = markdown_table if markdown else (lambda rows: "\n".join(aligned_rows(rows, left=2)))
     spread = f"± 95 % CI over {n} seeds" if n > 1 else "± std over the channel trials, one seed"
     out = []
@@ -134,9 +148,9 @@ def format_wireless(result: dict, markdown: bool = False) -> str:
             name += f", {result['block']} uses per gain"
         for B in result["bandwidths"]:
             out += [f"{'#### ' if markdown else '== '}{name}, B = {B} complex uses (mAP, {spread}; {_NF}: "
-                    "does not fit B)", "", emit(_panel_rows(result, ch, B, n)), ""]
+                    "does not fit B)", "", emit(_panel_rows(result, ch, B, n, cols)), ""]
         out += [f"{'#### ' if markdown else '== '}{name}: the best scheme per SNR and B (mean mAP; bounds "
-                "excluded)", "", emit(winners(result, ch)), ""]
+                "excluded)", "", emit(winners(result, ch, snrs)), ""]
         out += [f"{'#### ' if markdown else '== '}{name}: gap of each digital curve to the ideal bound of its "
                 "payload", "", emit(_gap_rows(result, ch)), ""]
     return "\n".join(out).rstrip()
