@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _stats import wilson
+from _stats import best_of, wilson
 
 log = logging.getLogger("bench_channel")
 
@@ -100,15 +100,6 @@ def compile_times() -> dict:
     return out
 
 
-def _best_of(fn, repeats: int) -> float:
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def throughput(n_sym: int, repeats: int, seed: int) -> dict:
     from dscref import channel as ch
     from dscref._kernels import channel as kern
@@ -144,8 +135,8 @@ def throughput(n_sym: int, repeats: int, seed: int) -> dict:
             t0 = time.perf_counter()
             kfn()                                     # warm-up (kernels are compiled already)
             first = time.perf_counter() - t0
-            tk = _best_of(kfn, repeats)
-            tr = _best_of(rfn, repeats)
+            tk = best_of(kfn, repeats)
+            tr = best_of(rfn, repeats)
             per[stage] = {"warmup_s": first, "kernel_s": tk, "numpy_s": tr,
                           "kernel_sym_per_s": n_sym / tk, "numpy_sym_per_s": n_sym / tr,
                           "speedup": tr / tk}

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _stats import wilson
+from _stats import best_of, wilson
 
 log = logging.getLogger("bench_convcode")
 
@@ -145,15 +145,6 @@ def compile_times(n_info: int) -> dict:
     return out
 
 
-def _best_of(fn, repeats: int) -> float:
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def throughput(n_blocks: int, n_info: int, repeats: int, seed: int) -> dict:
     """Information bits per second of the serial kernel, the threaded kernel and the NumPy twin,
     on the same depunctured LLRs (rate 1/2 at Eb/N0 = 3 dB); outputs checked equal."""
@@ -173,7 +164,7 @@ def throughput(n_blocks: int, n_info: int, repeats: int, seed: int) -> dict:
     }
     out = {"n_blocks": n_blocks, "n_info": n_info, "repeats": repeats}
     for name, fn in runs.items():
-        t = _best_of(fn, repeats)
+        t = best_of(fn, repeats)
         out[name] = {"s": t, "info_bits_per_s": n_blocks * n_info / t}
         log.info("%s: %.3g info bits/s", name, n_blocks * n_info / t)
     rb, rm = viterbi_ref(L, n_info)
