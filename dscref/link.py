@@ -55,7 +55,7 @@ class Received:
         Payload bits flipped by the channel (0 without a channel); for a coded layout, coded bits.
     head_bit_errors : int
         Of those, the bits of the head region; for a coded layout, the errors left in the head
-        and CRC bits after decoding.
+        bits (and a head-only CRC's bits) after decoding.
     labels : ndarray of int64
         The decoded head (``query.labels``; for :meth:`Link.send_heads`, the only result).
     decoded_bit_errors : int or None
@@ -189,9 +189,11 @@ class Link:
 
     @property
     def head_region_bits(self) -> int:
-        """Bits of the head region as sent (coded layouts: the head and CRC bits of the message)."""
+        """Bits of the head region as sent (coded layouts: the message's head bits, and its CRC
+        bits when the CRC covers the head only)."""
         if self.coded:
-            return self.layout.head_bits + self.layout.crc_bits
+            cl = self.layout
+            return cl.head_bits + (cl.crc_bits if cl.crc_scope == "head" else 0)
         return self.layout.head_region_bits if self.protected else 8 * self.layout.head_bytes
 
     def encode(self, query: Query) -> np.ndarray:

@@ -160,3 +160,24 @@ def test_bad_combinations(setup):
     with pytest.raises(TypeError, match="CodedLayout"):
         Link(bitpack)
     assert "crc_policy='drop'" in repr(Link(cl)) and Link(ProtectedLayout(layout)).coded is False
+
+
+def test_a_whole_message_crc_without_a_head_drops_corrupted_payloads():
+    """``crc_scope="message"`` on a headless (plain PQ) payload: a payload the CRC rejects gets an
+    empty result row, every accepted one is the sent query exactly."""
+    from dscref.index import FlatPQIndex
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2000, 16)).astype(np.float32)
+    index = FlatPQIndex(M=4, nbits=6, seed=0).build(x)
+    cl = CodedLayout(PayloadLayout.for_index(index), "3/4", crc_scope="message")
+    assert cl.head_size == 0 and cl.crc_bits == 16
+    queries = [index.encode_query(x[i]) for i in range(60)]
+    out = Link(cl, "qpsk", AWGN(cl.esn0_db(2.5, "qpsk"))).send(queries, np.random.default_rng(1))
+    failed = [i for i, r in enumerate(out.received) if r.report.crc_ok is False]
+    assert 3 < len(failed) < 57, len(failed)
+    res = index.search(out.queries, k=5)
+    assert np.all(res.I[failed] == -1)
+    for i, r in enumerate(out.received):
+        if i not in failed:
+            assert _same(r.query, queries[i]) and r.decoded_bit_errors == 0

@@ -122,7 +122,7 @@ def shrink_variants(layout: PayloadLayout, order: str = "head_first") -> list:
 
 
 def fit_payload(layout: PayloadLayout, budget: int, modem, rate="1/2", *, crc="crc16", order: str = "head_first",
-                interleave=None) -> CodedLayout | None:
+                interleave=None, crc_scope: str = "head") -> CodedLayout | None:
     """The largest payload variant (first in :func:`shrink_variants` order) that fits ``budget`` uses.
 
     Parameters
@@ -136,6 +136,7 @@ def fit_payload(layout: PayloadLayout, budget: int, modem, rate="1/2", *, crc="c
     crc : {"crc16", "crc8"} or None
     order : {"head_first", "codes_first"}
     interleave : bool, optional
+    crc_scope : {"head", "message"}
         As for :class:`CodedLayout`.
 
     Returns
@@ -145,7 +146,7 @@ def fit_payload(layout: PayloadLayout, budget: int, modem, rate="1/2", *, crc="c
     """
     budget = check_int(budget, "budget", low=0)
     for h, m in shrink_variants(layout, order):
-        cl = CodedLayout(layout, rate, crc=crc, head_size=h, subcodes=m, interleave=interleave)
+        cl = CodedLayout(layout, rate, crc=crc, head_size=h, subcodes=m, interleave=interleave, crc_scope=crc_scope)
         if cl.channel_uses(modem) <= budget:
             return cl
     return None

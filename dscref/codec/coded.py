@@ -12,7 +12,15 @@ For the default payload (K = 1000 labels, head of 5, M = 8, nbits = 8)::
     codes   5 entries x 8 sub-codes x 8 bits  320 bits
     message 386 bits (370 information bits) -> 784 / 588 / 523 coded bits at rate 1/2 / 2/3 / 3/4
 
-**Head CRC policy** (``crc_policy``): the head decides which partitions are searched, so a head
+**CRC scope** (``crc_scope``): ``"head"`` (default) checks the head's label bits only,
+``message = [head | CRC(head) | codes]``: a head that passes is searched even if sub-codes were
+decoded wrong (a graceful, but not an intact, delivery). ``"message"`` checks everything sent,
+``message = [head | codes | CRC(head | codes)]`` (a frame check sequence, as in IEEE 802.11):
+a query is answered only if its whole payload decoded right (up to the CRC's miss rate), the
+deliver-intact scheme the ideal bound of :mod:`dscref.channel.capacity` bounds. With
+``"message"`` a layout without a head carries a CRC too.
+
+**CRC policy** (``crc_policy``): the head decides which partitions are searched, so a head
 the CRC rejects must not send the search to unrelated partitions. ``"drop"`` (default): the
 query gets *no answer* -- its decoded head is empty (every slot in ``report.dropped``), the
 search returns an empty row, and ``report.crc_ok`` is False (:attr:`dscref.link.LinkResult.head_failures`
@@ -75,10 +83,11 @@ from ..query import Query
 from .channel_code import decode_message, encode_message
 from .plain import POLICIES, DecodeReport, PayloadLayout, decode_payload, encode_payload
 
-__all__ = ["CodedLayout", "CodedReport", "CRC_POLICIES", "check_coded_layout", "message_bits",
+__all__ = ["CodedLayout", "CodedReport", "CRC_POLICIES", "CRC_SCOPES", "check_coded_layout", "message_bits",
            "encode_coded_payload", "decode_coded_payload", "decode_coded_payloads"]
 
 CRC_POLICIES = ("drop", "search")
+CRC_SCOPES = ("head", "message")
 
 
 @dataclass(frozen=True, init=False)
@@ -93,8 +102,10 @@ class CodedLayout:
     rate : {"1/2", "2/3", "3/4"} or None
         Convolutional code rate (:mod:`dscref.convcode`); None sends the message uncoded.
     crc : {"crc16", "crc8"} or None
-        CRC over the head's label bits (:mod:`dscref.crc`). A layout without a head sends none
+        The CRC (:mod:`dscref.crc`). With ``crc_scope="head"`` a layout without a head sends none
         (``crc`` is then stored as None).
+    crc_scope : {"head", "message"}
+        What the CRC covers: the head's label bits (default), or the whole message (module notes).
     head_size : int, optional
         Head entries sent, 1 .. ``layout.head_size`` (the first, highest-ranked ones; default all;
         0 for a layout without a head).
@@ -121,8 +132,10 @@ class CodedLayout:
     head_size: int
     subcodes: int
     interleave: bool
+    crc_scope: str
 
-    def __init__(self, layout, rate="1/2", *, crc="crc16", head_size=None, subcodes=None, interleave=None):
+    def __init__(self, layout, rate="1/2", *, crc="crc16", head_size=None, subcodes=None, interleave=None,
+                 crc_scope="head"):
         if not isinstance(layout, PayloadLayout):
             raise TypeError(f"layout must be a PayloadLayout, got {type(layout).__name__}")
         if rate is not None:
@@ -133,6 +146,9 @@ class CodedLayout:
             if not isinstance(crc, str):
                 raise TypeError(f"crc must be one of {list(CRC_KINDS)} or None, got {crc!r}")
             check_choice(crc, "crc", CRC_KINDS)
+        if not isinstance(crc_scope, str):
+            raise TypeError(f"crc_scope must be one of {list(CRC_SCOPES)}, got {crc_scope!r}")
+        check_choice(crc_scope, "crc_scope", CRC_SCOPES)
         full = layout.head_size
         if head_size is None:
             head_size = full
@@ -145,8 +161,9 @@ class CodedLayout:
             interleave = rate is not None
         elif not isinstance(interleave, (bool, np.bool_)):
             raise TypeError(f"interleave must be a bool or None, got {interleave!r}")
-        values = dict(layout=layout, rate=rate, crc=crc if full else None, head_size=int(head_size),
-                      subcodes=int(subcodes), interleave=bool(interleave))
+        keep_crc = full or crc_scope == "message"
+        values = dict(layout=layout, rate=rate, crc=crc if keep_crc else None, head_size=int(head_size),
+                      subcodes=int(subcodes), interleave=bool(interleave), crc_scope=crc_scope)
         for name, value in values.items():
             object.__setattr__(self, name, value)  # frozen
         if self.message_bits > convcode.MAX_INFO_BITS:
@@ -230,9 +247,11 @@ class CodedReport(DecodeReport):
     Attributes
     ----------
     crc_ok : bool or None
-        False: the CRC rejected the decoded head; None: no CRC was sent.
+        False: the CRC rejected the decoded head (``crc_scope="head"``) or message
+        (``"message"``); None: no CRC was sent.
     message : ndarray of uint8, shape (message_bits,)
-        The decoded message (head, CRC, sub-codes), for counting residual bit errors.
+        The decoded message (head, CRC, sub-codes; or head, sub-codes, CRC), for counting residual
+        bit errors.
     """
 
     crc_ok: bool | None = None
@@ -240,7 +259,8 @@ class CodedReport(DecodeReport):
 
 
 def message_bits(query: Query, clayout: CodedLayout) -> np.ndarray:
-    """The message of ``query``: sent head label bits, their CRC, sent sub-code bits; uint8 (message_bits,).
+    """The message of ``query``: sent head label bits, their CRC, sent sub-code bits (``crc_scope="head"``),
+    or head label bits, sub-code bits, their CRC (``"message"``); uint8 (message_bits,).
 
     A query with more head entries than ``clayout.head_size`` is cut to its first entries; the
     rest is validated as by :func:`encode_payload` (labels distinct and < K, codes in range).
@@ -257,6 +277,9 @@ def message_bits(query: Query, clayout: CodedLayout) -> np.ndarray:
     bits = bitpack.bytes_to_bits(encode_payload(query, sent))
     head = bits[:cl.head_bits]
     codes = bits[8 * sent.head_bytes:].reshape(cl.n_codes, 8 * sent.code_bytes)[:, :cl.subcodes * sent.nbits]
+    if cl.crc_scope == "message":
+        body = np.concatenate([head, codes.reshape(-1)]).astype(np.uint8)
+        return crc_append(body, cl.crc).astype(np.uint8) if cl.crc else body
     head_part = crc_append(head, cl.crc) if cl.crc else head
     return np.concatenate([head_part, codes.reshape(-1)]).astype(np.uint8)
 
@@ -310,18 +333,23 @@ def _parse(msg: np.ndarray, cl: CodedLayout, policy: str, crc_policy: str):
     """A decoded message -> (Query, CodedReport): CRC check, then the plain codec on the sent entries."""
     sent = cl.sent_layout
     hb, cb, nb = cl.head_bits, cl.crc_bits, sent.nbits
-    crc_ok = bool(crc_check(msg[:hb + cb], cl.crc)) if cb else None
+    if cl.crc_scope == "message":  # [head | codes | CRC] -> check all, then parse as [head | codes]
+        crc_ok = bool(crc_check(msg, cl.crc)) if cb else None
+        body = msg[:msg.size - cb]
+    else:
+        crc_ok = bool(crc_check(msg[:hb + cb], cl.crc)) if cb else None
+        body = np.concatenate([msg[:hb], msg[hb + cb:]])
     if crc_ok is False and crc_policy == "drop":
         w = sent.label_bits  # the labels as received, MSB first
-        labels = msg[:hb].reshape(cl.head_size, w).astype(np.int64) @ (1 << np.arange(w - 1, -1, -1))
+        labels = body[:hb].reshape(cl.head_size, w).astype(np.int64) @ (1 << np.arange(w - 1, -1, -1))
         q = Query(labels=np.zeros(0, np.int64),
                   codes=np.zeros((0, sent.M), dtype=np.uint8 if nb <= 8 else np.uint16))
         return q, CodedReport(received_labels=labels.tolist(), dropped=list(range(cl.head_size)),
                               crc_ok=False, message=msg)
     plain = np.zeros(8 * sent.nbytes, dtype=np.uint8)
-    plain[:hb] = msg[:hb]
+    plain[:hb] = body[:hb]
     region = plain[8 * sent.head_bytes:].reshape(cl.n_codes, 8 * sent.code_bytes)
-    region[:, :cl.subcodes * nb] = msg[hb + cb:].reshape(cl.n_codes, cl.subcodes * nb)
+    region[:, :cl.subcodes * nb] = body[hb:].reshape(cl.n_codes, cl.subcodes * nb)
     q, rep = decode_payload(bitpack.bits_to_bytes(plain), sent, policy=policy)
     report = CodedReport(**vars(rep), crc_ok=crc_ok, message=msg)
     if cl.truncated:  # sent sub-codes certain, the others "no information"

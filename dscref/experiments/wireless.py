@@ -28,10 +28,12 @@ Reading the curves:
 
 * a digital scheme that takes fewer than B uses (the coded payloads, sized by whole head
   entries) leaves the rest empty and spends less energy than B; the bound uses all B uses;
-* the coded payload's CRC covers its head only: a head that passes with sub-code errors left is
-  searched (``wrong`` per point), so just below the bound's threshold a coded curve can sit a
-  hair above the bound (which answers nothing there); ``intact`` counts exact payloads (none
-  arrive well below the threshold: no code beats capacity);
+* the coded payload's CRC-16 covers the whole message (``crc_scope="message"``): a query is
+  answered only with its payload intact, so a coded curve lies at or below its payload's bound
+  (``wrong`` per point counts CRC misses, about 2^-16 of the rejected payloads); ``intact`` counts
+  exact payloads (none arrive well below the threshold: no code beats capacity). (Before dscref
+  0.3.0 the CRC covered the head only, and just below the threshold a head that passed with
+  sub-code errors left could lift a coded curve a hair above the bound.)
 * the coded payloads shrink the head first (:mod:`dscref.codec.budget`), and on the calibrated
   benchmark fewer head entries search fewer distractor partitions: their error-free mAP
   (``clean_mAP``, ``reference["payloads"]``) can exceed the full payload's. Each curve is read

@@ -11,8 +11,10 @@ empty (it spends less energy). The choices, one rule per family (:func:`digital_
   256-QAM). The paper's 376 bits: 256-QAM at B = 47, 16-QAM at 94, QPSK at 188, BPSK at 376
   -- every B filled exactly. The protected-head variants (``all``: 424 bits with the extended
   Hamming head) do not fit B = 47 at all.
-* **convolutional code** at each rate (1/2, 3/4), CRC-16 on the head, soft Viterbi, a rejected
-  head answered with nothing (:mod:`dscref.codec.coded`): the lowest-order modem (QPSK to
+* **convolutional code** at each rate (1/2, 3/4), CRC-16 over the whole message (head and
+  sub-codes, ``crc_scope="message"``), soft Viterbi, a rejected message answered with nothing
+  (:mod:`dscref.codec.coded`), so a query is answered only with its payload intact (up to the
+  CRC's 2^-16 miss rate), the scheme the ideal bound bounds: the lowest-order modem (QPSK to
   256-QAM) at which :func:`~dscref.codec.budget.fit_payload` keeps every sub-code of the entries
   it sends (it drops head entries first); when none does, the modem whose variant carries the
   most information bits. Shrinking the head first costs little on the calibrated benchmark
@@ -114,10 +116,10 @@ def lowest_modem(n_bits: int, budget: int, modems=UNCODED_MODEMS) -> str | None:
     return next((m for m in modems if -(-n_bits // as_modem(m).bits_per_symbol) <= budget), None)
 
 
-def coded_plan(layout: PayloadLayout, budget: int, rate: str, modems=CODED_MODEMS):
+def coded_plan(layout: PayloadLayout, budget: int, rate: str, modems=CODED_MODEMS, *, crc_scope: str = "message"):
     """``(CodedLayout, modem)`` of the coded scheme at ``rate`` in ``budget`` uses (module notes),
     or None when not even one entry with one sub-code fits."""
-    fits = [(fit_payload(layout, budget, m, rate), m) for m in modems]
+    fits = [(fit_payload(layout, budget, m, rate, crc_scope=crc_scope), m) for m in modems]
     fits = [(cl, m) for cl, m in fits if cl is not None]
     if not fits:
         return None
@@ -170,8 +172,8 @@ def bound_map(I_clean: np.ndarray, info_bits: int, budget: int, channel, rng, gn
 
 def coded_map(index, queries: list, plan: DigitalPlan, channel, rng, gnd, k: int) -> tuple:
     """A coded plan's ``(mAP, lost, wrong, intact)`` shares of one channel draw: each payload its
-    own transmission; lost = the CRC rejected the head (no answer), wrong = accepted with bit
-    errors left after decoding, intact = decoded exactly."""
+    own transmission; lost = the CRC rejected the message (no answer), wrong = accepted with bit
+    errors left after decoding (a CRC miss), intact = decoded exactly."""
     sent = Link(plan.clayout, plan.modem, channel).send(queries, rng)
     I = index.search(sent.queries, k=k).I
     nq = len(queries)

@@ -98,12 +98,12 @@ def _check_round_trip(q, cl, got, report):
         assert got.code_llr is None
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.sampled_from([None, *convcode.RATES]), st.sampled_from([None, "crc16", "crc8"]), st.integers(1, 5),
-       st.integers(1, 8), st.booleans(), st.integers(0, 2**31 - 1))
-def test_noise_free_round_trip_of_every_variant(rate, crc, h, m, interleave, seed):
+       st.integers(1, 8), st.booleans(), st.sampled_from(["head", "message"]), st.integers(0, 2**31 - 1))
+def test_noise_free_round_trip_of_every_variant(rate, crc, h, m, interleave, scope, seed):
     q = _query(seed)
-    cl = CodedLayout(PAPER, rate, crc=crc, head_size=h, subcodes=m, interleave=interleave)
+    cl = CodedLayout(PAPER, rate, crc=crc, head_size=h, subcodes=m, interleave=interleave, crc_scope=scope)
     sent = encode_coded_payload(q, cl)
     assert sent.shape == (cl.coded_bits,) and sent.dtype == np.uint8
     got, report = decode_coded_payload(_certain(sent), cl)
@@ -117,8 +117,8 @@ def test_noise_free_round_trip_of_every_variant(rate, crc, h, m, interleave, see
                                     PayloadLayout(head_size=2, label_bits=10, M=3, nbits=10, n_lists=700)])
 def test_noise_free_round_trip_of_other_layouts(layout):
     qs = [_query(s, layout) for s in range(4)]
-    for subcodes in (None, 1):
-        cl = CodedLayout(layout, "2/3", subcodes=subcodes)
+    for subcodes, scope in ((None, "head"), (1, "head"), (None, "message"), (1, "message")):
+        cl = CodedLayout(layout, "2/3", subcodes=subcodes, crc_scope=scope)
         batch = np.stack([_certain(encode_coded_payload(q, cl)) for q in qs])
         for q, (got, report) in zip(qs, decode_coded_payloads(batch, cl)):
             _check_round_trip(q, cl, got, report)
@@ -191,6 +191,60 @@ def test_at_low_snr_every_head_that_passes_the_crc_is_the_sent_head():
             failed += 1
             assert got.labels.size == 0
     assert 10 < failed < 140, failed          # the test saw both outcomes
+
+
+# --------------------------------------------------------------------------- the whole-message CRC
+def test_message_scope_puts_one_crc_over_head_and_subcodes_at_the_end():
+    q = _query(1)
+    head_scope = message_bits(q, CodedLayout(PAPER))
+    cl = CodedLayout(PAPER, crc_scope="message")
+    msg = message_bits(q, cl)
+    assert cl.crc_scope == "message" and (cl.info_bits, cl.crc_bits, cl.message_bits) == (370, 16, 386)
+    body = np.concatenate([head_scope[:50], head_scope[66:]])   # head | sub-codes
+    np.testing.assert_array_equal(msg[:370], body)
+    np.testing.assert_array_equal(msg[370:], crc_bits(body))
+    # a layout without a head carries the CRC only with the message scope
+    nohead = PayloadLayout(head_size=0, label_bits=0, M=4, nbits=12)
+    assert CodedLayout(nohead).crc is None and CodedLayout(nohead).crc_bits == 0
+    assert CodedLayout(nohead, crc_scope="message").crc_bits == 16
+
+
+@pytest.mark.parametrize("flip", [[0], [49], [50], [200], [369], [370], [385], [60, 300]])
+def test_message_crc_catches_an_error_anywhere_and_the_query_gets_no_answer(flip):
+    q = _query(6)
+    cl = CodedLayout(PAPER, "3/4", interleave=False, crc_scope="message")
+    got, report = decode_coded_payload(_certain(_forged(q, cl, flip)), cl)
+    assert report.crc_ok is False and report.dropped == [0, 1, 2, 3, 4]
+    assert got.labels.size == 0 and got.codes.shape == (0, 8)
+    # the head-scope CRC lets the same sub-code errors through (the test above for the head)
+    if min(flip) >= 66:
+        got, report = decode_coded_payload(_certain(_forged(q, CodedLayout(PAPER, "3/4", interleave=False),
+                                                            flip)), CodedLayout(PAPER, "3/4", interleave=False))
+        assert report.crc_ok is True and not np.array_equal(got.codes, q.codes)
+
+
+def test_at_low_snr_every_message_that_passes_the_crc_is_intact():
+    rng = np.random.default_rng(8)
+    cl = CodedLayout(PAPER, "3/4", crc_scope="message")
+    qs = [_query(200 + s) for s in range(150)]
+    res = transmit_bits(np.concatenate([encode_coded_payload(q, cl) for q in qs]), "qpsk",
+                        AWGN(cl.esn0_db(2.0, "qpsk")), rng, soft=True)
+    out = decode_coded_payloads(res.llr.reshape(len(qs), -1), cl)
+    head_only = CodedLayout(PAPER, "3/4")
+    res_h = transmit_bits(np.concatenate([encode_coded_payload(q, head_only) for q in qs]), "qpsk",
+                          AWGN(head_only.esn0_db(2.0, "qpsk")), np.random.default_rng(8), soft=True)
+    out_h = decode_coded_payloads(res_h.llr.reshape(len(qs), -1), head_only)
+    failed = wrong_h = 0
+    for q, (got, report), (got_h, rep_h) in zip(qs, out, out_h):
+        if report.crc_ok:
+            np.testing.assert_array_equal(report.message, message_bits(q, cl))
+            assert got.labels.tolist() == q.labels.tolist() and np.array_equal(got.codes, q.codes)
+        else:
+            failed += 1
+            assert got.labels.size == 0
+        wrong_h += bool(rep_h.crc_ok) and not np.array_equal(rep_h.message, message_bits(q, head_only))
+    assert 10 < failed < 140, failed          # the test saw both outcomes
+    assert wrong_h > 0                         # ... where a head-only CRC answers with wrong sub-codes
 
 
 # --------------------------------------------------------------------------- truncated codes are searchable
@@ -268,6 +322,10 @@ def test_bad_layouts_are_refused():
         CodedLayout(PAPER, subcodes=2.0)
     with pytest.raises(TypeError, match="interleave"):
         CodedLayout(PAPER, interleave="yes")
+    with pytest.raises(ValueError, match="crc_scope='frame'"):
+        CodedLayout(PAPER, crc_scope="frame")
+    with pytest.raises(TypeError, match="crc_scope"):
+        CodedLayout(PAPER, crc_scope=None)
     with pytest.raises(ValueError, match="MAX_INFO_BITS"):
         CodedLayout(PayloadLayout(head_size=1, label_bits=10, M=200_000, nbits=8))
 

@@ -42,11 +42,8 @@ def _coded_and_bound(doc, channel):
 @pytest.mark.parametrize("channel", ["awgn", "fading"])
 def test_the_ideal_bound_lies_above_every_coded_crc_checked_curve(three, channel):
     """Acceptance (issue 21): the bound >= the coded curve at every SNR and B, within the 95 % CIs
-    of both. The coded payload's CRC covers its head only, so a query whose head passes with
-    sub-code errors left is answered (``wrong``) where the bound answers nothing: the only excess
-    allowed beyond the CIs is those answers' share (each adds at most AP 1 / nq). At 20k (3 seeds)
-    this allowance is used at two AWGN points just below the Shannon threshold; the exact
-    payloads (``intact``) never beat the bound (next test)."""
+    of both. The coded payload's CRC-16 covers the whole message, so a query is answered only with
+    its payload intact (no answer reaches the search with sub-code errors: ``wrong`` is 0)."""
     _, doc = three
     pairs = list(_coded_and_bound(doc, channel))
     assert len(pairs) == 2 * len(BWS)  # rates 1/2 and 3/4 fit every B here
@@ -56,16 +53,16 @@ def test_the_ideal_bound_lies_above_every_coded_crc_checked_curve(three, channel
         assert (b["head_size"], b["subcodes"], b["info_bits"]) == (c["head_size"], c["subcodes"], c["info_bits"])
         for i, snr in enumerate(SNRS):
             (mc, hc), (mb, hb) = (E.mean_and_ci(point(x["mAP"], i)) for x in (c, b))
-            wrong = E.mean_and_ci(point(c["wrong"], i))[0]
-            assert mc <= mb + (hc or 0.0) + (hb or 0.0) + wrong + 1e-9, (channel, c["scheme"], c["B"], snr, mc, mb)
+            assert E.mean_and_ci(point(c["wrong"], i))[0] == 0.0, (channel, c["scheme"], c["B"], snr)
+            assert mc <= mb + (hc or 0.0) + (hb or 0.0) + 1e-9, (channel, c["scheme"], c["B"], snr, mc, mb)
             strictly_below += mc < mb - 0.05
     assert strictly_below >= 4  # the test compares curves that differ: coded ones reach later
 
 
 def test_no_coded_payload_arrives_intact_below_the_shannon_threshold(three):
     """A real code cannot beat capacity: on AWGN, 1 dB or more below the threshold of its
-    information bits in B uses, no coded payload arrives intact (its mAP there comes from heads
-    that passed the CRC with sub-code errors left, ``wrong``); above it the bound delivers all."""
+    information bits in B uses, no coded payload arrives intact (the CRC rejects them all: no
+    answer); above it the bound delivers all."""
     _, doc = three
     checked = 0
     for c, b in _coded_and_bound(doc, "awgn"):
