@@ -15,7 +15,8 @@ Layout notes (why the loops look the way they do):
   one contiguous row, so the loop over queries is vectorised (64 queries = 4 AVX-512 vectors)
   and the codes are read once per block. Numba leaves LLVM's SLP vectoriser off, and a loop of
   constant length 16 is unrolled into scalars before the loop vectoriser sees it, hence a
-  runtime block width.
+  runtime block width. For M = 8 (the paper's) one code's eight rows are summed in registers
+  (:func:`_blocked_part8`) instead of M passes over a buffer.
 * every sum runs over m = 0..M-1 in order in float32, so results equal the NumPy reference bit
   for bit (no ``fastmath``).
 """
@@ -336,6 +337,33 @@ def _blocked_part(lt, nqb, codes, lo, hi, k, hk, hid, sizes, h0, hstep):
 
 
 @nb.njit(cache=True)
+def _blocked_part8(lt, nqb, codes, lo, hi, k, hk, hid, sizes, h0, hstep):
+    """:func:`_blocked_part` for M = 8: a code's eight table rows summed in registers, in the
+    same order (``0 + r0 + r1 + ... + r7``, float32), one pass per code (about 15 % faster)."""
+    W = lt.shape[2]
+    thr = np.empty(W, dtype=np.float32)
+    v = np.empty(W, dtype=np.float32)
+    for q in range(W):
+        thr[q] = np.inf if q < nqb else -np.inf
+    t0, t1, t2, t3, t4, t5, t6, t7 = lt[0], lt[1], lt[2], lt[3], lt[4], lt[5], lt[6], lt[7]
+    for i in range(lo, hi):
+        r0, r1, r2, r3 = t0[codes[i, 0]], t1[codes[i, 1]], t2[codes[i, 2]], t3[codes[i, 3]]
+        r4, r5, r6, r7 = t4[codes[i, 4]], t5[codes[i, 5]], t6[codes[i, 6]], t7[codes[i, 7]]
+        hit = False
+        for q in range(W):
+            x = (np.float32(0.0) + r0[q]) + r1[q] + r2[q] + r3[q] + r4[q] + r5[q] + r6[q] + r7[q]
+            v[q] = x
+            hit |= x < thr[q]
+        if hit:
+            for q in range(nqb):
+                if v[q] < thr[q]:
+                    h = h0 + q * hstep
+                    sizes[h] = _heap_push(v, q, q + 1, i, 1.0, k, hk[h], hid[h], sizes[h])
+                    if sizes[h] == k:
+                        thr[q] = hk[h, 0]
+
+
+@nb.njit(cache=True)
 def _blocked_merge(nqb, k, n_parts, hk, hid, sizes, D, I):
     for q in range(nqb):
         a = q * n_parts
@@ -362,5 +390,9 @@ def adc_l2_topk_blocked(lt, nqb, codes, k, n_parts, D, I):
     sizes = np.zeros(nqb * n_parts, dtype=np.int64)
     step = ((n + n_parts - 1) // n_parts + CHUNK - 1) // CHUNK * CHUNK
     for p in nb.prange(n_parts):
-        _blocked_part(lt, nqb, codes, min(p * step, n), min(p * step + step, n), k, hk, hid, sizes, p, n_parts)
+        lo, hi = min(p * step, n), min(p * step + step, n)
+        if lt.shape[0] == 8:
+            _blocked_part8(lt, nqb, codes, lo, hi, k, hk, hid, sizes, p, n_parts)
+        else:
+            _blocked_part(lt, nqb, codes, lo, hi, k, hk, hid, sizes, p, n_parts)
     _blocked_merge(nqb, k, n_parts, hk, hid, sizes, D, I)
