@@ -714,6 +714,11 @@ def main(argv=None) -> dict:
     res = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                        "cpu": platform.processor(), "python": platform.python_version(),
                        "numpy": np.__version__, "numba": numba.__version__, "faiss": faiss.__version__,
+                       # "DD AVX2 AVX512 ...": one library with runtime SIMD dispatch (the wheel has no
+                       # separate swigfaiss_avx2 module, so faiss's loader logs a harmless fallback)
+                       "faiss_compile_options": faiss.get_compile_options(),
+                       "faiss_simd_level": (faiss.SIMDConfig.get_level_name()
+                                            if hasattr(faiss, "SIMDConfig") else None),
                        "threading_layer": None, "load_start": load()},
            "params": vars(args), "ops": {}}
     try:
