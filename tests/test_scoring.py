@@ -119,13 +119,19 @@ def test_adc_cosine_kernel_matches_reference(seed, M, n):
 def test_blocked_topk_kernel_equals_reference(seed, M, nbits, n, nqb, k, n_parts):
     """The query-blocked scan + top-k kernel, for any block width and number of parts, equals the
     reference scan and full sort of every query of the block (ids, distances, -0.0 included)."""
-    from dscref._kernels import scoring as kern
-    from dscref.scoring import _query_block
-
     rng = np.random.default_rng(seed)
     luts = rng.integers(-2, 2, (nqb, M, 1 << nbits)).astype(np.float32)
     luts[luts == 0] = -0.0
     codes = rng.integers(0, 1 << nbits, (n, M)).astype(np.uint8 if nbits <= 8 else np.uint16)
+    _check_blocked(luts, codes, k, n_parts)
+
+
+def _check_blocked(luts, codes, k, n_parts):
+    """The blocked kernel on every query of ``luts`` equals the reference scan + full sort."""
+    from dscref._kernels import scoring as kern
+    from dscref.scoring import _query_block
+
+    nqb = luts.shape[0]
     D, I = np.empty((nqb, k), np.float32), np.empty((nqb, k), np.int64)
     kern.adc_l2_topk_blocked(_query_block(luts), nqb, codes, k, n_parts, D, I)
     for q in range(nqb):
@@ -139,22 +145,13 @@ def test_blocked_topk_kernel_equals_reference(seed, M, nbits, n, nqb, k, n_parts
 def test_blocked_topk_kernel_for_m8_equals_reference(nbits, nqb, n_parts):
     """M = 8 takes its own register-summing path (``_blocked_part8``): the same distances bit for
     bit, ties (integer tables) broken by id, -0.0 kept, as the reference."""
-    from dscref._kernels import scoring as kern
-    from dscref.scoring import _query_block
-
     rng = np.random.default_rng(nbits * 100 + nqb)
     luts = rng.integers(-2, 2, (nqb, 8, 1 << nbits)).astype(np.float32)
     luts[luts == 0] = -0.0
     luts[0] = rng.standard_normal((8, 1 << nbits)).astype(np.float32)  # one query without ties
     codes = rng.integers(0, 1 << nbits, (30000, 8)).astype(np.uint8 if nbits <= 8 else np.uint16)
     for k in (1, 100):
-        D, I = np.empty((nqb, k), np.float32), np.empty((nqb, k), np.int64)
-        kern.adc_l2_topk_blocked(_query_block(luts), nqb, codes, k, n_parts, D, I)
-        for q in range(nqb):
-            rD, rI = topk_ref(adc_l2_ref(luts[q], codes), k)
-            np.testing.assert_array_equal(I[q], rI)
-            np.testing.assert_array_equal(D[q], rD)
-            np.testing.assert_array_equal(np.signbit(D[q]), np.signbit(rD))
+        _check_blocked(luts, codes, k, n_parts)
 
 
 def test_batched_topk_takes_the_blocked_scan_for_long_lists():
