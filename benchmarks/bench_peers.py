@@ -197,6 +197,17 @@ def bench_kmeans(s, seed, hrep):
     return e
 
 
+def faiss_pq_fit(x, M, seed, nbits=8, iters=25):
+    """faiss's ProductQuantizer (M sub-spaces, nbits) trained on x with dscref's iteration count."""
+    import faiss
+
+    p = faiss.ProductQuantizer(x.shape[1], M, nbits)
+    p.cp.niter = iters
+    p.cp.seed = seed
+    p.train(x)
+    return p
+
+
 def bench_pq(s, seed, rep, hrep, with_nanopq):
     import faiss
     import nanopq
@@ -215,13 +226,7 @@ def bench_pq(s, seed, rep, hrep, with_nanopq):
     t, pq = timed(lambda: ProductQuantizer(M, 8, n_iter=25, seed=seed).fit(xt), hrep)
     e["dscref"] = t
 
-    def ffit():
-        p = faiss.ProductQuantizer(d, M, 8)
-        p.cp.niter = 25
-        p.cp.seed = seed
-        p.train(xt)
-        return p
-    t, fpq = timed(ffit, hrep)
+    t, fpq = timed(lambda: faiss_pq_fit(xt, M, seed), hrep)
     e["faiss"] = t
     npq = None
     if with_nanopq:
@@ -316,8 +321,6 @@ def bench_shapes(s, seed, rep, hrep) -> dict:
     rounds (faiss ``cp.niter``, dscref ``n_iter``) and encode the same n vectors; the MSE is
     measured on those, so "equal MSE" compares the two codebooks on the same data.
     """
-    import faiss
-
     from dscref.nearest import uses_direct
     from dscref.pq import ProductQuantizer
 
@@ -330,13 +333,7 @@ def bench_shapes(s, seed, rep, hrep) -> dict:
         fit, enc = {"params": dict(params)}, {"params": dict(params)}
         fit["dscref"], pq = timed(lambda: ProductQuantizer(M, 8, n_iter=25, seed=seed).fit(x), hrep)
 
-        def ffit():
-            p = faiss.ProductQuantizer(d, M, 8)
-            p.cp.niter = 25
-            p.cp.seed = seed
-            p.train(x)
-            return p
-        fit["faiss"], fpq = timed(ffit, hrep)
+        fit["faiss"], fpq = timed(lambda: faiss_pq_fit(x, M, seed), hrep)
         enc["dscref"], codes = timed(lambda: pq.encode(x), rep)
         enc["faiss"], fcodes = timed(lambda: fpq.compute_codes(x), rep)
         for name, rec in (("dscref", pq.decode(codes)), ("faiss", fpq.decode(fcodes))):

@@ -176,13 +176,17 @@ def test_code_bit_errors_do_not_fail_the_head_crc():
     assert not np.array_equal(got.codes, q.codes)
 
 
+def _through_awgn(qs, cl, ebn0_db, seed):
+    """The queries' coded payloads over QPSK / AWGN at ``ebn0_db`` per information bit, decoded."""
+    res = transmit_bits(np.concatenate([encode_coded_payload(q, cl) for q in qs]), "qpsk",
+                        AWGN(cl.esn0_db(ebn0_db, "qpsk")), np.random.default_rng(seed), soft=True)
+    return decode_coded_payloads(res.llr.reshape(len(qs), -1), cl)
+
+
 def test_at_low_snr_every_head_that_passes_the_crc_is_the_sent_head():
-    rng = np.random.default_rng(8)
     cl = CodedLayout(PAPER, "3/4")
     qs = [_query(200 + s) for s in range(150)]
-    res = transmit_bits(np.concatenate([encode_coded_payload(q, cl) for q in qs]), "qpsk",
-                        AWGN(cl.esn0_db(2.0, "qpsk")), rng, soft=True)
-    out = decode_coded_payloads(res.llr.reshape(len(qs), -1), cl)
+    out = _through_awgn(qs, cl, 2.0, 8)
     failed = 0
     for q, (got, report) in zip(qs, out):
         if report.crc_ok:
@@ -218,22 +222,16 @@ def test_message_crc_catches_an_error_anywhere_and_the_query_gets_no_answer(flip
     assert got.labels.size == 0 and got.codes.shape == (0, 8)
     # the head-scope CRC lets the same sub-code errors through (the test above for the head)
     if min(flip) >= 66:
-        got, report = decode_coded_payload(_certain(_forged(q, CodedLayout(PAPER, "3/4", interleave=False),
-                                                            flip)), CodedLayout(PAPER, "3/4", interleave=False))
+        head_only = CodedLayout(PAPER, "3/4", interleave=False)
+        got, report = decode_coded_payload(_certain(_forged(q, head_only, flip)), head_only)
         assert report.crc_ok is True and not np.array_equal(got.codes, q.codes)
 
 
 def test_at_low_snr_every_message_that_passes_the_crc_is_intact():
-    rng = np.random.default_rng(8)
     cl = CodedLayout(PAPER, "3/4", crc_scope="message")
-    qs = [_query(200 + s) for s in range(150)]
-    res = transmit_bits(np.concatenate([encode_coded_payload(q, cl) for q in qs]), "qpsk",
-                        AWGN(cl.esn0_db(2.0, "qpsk")), rng, soft=True)
-    out = decode_coded_payloads(res.llr.reshape(len(qs), -1), cl)
     head_only = CodedLayout(PAPER, "3/4")
-    res_h = transmit_bits(np.concatenate([encode_coded_payload(q, head_only) for q in qs]), "qpsk",
-                          AWGN(head_only.esn0_db(2.0, "qpsk")), np.random.default_rng(8), soft=True)
-    out_h = decode_coded_payloads(res_h.llr.reshape(len(qs), -1), head_only)
+    qs = [_query(200 + s) for s in range(150)]
+    out, out_h = _through_awgn(qs, cl, 2.0, 8), _through_awgn(qs, head_only, 2.0, 8)
     failed = wrong_h = 0
     for q, (got, report), (got_h, rep_h) in zip(qs, out, out_h):
         if report.crc_ok:
