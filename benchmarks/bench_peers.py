@@ -683,7 +683,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--threads", type=int, default=2, help="threads for Numba, faiss (OpenMP) and BLAS")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default="compile,kmeans,pq,shapes,topk,dsc,curves",
-                    help="comma-separated subset of: compile,kmeans,pq,shapes,topk,dsc,curves")
+                    help="comma-separated subset of: compile,kmeans,pq,shapes,topk,dsc,curves,search "
+                         "(search: benchmarks/bench_search.py, the batched engine vs IVFPQ / FastScan "
+                         "at 100k, 300k and 1M; not in the default set)")
     ap.add_argument("--settle", type=float, default=60.0,
                     help=f"seconds to wait before each operation for the 1-minute load average to fall "
                          f"to {QUIET_LOAD} (a run is quiet only if every operation started there)")
@@ -772,6 +774,10 @@ def main(argv=None) -> dict:
                                     min(args.dsc_n, 10 ** 6),
                                     (d["params"]["n"], d["dscref"]["min_s"]) if d else None)
         log.info("slopes: %s", res["curves"]["slopes_loglog"])
+    if "search" in only:
+        import bench_search
+
+        bench_search.run(out, [100_000, 300_000, 1_000_000], args.threads, max(2, args.repeat // 2), args.seed)
     save()
     plot(res, out)
     atomic_write_text(out / "peers.md", markdown_table(res))

@@ -4,7 +4,7 @@ Wang & Qi, "Deep Semantic Coding for Wireless Image Retrieval". Nothing heavy ha
 submodules are imported lazily by the user (``from dscref.pq import ProductQuantizer``).
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 from . import _threads  # noqa: E402,F401 - registers the fork hook (imports nothing heavy)
 

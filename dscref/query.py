@@ -114,13 +114,18 @@ def check_labels(labels, n_lists: int, name: str = "labels") -> np.ndarray:
     """
     lab = _as_label_array(labels, name)
     if lab.size:
-        lo, hi = int(lab.min()), int(lab.max())
+        if lab.size <= 64:  # a head: Python's min / max / set cost less than NumPy's reductions
+            vals = lab.tolist()
+            lo, hi, distinct = min(vals), max(vals), len(set(vals)) == len(vals)
+        else:
+            lo, hi, distinct = int(lab.min()), int(lab.max()), None
         if lo < 0 or hi >= n_lists:
             raise ValueError(f"{name} {_short(lab)} outside [0, {n_lists}): holds {lo if lo < 0 else hi}")
-        uniq, counts = np.unique(lab, return_counts=True)
-        if uniq.size != lab.size:
-            raise ValueError(f"{name} hold duplicates ({_short(lab)}: {int(uniq[counts > 1][0])} "
-                             "repeats); a head names each list once")
+        if not distinct:
+            uniq, counts = np.unique(lab, return_counts=True)
+            if uniq.size != lab.size:
+                raise ValueError(f"{name} hold duplicates ({_short(lab)}: {int(uniq[counts > 1][0])} "
+                                 "repeats); a head names each list once")
     return lab
 
 
@@ -138,7 +143,8 @@ def check_codes(codes, h: int, M: int, nbits: int) -> np.ndarray:
     if arr.shape != (h, M):
         raise ValueError(f"query codes must have shape ({h}, {M}) for {h} head entries and M={M}, "
                          f"got {arr.shape}")
-    if arr.size:
+    full = arr.dtype.kind == "u" and arr.dtype.itemsize * 8 <= nbits  # every value is in range
+    if arr.size and not full:
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi >= 1 << nbits:
             raise ValueError(f"query codes must be integers in [0, {1 << nbits}) for nbits={nbits}, "

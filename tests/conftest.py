@@ -59,3 +59,25 @@ def _small_dsc_index(seed: int = 0):
     index = SemanticIndex(K, M=4, nbits=6, n_iter=6, seed=0, progress=False,
                           min_partition_size=100).build(xb, labels_b)
     return xb, labels_b, index, rng
+
+
+def _same_ranking(r, D_old, I_old, rtol=1e-5):
+    """The search results an old version of the code stored, up to float rounding: issue 23
+    fixed the order of the table arithmetic (no BLAS), which moves scores in their last bits, so
+    the scores must agree to ``rtol`` and the ids be the same except where two old scores are
+    that close (a near-tie may swap, or trade the last place with an item just beyond it)."""
+    np.testing.assert_allclose(r.D, D_old, rtol=rtol, atol=rtol)
+    tol = rtol * np.maximum(1.0, np.abs(D_old))
+    for q, u in zip(*np.nonzero(r.I != I_old)):
+        where = np.flatnonzero(I_old[q] == r.I[q, u])
+        if where.size:  # moved within the row: only past an old score that close
+            assert abs(D_old[q, where[0]] - D_old[q, u]) <= tol[q, u], (q, u)
+        else:  # entered the row: only at the old last place's score
+            assert abs(r.D[q, u] - D_old[q, -1]) <= tol[q, -1], (q, u)
+
+
+@pytest.fixture
+def same_ranking():
+    """:func:`_same_ranking`: compare search results with ones an older version stored."""
+    return _same_ranking
+

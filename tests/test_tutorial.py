@@ -64,9 +64,12 @@ def test_every_equation_is_shown_and_the_map_is_current():
         expected.unlink(missing_ok=True)
 
 
-def test_parser_splits_cells_and_marks_solutions():
-    cells = BUILD.parse("# %% [markdown]\n# # Title\n# text (eq. 3)\n# %%\nx = 1\n# %% solution\nprint(x)\n")
-    assert cells == [("markdown", "# Title\ntext (eq. 3)", False), ("code", "x = 1", False),
-                     ("code", "print(x)", True)]
-    nb = BUILD.notebook_from_cells(cells) if hasattr(BUILD, "notebook_from_cells") else None
-    assert nb is None or nb.cells[2].metadata["jupyter"]["source_hidden"]
+def test_parser_splits_cells_and_marks_solutions(tmp_path):
+    text = "# %% [markdown]\n# # Title\n# text (eq. 3)\n# %%\nx = 1\n# %% solution\nprint(x)\n"
+    assert BUILD.parse(text) == [("markdown", "# Title\ntext (eq. 3)", False), ("code", "x = 1", False),
+                                 ("code", "print(x)", True)]
+    (tmp_path / "01_t.py").write_text(text)
+    nb = BUILD.notebook(tmp_path / "01_t.py")
+    assert [c.id for c in nb.cells] == ["cell-1", "cell-2", "cell-3"]
+    assert nb.cells[2].metadata["jupyter"]["source_hidden"] and nb.cells[2].metadata["tags"] == ["solution"]
+    assert not nb.cells[1].metadata and BUILD.equations({"01_t.ipynb": nb}) == {3: ("01_t.ipynb", 1)}

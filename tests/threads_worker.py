@@ -26,8 +26,11 @@ from dscref.index.semantic import SemanticIndex
 from dscref.kmeans import KMeans
 from dscref.pq import ProductQuantizer
 from dscref.scoring import adc_cosine, adc_l2, adc_l2_topk
+from dscref.index import _engine
 
 K = 20
+# every batched search takes the parallel engine kernel (search_batch), however small
+_engine.PARALLEL_MIN_CANDIDATES = 0
 
 
 def small_index():
@@ -141,6 +144,12 @@ def digest() -> None:
     index, queries = small_index()
     for name, r in zip(("search_l2", "search_cosine", "search_decoded"), search_results(index, queries)):
         put(name, r.D, r.I, r.n_candidates)
+    for metric in ("l2", "cosine"):  # the batch (parallel engine) equals queries one at a time
+        batch = index.search(queries, 10, metric)
+        one = [index.search(q, 10, metric) for q in queries]
+        if not all(np.array_equal(np.concatenate([getattr(o, f) for o in one]), getattr(batch, f))
+                   for f in ("D", "I", "n_candidates")):
+            raise AssertionError(f"{metric}: the batched search differs from one query at a time")
     pq, x = parallel_pq()
     codes = pq.encode(x)
     put("pq_fit", pq.codebooks_)

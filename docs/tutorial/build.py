@@ -61,15 +61,16 @@ def notebook(path: Path):
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for kind, src, sol in parse(path.read_text()):
+    for i, (kind, src, sol) in enumerate(parse(path.read_text()), 1):
         if kind == "markdown":
-            nb.cells.append(nbformat.v4.new_markdown_cell(src))
+            cell = nbformat.v4.new_markdown_cell(src)
         else:
             cell = nbformat.v4.new_code_cell(src)
             if sol:
                 cell.metadata["tags"] = ["solution"]
                 cell.metadata["jupyter"] = {"source_hidden": True}
-            nb.cells.append(cell)
+        cell.id = f"cell-{i}"  # stable ids: a rebuild's diff shows only what changed
+        nb.cells.append(cell)
     return nb
 
 
@@ -80,7 +81,7 @@ def execute(nb, timeout: int = TIMEOUT_S):
     env_backend = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures as PNG outputs
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(HERE)}}).execute()
     finally:
         if env_backend is None:

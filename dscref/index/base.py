@@ -21,11 +21,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .._chunks import gather_rows
 from .._validate import as_float_matrix, as_float_vector, check_choice, check_int, check_k
 from ..query import Query, SearchResult, as_query_list, check_labels, check_query
-from . import _state, tables
+from . import _engine, _state, tables
 from ._lifecycle import IndexLifecycle
+from ._perlist import PerListSearch
 
 __all__ = ["Query", "SearchResult", "InvertedPQIndex"]
 
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 METRICS = {"l2", "cosine"}
 
 
-class InvertedPQIndex(IndexLifecycle):
+class InvertedPQIndex(PerListSearch, IndexLifecycle):
     """Base class: inverted lists of residual PQ codes. Not used directly.
 
     faiss-style life cycle (:mod:`dscref.index._lifecycle`): ``train(x)`` fits the model and
@@ -71,6 +71,11 @@ class InvertedPQIndex(IndexLifecycle):
     """
 
     kind = "base"
+    #: memory (bytes) the search engine may fill with pair Gram tables of the quantizers, 2 MiB
+    #: each at M = 8, nbits = 8, made on first use (:mod:`dscref.index._engine`); beyond it rows
+    #: are computed from the codebooks. Results are identical either way; 0 disables the tables.
+    #: faiss's IVFPQ precomputed tables take up to 2 GiB by default.
+    pair_table_bytes: int = 1 << 30
     #: attributes a format-version-2 file stores under another name (old -> new), applied by
     #: :meth:`_upgrade_state` when :func:`dscref.io.load_index` reads such a file
     _v2_renames: dict = {}
@@ -266,78 +271,11 @@ class InvertedPQIndex(IndexLifecycle):
                              "(or attach_vectors(x) after loading)")
         return query
 
-    def _raw_scores(self, query: Query, a: int, b: int, metric: str) -> np.ndarray:
-        """Exact L2 / cosine between the raw query vector and stored rows ``a:b`` (raw mode)."""
-        # gather_rows releases a memory-mapped database's pages: 55 queries x thousands of
-        # candidates would otherwise leave most of a 1M-row file resident
-        xb = gather_rows(self._xb, self.ids_[a:b])
-        q = np.asarray(query.vector, dtype=np.float32)
-        if metric == "l2":
-            return ((xb - q) ** 2).sum(1).astype(np.float32)
-        return (xb @ q / (np.linalg.norm(xb, axis=1) * np.linalg.norm(q) + 1e-30)).astype(np.float32)
-
-    def _scan(self, query: Query, metric: str) -> tuple[np.ndarray, np.ndarray]:
-        """Scores (c,) float32 and ids (c,) int64 of every candidate of a validated query.
-
-        Default: every item of every list named by the head. Subclasses that scan only part of
-        a list (IVF+G+P's pruning) override this.
-        """
-        scores, ids = [], []
-        for j, lab in enumerate(query.labels):
-            a, b = self.offsets_[lab], self.offsets_[lab + 1]
-            if a == b:
-                continue
-            scores.append(self._score_list(query, j, int(lab), metric))
-            ids.append(self.ids_[a:b])
-        if not scores:
-            return np.empty(0, np.float32), np.empty(0, np.int64)
-        return np.concatenate(scores), np.concatenate(ids)
-
-    def _score_list(self, query: Query, j: int, lab: int, metric: str) -> np.ndarray:
-        """Scores of every item of list ``lab`` for head entry ``j``: eq. (14) or (15)
-        (:mod:`dscref.index.tables`), the soft-decision tables, or exact raw distances."""
-        a, b = self.offsets_[lab], self.offsets_[lab + 1]
-        if query.vector is not None:  # raw-feature mode: exact distances on stored vectors
-            return self._raw_scores(query, a, b, metric)
-        p = self.list_pq_[lab]
-        if query.code_llr is not None:
-            return self._score_list_soft(query.code_llr[j], lab, p, metric)
-        e = np.asarray(query.codes[j], dtype=np.int64)
-        sdc, gram = self._code_rows(p, e)
-        if metric == "l2":
-            return tables.l2_scores(sdc, self.codes_[a:b])
-        lut, bias = tables.cosine_table(self.cr_[lab], self.cnorm2_[lab], gram, e)
-        q_norm2 = tables.query_norm2(self.centroids_[lab], self.pqs_[p].decode(query.codes[j][None])[0])
-        return tables.cosine_scores(lut, bias, q_norm2, self.codes_[a:b], self.db_norm2_[a:b])
-
-    def _score_list_soft(self, llr: np.ndarray, lab: int, p: int, metric: str) -> np.ndarray:
-        """Soft-decision ADC: eqs. (14)-(15) with the query's sub-codeword replaced by its posterior.
-
-        Both tables are linear in the query's sub-codeword once its norm is taken apart:
-        ``E ||r^q_m - r_mj||^2 = E ||r^q_m||^2 + ||r_mj||^2 - 2 <E r^q_m, r_mj>`` (the expected
-        distance, exact), and the cosine numerator's terms are replaced by their expectations
-        (exact); the query norm by ``sqrt(E ||c + r^q||^2)`` (an approximation:
-        ``E[num / ||q||] ~ E[num] / sqrt(E ||q||^2)``). With certain bits the posterior mean is
-        the codeword itself and both reduce bit-exactly to the hard-decision tables. Every
-        expectation is :func:`dscref.soft.expected_rows` (one fixed-order kernel, independent
-        of BLAS threads).
-        """
-        from ..scoring import adc_cosine, adc_l2
-        from ..soft import expected_rows, posteriors
-
-        a, b = self.offsets_[lab], self.offsets_[lab + 1]
-        post = posteriors(llr, self.M, self.nbits)
-        mean = expected_rows(post, self.pqs_[p].codebooks_).astype(np.float32)  # E r^q_m (M, dsub)
-        n2 = self.sub_norm2_[p]
-        sdc, gram = self._query_rows(p, mean, expected_rows(post, n2))
-        if metric == "l2":
-            return adc_l2(sdc, self.codes_[a:b])
-        lut = self.cr_[lab] + gram
-        ecr = expected_rows(post, self.cr_[lab]).astype(np.float32)
-        bias = float(self.cnorm2_[lab] + ecr.sum())
-        q_norm2 = float(self.cnorm2_[lab]) + float(expected_rows(post, 2.0 * self.cr_[lab] + n2).sum())
-        return adc_cosine(lut.astype(np.float32), self.codes_[a:b], bias, max(q_norm2, 0.0),
-                          self.db_norm2_[a:b])
+    def _engine_segments(self, qs: list, qptr, plist, pcode, metric: str):
+        """The row ranges the engine scans for each probe of a batch (:mod:`dscref.index._engine`):
+        ``(sptr, lo, hi, add)``, probe ``t``'s segments ``sptr[t]:sptr[t+1]``. Default: the
+        whole list of every probe, no constant."""
+        return _engine.whole_lists(self, plist)
 
     def search(self, queries, k: int = 100, metric: str = "l2") -> SearchResult:
         """Rank the candidates of the lists named by each query's head.
@@ -356,25 +294,32 @@ class InvertedPQIndex(IndexLifecycle):
         Every query is checked by :func:`dscref.query.check_query` (integer, distinct,
         in-range labels; codes of shape (h, M) below ``2**nbits``; LLRs without NaN) before
         anything is searched. ``k`` larger than ``ntotal`` pads the rows with -1 / inf, up to
-        ``max(ntotal, 65536)`` columns (:func:`dscref._validate.check_k`).
-        """
-        from ..scoring import topk
+        ``max(ntotal, 65536)`` columns (:func:`dscref._validate.check_k`). Ties are broken by
+        the scan order (head order, then list order).
 
+        Coded queries (hard or soft) run in one call of the batched engine
+        (:mod:`dscref.index._engine`: parallel over queries, no Python per list); raw-feature
+        queries (``Query.vector``) take the per-list path. The engine's results equal the
+        per-list NumPy twin's (:meth:`_search_reference`) bit for bit, at any thread count.
+        """
+        qs, k = self._search_args(queries, k, metric)
+        coded = [r for r, q in enumerate(qs) if q.vector is None]
+        if len(coded) == len(qs):
+            return SearchResult(*_engine.search(self, qs, k, metric))
+        out = self._search_reference([qs[r] for r in range(len(qs)) if qs[r].vector is not None], k, metric,
+                                     validated=True)
+        D = np.empty((len(qs), k), np.float32)
+        I = np.empty((len(qs), k), np.int64)  # noqa: E741 - faiss's name
+        ncand = np.empty(len(qs), np.int64)
+        raw = [r for r in range(len(qs)) if qs[r].vector is not None]
+        D[raw], I[raw], ncand[raw] = out
+        if coded:
+            D[coded], I[coded], ncand[coded] = _engine.search(self, [qs[r] for r in coded], k, metric)
+        return SearchResult(D, I, ncand)
+
+    def _search_args(self, queries, k, metric):
         self._check_built()
         k = check_k(k, self.ntotal)
         check_choice(metric, "metric", METRICS)
         qs: Sequence[Query] = [queries] if isinstance(queries, Query) else as_query_list(queries)
-        qs = [self._validate_query(q) for q in qs]  # all of them before any work
-        largest = metric == "cosine"
-        D = np.full((len(qs), k), -np.inf if largest else np.inf, dtype=np.float32)
-        I = np.full((len(qs), k), -1, dtype=np.int64)
-        ncand = np.zeros(len(qs), dtype=np.int64)
-        for r, query in enumerate(qs):
-            s, idv = self._scan(query, metric)
-            if s.size == 0:
-                continue
-            ncand[r] = s.size
-            kk = min(k, s.size)  # the columns past the candidates stay padding
-            Dr, pos = topk(s, kk, largest=largest)
-            D[r, :kk], I[r, :kk] = Dr, np.where(pos >= 0, idv[np.maximum(pos, 0)], -1)
-        return SearchResult(D, I, ncand)
+        return [self._validate_query(q) for q in qs], k  # all of them before any work

@@ -306,19 +306,20 @@ class GPIndex(IVFIndex):
     def query_candidates(self, query: Query) -> np.ndarray:
         """Ids of the sub-regions that survive pruning for ``query`` (what :meth:`search` scans)."""
         self._check_built()
-        return self._scan(self._validate_query(query), "l2")[1]
+        kept = self._kept_subregions(self._validate_query(query))
+        return np.concatenate([self.ids_[a:b] for _, _, a, b, _, _ in kept]) if kept else np.empty(0, np.int64)
 
-    def _scan(self, query: Query, metric: str):
-        """Score the kept sub-regions of the head cells (see ``prune``): eqs. (14)-(15) with the
-        sub-region terms of :mod:`dscref.index.tables`."""
-        raw = query.vector is not None
+    def _kept_subregions(self, query: Query) -> list:
+        """The sub-regions of the head cells that survive pruning (see ``prune``), in scan order
+        (head entry, then sub-region): ``(j, cell, a, b, g_l, r_q)`` per kept sub-region, rows
+        ``a:b``, offset ``g_l`` and the query's reconstructed residual ``r_q`` in that cell."""
         L = self.L
         cand = []  # (j, cell, l, prune distance, r_q)
         for j, lab in enumerate(query.labels):
             lab = int(lab)
             if self.offsets_[lab] == self.offsets_[lab + 1]:
                 continue
-            if raw:
+            if query.vector is not None:
                 rq = np.asarray(query.vector, dtype=np.float32) - self.centroids_[lab]
             else:
                 rq = self.pqs_[self.list_pq_[lab]].decode(np.asarray(query.codes[j])[None])[0]
@@ -327,31 +328,56 @@ class GPIndex(IVFIndex):
             sizes = np.diff(self.sub_offsets_[lab * L:(lab + 1) * L + 1])
             for l in np.flatnonzero(sizes):
                 cand.append((j, lab, int(l), float(pd[l]), rq))
-        if not cand:
-            return np.empty(0, np.float32), np.empty(0, np.int64)
-        keep = self._kept(np.array([c[3] for c in cand]))
+        keep = np.flatnonzero(self._kept(np.array([c[3] for c in cand]))) if cand else []
+        return [(j, lab, int(self.sub_offsets_[lab * L + l]), int(self.sub_offsets_[lab * L + l + 1]),
+                 self._offset_vectors(lab)[l], rq) for j, lab, l, _, rq in (cand[t] for t in keep)]
+
+    def _segment_constant(self, lab: int, g: np.ndarray, rq: np.ndarray, metric: str) -> float:
+        """What a kept sub-region adds to its cell's scores: eq. (14)'s per-sub-region constant
+        (L2) or eq. (15)'s extra bias ``<q_hat, g_l>`` (cosine), in float64."""
+        if metric == "l2":
+            return tables.subregion_l2_const(g, rq)
+        return float(np.dot((self.centroids_[lab] + rq).astype(np.float64), g))
+
+    def _engine_segments(self, qs, qptr, plist, pcode, metric):
+        """The kept sub-regions of every probe (pruning runs here, per query, in NumPy)."""
+        sptr = np.zeros(plist.size + 1, dtype=np.int64)
+        seg = [(0, 0, 0.0)]  # (lo, hi, constant); a dummy first row keeps the arrays' shapes
+        for r, query in enumerate(qs):
+            for j, lab, a, b, g, rq in self._kept_subregions(query):
+                sptr[qptr[r] + j + 1] += 1
+                seg.append((a, b, self._segment_constant(lab, g, rq, metric)))
+        np.cumsum(sptr, out=sptr)
+        lo, hi, add = (np.array(c[1:], dtype=t) for c, t in zip(zip(*seg), (np.int64, np.int64, np.float64)))
+        return sptr, lo, hi, add
+
+    def _scan(self, query: Query, metric: str):
+        """Score the kept sub-regions of the head cells (see ``prune``): eqs. (14)-(15) with the
+        sub-region terms of :mod:`dscref.index.tables` (the engine's NumPy twin)."""
         scores, ids = [], []
         rows = {}  # head entry j -> its table rows, computed once for all its kept sub-cells
-        for t in np.flatnonzero(keep):
-            j, lab, l, _, rq = cand[t]
-            a, b = self.sub_offsets_[lab * L + l], self.sub_offsets_[lab * L + l + 1]
+        for j, lab, a, b, g, rq in self._kept_subregions(query):
             ids.append(self.ids_[a:b])
-            if raw:
+            if query.vector is not None:
                 scores.append(self._raw_scores(query, a, b, metric))
                 continue
-            g = self._offset_vectors(lab)[l]
+            p = self.list_pq_[lab]
             e = np.asarray(query.codes[j], dtype=np.int64)
             if j not in rows:
-                rows[j] = self._code_rows(self.list_pq_[lab], e)
-            sdc, gram = rows[j]
+                if query.code_llr is not None:
+                    mean, vn2, bias, qn2 = self._soft_terms(query.code_llr[j], lab, p)
+                    sdc, gram = self._query_rows(p, mean, vn2)
+                else:
+                    sdc, gram = self._code_rows(p, e)
+                    bias = tables.bias_sum(self.cnorm2_[lab], self.cr_[lab][np.arange(e.size), e])
+                    qn2 = tables.code_norm2(self.cnorm2_[lab], self.cr_[lab], self.sub_norm2_[p], e)
+                rows[j] = sdc, (self.cr_[lab] + gram).astype(np.float32), bias, qn2
+            sdc, lut, bias, qn2 = rows[j]
+            add = self._segment_constant(lab, g, rq, metric)
             if metric == "l2":
-                scores.append(tables.subregion_l2_scores(sdc, self.codes_[a:b], self.gr_[a:b], g, rq))
+                scores.append(tables.subregion_l2_scores(sdc, self.codes_[a:b], self.gr_[a:b], add))
             else:
-                lut, bias = tables.cosine_table(self.cr_[lab], self.cnorm2_[lab], gram, e)
-                qhat = (self.centroids_[lab] + rq).astype(np.float64)
-                scores.append(tables.cosine_scores(lut, tables.subregion_cosine_bias(bias, qhat, g),
-                                                   float(np.dot(qhat, qhat)), self.codes_[a:b],
-                                                   self.db_norm2_[a:b]))
+                scores.append(self._cosine(lut, bias + add, qn2, a, b, p))
         if not scores:
             return np.empty(0, np.float32), np.empty(0, np.int64)
         return np.concatenate(scores).astype(np.float32), np.concatenate(ids)

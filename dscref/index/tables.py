@@ -14,11 +14,13 @@ and carries the code ``e`` of ``q - c^i``; the server's query is ``q_hat = c^i +
 What is stored and when: per quantizer ``sub_norm2`` = ``||r_mk||^2`` and per list ``cr`` =
 ``<c^i_m, r_mk>`` and ``cnorm2`` = ``||c^i||^2`` (:func:`list_tables`, at training time); per
 item ``db_norm2`` = ``||d_hat||^2`` (:func:`item_norms`, when items are added). A query computes
-only the rows of its own sub-codes (:func:`query_rows`): M small matrix-vector products.
+only the rows of its own sub-codes (:func:`query_rows`, summed in a fixed order without BLAS);
+the search engine (:mod:`dscref.index._engine`) reads the same rows from per-quantizer pair
+tables made on first use by the same arithmetic.
 
 IVF+G+P (:mod:`dscref.index.gp`) stores item ``d`` of sub-region ``l`` relative to the
-sub-centroid ``c^i + g_l``; its terms (:func:`subregion_item_terms`, :func:`subregion_l2_scores`,
-:func:`subregion_cosine_bias`) add the ``g_l`` parts to the same tables. The ADC sums themselves
+sub-centroid ``c^i + g_l``; its terms (:func:`subregion_item_terms`, :func:`subregion_l2_const`,
+:func:`subregion_l2_scores`) add the ``g_l`` parts to the same tables. The ADC sums themselves
 run in the kernels behind :mod:`dscref.scoring`.
 
 These are the index classes' own helpers, not a public API (``dscref.index`` does not export
@@ -31,12 +33,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import F32_MAX
 from ..errors import IndexFormatError
 from ..scoring import adc_cosine, adc_l2
 
-__all__ = ["list_tables", "item_norms", "query_rows", "code_rows", "l2_scores", "cosine_table",
-           "cosine_scores", "query_norm2", "subregion_item_terms", "subregion_l2_scores",
-           "subregion_cosine_bias"]
+__all__ = ["list_tables", "item_norms", "table_bound", "check_tables", "query_rows", "code_rows",
+           "l2_scores", "cosine_table", "bias_sum", "cosine_scores", "norm_sum", "code_norm2", "subregion_item_terms", "subregion_l2_const",
+           "subregion_l2_scores"]
 
 
 def list_tables(pqs: list, centroids: np.ndarray, list_pq: np.ndarray):
@@ -57,10 +60,9 @@ def list_tables(pqs: list, centroids: np.ndarray, list_pq: np.ndarray):
     Notes
     -----
     The codeword-pair tables ``||r_mi - r_mj||^2`` and ``<r_mi, r_mj>`` (M * ksub^2 per
-    quantizer) are *not* built: a query needs only the rows of its own sub-codes, which
-    :func:`query_rows` computes in M small matrix-vector products. With one quantizer per
-    partition (DSC at K = 1000) the full tables would cost 4 MB per partition, 4 GB at 1M
-    items, against about 50 us of work per probed partition and query.
+    quantizer, 2 MiB each at M = 8, nbits = 8) are not part of the index: the search engine
+    makes them per quantizer on first use, within ``pair_table_bytes``
+    (:mod:`dscref.index._engine`), and computes the rows of the others per query.
     """
     sub_norm2 = [np.einsum("mkd,mkd->mk", cb, cb) for cb in (pq.codebooks_.astype(np.float64) for pq in pqs)]
     M, ksub = pqs[0].codebooks_.shape[:2]
@@ -91,6 +93,25 @@ def item_norms(cr: np.ndarray, sub_norm2: list, cnorm2: np.ndarray, list_pq: np.
     return db_norm2
 
 
+def table_bound(M: int) -> float:
+    """Largest table entry magnitude a search accepts for codes of M sub-spaces: a score adds M
+    entries, a bias and a per-item term in float32 and must stay finite."""
+    return F32_MAX / (M + 2)
+
+
+def _corrupt(p: int) -> IndexFormatError:
+    # codebooks of a large memory-mapped index are not scanned at load (dscref.io)
+    return IndexFormatError(f"quantizer pqs_[{p}] gives non-finite lookup tables: its codebooks "
+                            f"hold NaN / inf or overflowing values (corrupt index?)")
+
+
+def check_tables(p: int, *tabs) -> None:
+    """IndexFormatError unless every table in ``tabs`` is finite and within :func:`table_bound`."""
+    for t in tabs:
+        if not (np.abs(t) <= table_bound(t.shape[0])).all():
+            raise _corrupt(p)
+
+
 def query_rows(codebooks: np.ndarray, sub_norm2: np.ndarray, v: np.ndarray, v_norm2: np.ndarray,
                p: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Lookup-table rows of a query sub-vector ``v`` against one quantizer's codewords.
@@ -117,16 +138,21 @@ def query_rows(codebooks: np.ndarray, sub_norm2: np.ndarray, v: np.ndarray, v_no
 
     Notes
     -----
-    One float32 matrix-vector product per sub-space (BLAS) gives the inner products; the norms
-    come from ``sub_norm2`` in float64. The same arithmetic serves hard and soft queries, so a
-    soft query with certain bits gives bit-identical rows.
+    The NumPy twin of :func:`dscref._kernels.engine.rows`, operation for operation: the inner
+    products are summed in float32 over ``t = 0..dsub-1`` in order (one element-wise multiply
+    and add per ``t``), the norms come from ``sub_norm2`` in float64. No BLAS: the rows do not
+    depend on the BLAS library or its thread count. The same arithmetic serves hard and soft
+    queries, so a soft query with certain bits gives bit-identical rows. IndexFormatError if a
+    row is not finite or beyond :func:`table_bound`.
     """
-    gram = np.matmul(codebooks, v[:, :, None])[:, :, 0]
-    sdc = np.maximum(v_norm2[:, None] + sub_norm2 - 2.0 * gram, 0.0).astype(np.float32)
-    if not (np.isfinite(sdc).all() and np.isfinite(gram).all()):
-        # codebooks of a large memory-mapped index are not scanned at load (dscref.io)
-        raise IndexFormatError(f"quantizer pqs_[{p}] gives non-finite lookup tables: its codebooks "
-                               f"hold NaN / inf or overflowing values (corrupt index?)")
+    M, ksub, dsub = codebooks.shape
+    v = np.asarray(v, dtype=np.float32)
+    gram = np.zeros((M, ksub), dtype=np.float32)
+    for t in range(dsub):
+        gram += codebooks[:, :, t] * v[:, t, None]
+    s = (np.asarray(v_norm2, dtype=np.float64)[:, None] + sub_norm2) - (np.float32(2.0) * gram).astype(np.float64)
+    sdc = np.where(s > 0.0, s, 0.0).astype(np.float32)
+    check_tables(p, gram, sdc)
     return sdc, gram
 
 
@@ -147,10 +173,17 @@ def cosine_table(cr: np.ndarray, cnorm2, gram: np.ndarray, e: np.ndarray) -> tup
 
     Returns ``lut`` (M, ksub) float32 = ``<c_m, r_mj> + <r^q_m, r_mj>`` (``cr[i] + gram``, the
     item-dependent terms) and ``bias`` = ``||c||^2 + sum_m <c_m, r^q_m>`` (the query-side
-    constant, summed in float32 as the tables hold it).
+    constant: :func:`bias_sum` of the chosen ``cr`` entries).
     """
-    ar = np.arange(e.shape[0])
-    return (cr + gram).astype(np.float32), float(cnorm2 + cr[ar, e].sum())
+    return (cr + gram).astype(np.float32), bias_sum(cnorm2, cr[np.arange(e.shape[0]), e])
+
+
+def bias_sum(cnorm2, terms: np.ndarray) -> float:
+    """``cnorm2 + terms[0] + ... + terms[M-1]`` in float32, in order (the engine's order)."""
+    b = np.float32(cnorm2)
+    for x in np.asarray(terms, dtype=np.float32):
+        b = np.float32(b + x)
+    return float(b)
 
 
 def cosine_scores(lut: np.ndarray, bias: float, q_norm2: float, codes: np.ndarray,
@@ -159,10 +192,20 @@ def cosine_scores(lut: np.ndarray, bias: float, q_norm2: float, codes: np.ndarra
     return adc_cosine(lut, codes, bias, q_norm2, db_norm2)
 
 
-def query_norm2(centroid: np.ndarray, residual: np.ndarray) -> float:
-    """``||q_hat||^2`` of eq. (15) for ``q_hat = c + r^q`` (eq. 13): summed in float64."""
-    cq = centroid + residual
-    return float((cq.astype(np.float64) ** 2).sum())
+def norm_sum(cnorm2, terms: np.ndarray) -> float:
+    """``||q_hat||^2`` of eq. (15) from per-sub-space terms: ``cnorm2 + terms[0] + ... +
+    terms[M-1]`` in float64, in order, clipped at 0 (the engine's order)."""
+    s = np.float64(cnorm2)
+    for x in np.asarray(terms, dtype=np.float64):
+        s = s + x
+    return float(s if s > 0.0 else 0.0)
+
+
+def code_norm2(cnorm2, cr: np.ndarray, sub_norm2: np.ndarray, e: np.ndarray) -> float:
+    """``||q_hat||^2 = ||c + r^q||^2 = ||c||^2 + sum_m (2 <c_m, r_{m,e_m}> + ||r_{m,e_m}||^2)``
+    for hard code ``e`` (eq. 13) from the stored terms: no vector is rebuilt (:func:`norm_sum`)."""
+    ar = np.arange(e.shape[0])
+    return norm_sum(cnorm2, 2.0 * cr[ar, e].astype(np.float64) + sub_norm2[ar, e])
 
 
 # ---------------------------------------------------------------------------- IVF+G+P terms
@@ -178,18 +221,15 @@ def subregion_item_terms(centroid: np.ndarray, g: np.ndarray, rd: np.ndarray):
     return gr, np.einsum("nd,nd->n", dhat, dhat)
 
 
-def subregion_l2_scores(sdc: np.ndarray, codes: np.ndarray, gr: np.ndarray, g: np.ndarray,
-                        rq: np.ndarray) -> np.ndarray:
-    """Eq. (14) for items of sub-region ``l`` (offset ``g`` = ``g_l``, (d,) float32):
+def subregion_l2_const(g: np.ndarray, rq: np.ndarray) -> float:
+    """Eq. (14)'s constant of sub-region ``l`` (offset ``g`` = ``g_l``, (d,) float32) for a
+    query residual ``rq``: ``||g_l||^2 - 2 <r^q, g_l>`` in float64."""
+    return float((g.astype(np.float64) ** 2).sum() - 2 * np.dot(rq, g))
 
-    ``||q_hat - d_hat||^2 = ||r^q - r^d||^2 + (||g_l||^2 - 2 <r^q, g_l>) + 2 <r^d, g_l>``: the
-    SDC sum, a per-sub-region constant and the stored per-item term ``gr``. (n,) float32.
+
+def subregion_l2_scores(sdc: np.ndarray, codes: np.ndarray, gr: np.ndarray, const: float) -> np.ndarray:
+    """Eq. (14) for items of a sub-region: ``||q_hat - d_hat||^2 = ||r^q - r^d||^2 +
+    (||g_l||^2 - 2 <r^q, g_l>) + 2 <r^d, g_l>``: the SDC sum, plus the stored per-item term
+    ``gr``, plus the sub-region's ``const`` (:func:`subregion_l2_const`) in float32. (n,) float32.
     """
-    const = float((g.astype(np.float64) ** 2).sum() - 2 * np.dot(rq, g))
     return adc_l2(sdc, codes) + gr + np.float32(const)
-
-
-def subregion_cosine_bias(bias: float, qhat: np.ndarray, g: np.ndarray) -> float:
-    """Eq. (15)'s query-side constant for sub-region ``l``: the list's ``bias``
-    (:func:`cosine_table`) plus ``<q_hat, g_l>``, with ``qhat`` float64."""
-    return bias + float(np.dot(qhat, g))
