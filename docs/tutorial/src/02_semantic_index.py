@@ -212,7 +212,8 @@ print(f"held-out MSE, one PQ of raw vectors: {err_flat:.4f};  centroid + per-par
 #
 # (The paper's formula has $\mathbf{q}$ under the arg max, but the text means the classifier's
 # probabilities of eq. 1.) In the real pipeline `dscref.features.classifier.Classifier.topk` gives
-# them. Our 40 queries are distorted copies of database images, so each has one known "true match".
+# them. Our 40 queries are distorted copies of database images, so each has one known "true match";
+# each query keeps most of its original's classifier confusion, plus some of its own.
 
 # %%
 targets = rng.choice(n, 40, replace=False)
@@ -334,7 +335,8 @@ for j, lab in enumerate(received.labels):
 #
 # $$\|\mathbf{q} - \mathbf{d}\|_2^2 \approx \|\hat{\mathbf{q}}^i - \hat{\mathbf{d}}\|_2^2 = \sum_{m=1}^{M} \|\mathbf{r}_m^{i,q} - \mathbf{r}_m^{i,d}\|_2^2 . \tag{14}$$
 #
-# Both sides are quantized, so this is a *symmetric* distance (SDC): the table row
+# Both sides are quantized, so this is a *symmetric* distance (SDC; notebook 1's ADC would need the
+# raw query, which the server never receives): the table row
 # $T[m, k] = \|\mathbf{r}_m^{i,q} - \mathbf{r}_m^{i,k}\|^2$ is row $e_m$ of the quantizer's
 # codeword-pair table (`ProductQuantizer.sdc_table`), and every item costs M look-ups
 # (`dscref.scoring.adc_l2`; inside the index `dscref.index.tables.code_rows` and
