@@ -333,7 +333,8 @@ print("soft table with infinite LLRs == hard SDC rows of eq. 14")
 # In a whole system these pieces are options of the link and the index: a `dscref.codec.ProtectedLayout`
 # (the head channel-coded), `Link(..., codes="soft")`, `dscref.index.robust.make_index_robust` and
 # `soft_search`; the README's "Beyond the paper: channel-robust coding" measures their mAP.
-#
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. **Head errors vs SNR.** Send 2000 random heads of 5 labels (50 bits each, 7 bytes) by QPSK at
