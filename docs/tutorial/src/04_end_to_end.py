@@ -4,13 +4,13 @@
 # Notebooks 1-3 worked on vectors and bits. Here a **photo** goes the whole way of the paper:
 #
 # ```
-# photo ──M_f──► q (eq. 10, GeM eq. 8) ──┐
-# photo ──M_c──► top-5 labels (eq. 11) ──┴─► payload x = [h, e1..e5] (eq. 12) ──► channel ──► search ──► ranked photos
+# photo ──M_f──► q: GeM feature, eqs 8 and 10 ──┐
+# photo ──M_c──► top-5 labels, eq 11 ───────────┴─► payload x = [h, e1..e5], eq 12 ──► channel ──► search ──► ranked photos
 # ```
 #
 # The database is ten photos from `skimage.data`, five distorted copies of each, and twelve
 # unrelated photos; each query is a new distorted copy of one of the ten. About 10 minutes of
-# reading; the notebook runs in about 15 s.
+# reading; the notebook runs in about 10 s (longer the first time, while Numba compiles).
 
 # %%
 import io

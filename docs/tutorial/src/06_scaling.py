@@ -12,7 +12,6 @@
 # About 10 minutes of reading. The Dask part needs the `dask` extra (`pip install "dscref[dask]"`).
 
 # %%
-import json
 import pickle
 import shutil
 import tempfile
