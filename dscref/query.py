@@ -207,7 +207,15 @@ def check_query(query, n_lists: int, M: int, nbits: int, d: int | None = None, *
     h = labels.size
     codes = check_codes(query.codes, h, M, nbits)
     llr = None if query.code_llr is None else _check_code_llr(query.code_llr, h, M, nbits)
-    return replace(query, labels=labels, codes=codes, code_llr=llr)
+    return _normalised(query, labels, codes, llr)
+
+
+def _normalised(query: Query, labels: np.ndarray, codes: np.ndarray, llr) -> Query:
+    """``replace(query, labels=..., codes=..., code_llr=...)`` for fields already checked, without
+    re-running ``__post_init__`` (a search validates every query: this is on its hot path)."""
+    q = object.__new__(Query)
+    q.labels, q.codes, q.vector, q.info, q.code_llr = labels, codes, query.vector, query.info, llr
+    return q
 
 
 def as_query_list(queries) -> list:

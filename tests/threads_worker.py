@@ -29,7 +29,7 @@ from dscref.scoring import adc_cosine, adc_l2, adc_l2_topk
 from dscref.index import _engine
 
 K = 20
-# every batched search takes the parallel engine kernel (search_batch), however small
+# every batched search is split over the engine's threads, however small
 _engine.PARALLEL_MIN_CANDIDATES = 0
 
 

@@ -4,13 +4,15 @@ Arguments are marked IN / OUT; no validation (see :mod:`dscref.index._engine`, w
 every array from validated queries and a checked index).
 
 One query is one work unit (:func:`_search_query`): its head entries ("probes") are taken in
-order; for each, the SDC / Gram rows of eqs. (14)-(15) are computed from the quantizer's
-transposed codebooks, then the probe's row ranges ("segments": the whole list, or IVF+G+P's
-kept sub-regions) are scanned with the table and offered to the query's bounded heap, keyed by
-(score, position in the query's scan order). A batch runs the queries in parallel
-(:func:`search_batch`, ``prange`` over queries) or in order (:func:`search_serial`); each query's
-arithmetic is the same sequence of float operations in both, so the results do not depend on
-the thread count or the threading layer.
+order; for each, the SDC (L2) or Gram (cosine) rows of eqs. (14)-(15) are read from the
+quantizer's pair table (:func:`pair_sdc`, :func:`pair_gram`) or computed from its transposed
+codebooks (:func:`rows`), then the probe's row ranges ("segments": the whole list, or IVF+G+P's
+kept sub-regions) are scanned with the table, a block of codes at a time, and offered to the
+query's reservoir of the k best (score, position in the query's scan order)
+(:mod:`dscref._kernels.select`). :func:`search` runs a range of queries without the GIL; a
+batch is split into ranges run by threads at once (:mod:`dscref.index._engine`). Each query's
+arithmetic is the same sequence of float operations whatever range or thread runs it, so the
+results do not depend on the thread count, and no Numba threading layer is involved.
 
 Fixed orders (the NumPy twins in :mod:`dscref.index.tables` follow them operation by operation):
 
@@ -27,7 +29,6 @@ Fixed orders (the NumPy twins in :mod:`dscref.index.tables` follow them operatio
 import numba as nb
 import numpy as np
 
-from .._threads import parallel_kernel
 from .select import finish, shrink
 
 
@@ -284,42 +285,31 @@ def _search_query(r, tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes,
             start += n_g
 
 
-@parallel_kernel
-@nb.njit(cache=True, parallel=True)
-def search_batch(tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes, w, ids, db_norm2, gr,
-                 qptr, plist, pcode, psoft, sv, svn2, sbias, sqn2, sptr, slo, shi, sadd,
-                 k, cosine, bound, D, I, ncand, bad):
-    """Every query of the batch, in parallel over queries (one heap per query).
+@nb.njit(cache=True, nogil=True)
+def search(r0, r1, tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes, w, ids, db_norm2, gr,
+           qptr, plist, pcode, psoft, sv, svn2, sbias, sqn2, sptr, slo, shi, sadd,
+           k, cosine, bound, D, I, ncand, bad):
+    """Queries ``r0:r1`` of the batch, in order, one reservoir each; the GIL is released, so
+    threads run disjoint query ranges at once (:mod:`dscref.index._engine`).
 
     IN  index: per quantizer p, either its pair table ``tstack[tslot[p]]`` (M, ksub, ksub)
         float32 -- SDC (:func:`pair_sdc`) for L2, Gram (:func:`pair_gram`) for cosine -- or
         (tslot[p] = -1) its transposed codebooks ``cbt[cslot[p]]`` (M, dsub, ksub) float32, which
         soft probes always use;
         sn2 (n_pq, M, ksub) float64 codeword norms, list_pq (L,), cr (L, M, ksub) float32,
-        cnorm2 (L,) float32, codes (n, M) uint8/uint16, ids (n,) int64, db_norm2 (n,) float32,
-        gr (n,) float32 or (0,).
+        cnorm2 (L,) float32, codes (n, M) uint8/uint16, w (n,) uint64 view of the codes (M = 8,
+        uint8) or (0,), ids (n,) int64, db_norm2 (n,) float32, gr (n,) float32 or (0,).
         batch: qptr (nq+1,) probes of query r = qptr[r]:qptr[r+1]; per probe plist (P,) list,
         pcode (P, M) int64 hard code, psoft (P,) row of the soft arrays or -1 (hard); soft rows
         sv (S, M, dsub) float32, svn2 (S, M) float64, sbias (S,) float32, sqn2 (S,) float64;
         segments of probe t = sptr[t]:sptr[t+1], rows slo[g]:shi[g], constant sadd[g] float64
         (L2: added after the per-item term gr; cosine: added to the bias); k >= 1, cosine bool,
         bound float64 (largest table magnitude allowed)
-    OUT D (nq, k) float32 padded with +inf (-inf for cosine), I (nq, k) int64 ids padded with -1,
-        ncand (nq,) int64 items scanned, bad (nq,) int64: -1, or the probe whose tables were not
-        finite or out of bound (that query's D / I are then undefined)
+    OUT rows r0:r1 of D (nq, k) float32 padded with +inf (-inf for cosine), I (nq, k) int64 ids
+        padded with -1, ncand (nq,) int64 items scanned, bad (nq,) int64: -1, or the probe whose
+        tables were not finite or out of bound (that query's D / I are then undefined)
     """
-    for r in nb.prange(qptr.shape[0] - 1):
-        _search_query(r, tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes, w, ids, db_norm2, gr,
-                      qptr, plist, pcode, psoft, sv, svn2, sbias, sqn2, sptr, slo, shi, sadd,
-                      k, cosine, bound, D, I, ncand, bad)
-
-
-@nb.njit(cache=True)
-def search_serial(tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes, w, ids, db_norm2, gr,
-                  qptr, plist, pcode, psoft, sv, svn2, sbias, sqn2, sptr, slo, shi, sadd,
-                  k, cosine, bound, D, I, ncand, bad):
-    """:func:`search_batch` on the calling thread, queries in order (one query, small batches)."""
-    for r in range(qptr.shape[0] - 1):
+    for r in range(r0, r1):
         _search_query(r, tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes, w, ids, db_norm2, gr,
                       qptr, plist, pcode, psoft, sv, svn2, sbias, sqn2, sptr, slo, shi, sadd,
                       k, cosine, bound, D, I, ncand, bad)

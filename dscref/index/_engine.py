@@ -3,15 +3,18 @@
 :meth:`InvertedPQIndex.search <dscref.index.base.InvertedPQIndex.search>` hands every coded
 query (hard or soft, any index class, L2 or cosine) to :func:`search`, which flattens the
 batch into arrays -- per query its head entries ("probes"), per probe its code and the row
-ranges ("segments") to scan -- and calls :func:`dscref._kernels.engine.search_batch` (parallel
-over queries) or :func:`~dscref._kernels.engine.search_serial` (one query or a small batch).
-The kernel computes each probe's table rows, scans its segments and keeps a bounded heap per
+ranges ("segments") to scan -- and calls :func:`dscref._kernels.engine.search`, which releases
+the GIL: a large batch is cut into ``num_threads()`` ranges of queries of about equal work, run
+at once by a pool of threads (one query or a small batch: on the calling thread). The kernel
+computes each probe's table rows, scans its segments and keeps a reservoir of the k best per
 query: no Python runs per list or per query except the soft-decision terms (posteriors) and
 IVF+G+P's pruning, which the index class prepares (:meth:`_engine_segments`).
 
 Results are bit-identical to the NumPy twin (the per-list path
 :meth:`~dscref.index.base.InvertedPQIndex._search_reference`) and do not depend on the thread
-count or threading layer: each query is one work unit with a fixed order of operations.
+count: each query is one work unit with a fixed order of operations. The threads are Python
+threads running a ``nogil`` kernel, not a Numba parallel region, so the threading layer plays no
+part (and a forked child starts its own pool); one compiled kernel serves one query and a batch.
 
 The kernel reads the codebooks transposed, (M, dsub, ksub), so that a row is a vectorised loop
 in a fixed order. The transposed copy is made per quantizer the first time a query needs it and
@@ -21,6 +24,8 @@ only for the quantizers searched.
 
 from __future__ import annotations
 
+import os
+import threading
 import weakref
 
 import numpy as np
@@ -33,8 +38,8 @@ from . import tables
 __all__ = ["search"]
 
 # Below this many candidates (summed over the batch) the batch runs on the calling thread: one
-# thread scans ~1e8 candidates/s with M = 8, so 2^15 candidates take ~0.3 ms, about what waking
-# the worker threads costs on a busy machine.
+# thread scans ~1e8 candidates/s with M = 8, so 2^15 candidates take ~0.3 ms, more than handing
+# a range to a pool thread costs. Above it, the batch is split into num_threads() ranges.
 PARALLEL_MIN_CANDIDATES = 1 << 15
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -74,6 +79,15 @@ class _Tables:
         self.sn2 = np.empty((n, M, ksub), dtype=np.float64)
         self.src = [None] * n
         self.bound = tables.table_bound(M)
+        self.no_soft = (np.zeros((0, M, dsub), np.float32), np.zeros((0, M), np.float64),
+                        np.zeros(0, np.float32), np.zeros(0, np.float64))
+        self._words = (None, None)
+
+    def words(self, codes: np.ndarray) -> np.ndarray:
+        """``codes`` viewed as uint64 (M = 8, uint8) or an empty array: the scan's one load per code."""
+        if self._words[0] is not codes:
+            self._words = (codes, _as_words(codes))
+        return self._words[1]
 
     def _fresh(self, ix, p: int) -> None:
         cb, n2 = ix.pqs_[p].codebooks_, ix.sub_norm2_[p]
@@ -176,49 +190,98 @@ def search(ix, qs: list, k: int, metric: str):
     from .._kernels import engine as kern
 
     nq = len(qs)
-    qptr, plist, pcode = _probes(ix, qs)
-    sptr, slo, shi, sadd = ix._engine_segments(qs, qptr, plist, pcode, metric)
-    cum = np.zeros(slo.size + 1, dtype=np.int64)
-    np.cumsum(shi - slo, out=cum[1:])
-    sizes = cum[sptr[1:]] - cum[sptr[:-1]]  # items scanned per probe
-    used = (sizes > 0).tolist()
-    pq_of = ix.list_pq_[plist].tolist()
-    if any(q.code_llr is not None for q in qs):
-        psoft, sv, svn2, sbias, sqn2 = _soft_rows(ix, qs, qptr, plist, sizes)
-        soft = (psoft >= 0).tolist()
-    else:
-        psoft, sv, svn2, sbias, sqn2 = np.full(plist.size, -1, np.int64), *_no_soft(ix)
-        soft = [False] * plist.size
     t = _tables(ix)
-    t.ready(ix, metric, list(dict.fromkeys(p for p, u, s in zip(pq_of, used, soft) if u and not s)),
-            list(dict.fromkeys(p for p, u, s in zip(pq_of, used, soft) if u and s)))
+    qptr, plist, pcode = _probes(ix, qs)
+    sptr, slo, shi, sadd, sizes = ix._engine_segments(qs, qptr, plist, pcode, metric)
+    pq_of = ix.list_pq_[plist].tolist()
+    used = (sizes > 0).tolist()
+    if any(q.code_llr is not None for q in qs):
+        psoft, *soft_rows = _soft_rows(ix, qs, qptr, plist, sizes)
+        soft = (psoft >= 0).tolist()
+        t.ready(ix, metric, list(dict.fromkeys(p for p, u, s in zip(pq_of, used, soft) if u and not s)),
+                list(dict.fromkeys(p for p, u, s in zip(pq_of, used, soft) if u and s)))
+    else:
+        psoft, soft_rows = np.full(plist.size, -1, np.int64), t.no_soft
+        t.ready(ix, metric, list(dict.fromkeys(p for p, u in zip(pq_of, used) if u)), [])
     D = np.empty((nq, k), dtype=np.float32)
     I = np.empty((nq, k), dtype=np.int64)  # noqa: E741 - faiss's name
-    ncand = np.zeros(nq, dtype=np.int64)
-    bad = np.full(nq, -1, dtype=np.int64)
+    ncand = np.empty(nq, dtype=np.int64)
+    bad = np.empty(nq, dtype=np.int64)
     gr = getattr(ix, "gr_", None) if metric == "l2" else None
-    parallel = nq > 1 and int(sizes.sum()) >= PARALLEL_MIN_CANDIDATES and num_threads() > 1
-    run = kern.search_batch if parallel else kern.search_serial
-    run(t.stack[metric], t.tslot[metric], t.cbt, t.cslot, t.sn2, ix.list_pq_, ix.cr_, ix.cnorm2_,
-        ix.codes_, _as_words(ix.codes_), ix.ids_, ix.db_norm2_, _EMPTY_F32 if gr is None else gr,
-        qptr, plist, pcode, psoft, sv, svn2, sbias, sqn2, sptr, slo, shi, sadd,
-        k, metric == "cosine", tables.table_bound(ix.M), D, I, ncand, bad)
+    args = (t.stack[metric], t.tslot[metric], t.cbt, t.cslot, t.sn2, ix.list_pq_, ix.cr_, ix.cnorm2_,
+            ix.codes_, t.words(ix.codes_), ix.ids_, ix.db_norm2_, _EMPTY_F32 if gr is None else gr,
+            qptr, plist, pcode, psoft, *soft_rows, sptr, slo, shi, sadd,
+            k, metric == "cosine", t.bound, D, I, ncand, bad)
+    if nq > 1 and int(sizes.sum()) >= PARALLEL_MIN_CANDIDATES and num_threads() > 1:
+        cum = np.zeros(plist.size + 1, dtype=np.int64)
+        np.cumsum(sizes, out=cum[1:])
+        _run(kern.search, args, _ranges(cum[qptr[1:]] - cum[qptr[:-1]], num_threads()))
+    else:
+        kern.search(0, nq, *args)
     if (bad >= 0).any():
         raise tables._corrupt(pq_of[int(bad[bad >= 0][0])])
     return D, I, ncand
 
 
 _EMPTY_F32 = np.zeros(0, np.float32)
+_POOL: list = [None, 0]  # the worker threads (an Executor) and their count
+_POOL_LOCK = threading.Lock()
 
 
-def _no_soft(ix):
-    M, dsub = ix.M, ix.d_ // ix.M
-    return (np.zeros((0, M, dsub), np.float32), np.zeros((0, M), np.float64), np.zeros(0, np.float32),
-            np.zeros(0, np.float64))
+def _ranges(work: np.ndarray, threads: int) -> list:
+    """Split queries 0..nq-1 into at most ``threads`` contiguous ranges of about equal work."""
+    nq = work.size
+    if threads <= 1 or nq <= 1:
+        return [(0, nq)]
+    cum = np.cumsum(work, dtype=np.float64) + np.arange(1, nq + 1)  # + 1 per query: empty ones cost too
+    cuts = np.searchsorted(cum, cum[-1] * np.arange(1, threads) / threads)
+    bounds = np.unique(np.concatenate([[0], np.minimum(cuts + 1, nq), [nq]]))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _run(kernel, args, ranges: list) -> None:
+    """Run ``kernel(r0, r1, *args)`` for every range: the first on the calling thread, the others
+    on the pool's threads (the kernel releases the GIL), and wait for all; a worker's exception
+    is raised here."""
+    if len(ranges) == 1:
+        kernel(*ranges[0], *args)
+        return
+    pool = _pool(len(ranges) - 1)
+    futures = [pool.submit(kernel, a, b, *args) for a, b in ranges[1:]]
+    kernel(*ranges[0], *args)
+    for f in futures:
+        f.result()
+
+
+def _pool(n: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _POOL_LOCK:
+        if _POOL[0] is None or _POOL[1] < n:
+            if _POOL[0] is not None:
+                _POOL[0].shutdown(wait=False)
+            _POOL[0], _POOL[1] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="dscref-search"), n
+        return _POOL[0]
+
+
+def _forget_pool_in_child() -> None:
+    # a forked child inherits the executor object but not its threads: start a new one when needed
+    _POOL[0], _POOL[1] = None, 0
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def whole_lists(ix, plist: np.ndarray):
-    """Segments of an index that scans every item of a probed list: one per probe."""
+    """Segments of an index that scans every item of a probed list: one per probe;
+    ``(sptr, lo, hi, add, sizes)``."""
     P = plist.size
-    return (np.arange(P + 1, dtype=np.int64), ix.offsets_[plist], ix.offsets_[plist + 1],
-            np.zeros(P, dtype=np.float64))
+    lo, hi = ix.offsets_[plist], ix.offsets_[plist + 1]
+    return np.arange(P + 1, dtype=np.int64), lo, hi, np.zeros(P, dtype=np.float64), hi - lo
+
+
+def segment_sizes(sptr: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Items scanned per probe: the summed lengths of its segments ``sptr[t]:sptr[t+1]``."""
+    cum = np.zeros(lo.size + 1, dtype=np.int64)
+    np.cumsum(hi - lo, out=cum[1:])
+    return cum[sptr[1:]] - cum[sptr[:-1]]

@@ -273,8 +273,8 @@ class InvertedPQIndex(PerListSearch, IndexLifecycle):
 
     def _engine_segments(self, qs: list, qptr, plist, pcode, metric: str):
         """The row ranges the engine scans for each probe of a batch (:mod:`dscref.index._engine`):
-        ``(sptr, lo, hi, add)``, probe ``t``'s segments ``sptr[t]:sptr[t+1]``. Default: the
-        whole list of every probe, no constant."""
+        ``(sptr, lo, hi, add, sizes)``, probe ``t``'s segments ``sptr[t]:sptr[t+1]`` and its
+        item count. Default: the whole list of every probe, no constant."""
         return _engine.whole_lists(self, plist)
 
     def search(self, queries, k: int = 100, metric: str = "l2") -> SearchResult:

@@ -30,7 +30,7 @@ import numpy as np
 from .._chunks import gather_rows
 from .._validate import check_choice, check_int
 from ..scoring import topk
-from . import _state, tables
+from . import _engine, _state, tables
 from .base import Query
 from .ivf import IVFIndex
 
@@ -349,7 +349,7 @@ class GPIndex(IVFIndex):
                 seg.append((a, b, self._segment_constant(lab, g, rq, metric)))
         np.cumsum(sptr, out=sptr)
         lo, hi, add = (np.array(c[1:], dtype=t) for c, t in zip(zip(*seg), (np.int64, np.int64, np.float64)))
-        return sptr, lo, hi, add
+        return sptr, lo, hi, add, _engine.segment_sizes(sptr, lo, hi)
 
     def _scan(self, query: Query, metric: str):
         """Score the kept sub-regions of the head cells (see ``prune``): eqs. (14)-(15) with the

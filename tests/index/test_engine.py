@@ -74,7 +74,7 @@ def test_engine_equals_the_numpy_twin_bit_for_bit(built, metric, k):
 @pytest.mark.parametrize("metric", ["l2", "cosine"])
 def test_batch_equals_one_query_at_a_time_at_one_and_two_threads(built, metric, monkeypatch):
     ix, qs = built
-    monkeypatch.setattr(_engine, "PARALLEL_MIN_CANDIDATES", 0)  # every batch takes the prange kernel
+    monkeypatch.setattr(_engine, "PARALLEL_MIN_CANDIDATES", 0)  # every batch is split over the threads
     before = numba.get_num_threads()
     try:
         res = {}
@@ -87,6 +87,38 @@ def test_batch_equals_one_query_at_a_time_at_one_and_two_threads(built, metric, 
     assert _same(res[1], res[2])
     for f in ("D", "I", "n_candidates"):
         assert np.array_equal(np.concatenate([getattr(o, f) for o in one]), getattr(res[1], f))
+
+
+def test_many_ranges_on_the_pool_give_the_same_bits(built, monkeypatch):
+    ix, qs = built
+    ref = ix.search(qs, 10)
+    monkeypatch.setattr(_engine, "PARALLEL_MIN_CANDIDATES", 0)
+    monkeypatch.setattr(_engine, "num_threads", lambda: 5)  # 5 ranges: 4 on pool threads
+    assert len(_engine._ranges(np.ones(len(qs)), 5)) == 5
+    assert _same(ix.search(qs, 10), ref)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_ranges_cover_the_queries_in_order(threads):
+    rng = np.random.default_rng(threads)
+    for nq in (1, 2, 5, 40):
+        work = rng.integers(0, 1000, nq) * (rng.random(nq) < 0.7)
+        r = _engine._ranges(work, threads)
+        assert r[0][0] == 0 and r[-1][1] == nq and all(a < b for a, b in r)
+        assert all(r[i][1] == r[i + 1][0] for i in range(len(r) - 1)) and len(r) <= max(1, min(threads, nq))
+
+
+def test_a_failing_range_raises_in_the_caller(monkeypatch):
+    calls = []
+
+    def kernel(a, b, *args):
+        calls.append((a, b))
+        if a > 0:
+            raise RuntimeError("range failed")
+
+    with pytest.raises(RuntimeError, match="range failed"):
+        _engine._run(kernel, (), [(0, 2), (2, 4)])
+    assert sorted(calls) == [(0, 2), (2, 4)]
 
 
 def test_pair_tables_or_none_give_the_same_bits():
