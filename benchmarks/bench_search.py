@@ -7,9 +7,10 @@ bits), 220 queries, k = 100, at n = 300k and 1M:
 
 * dscref DSC (``SemanticIndex``, head = the 5 partitions with the nearest means: a stand-in for
   the classifier) and dscref IVF (``IVFIndex``, head = 5 nearest centroids);
-* faiss ``IndexIVFPQ`` and ``IndexIVFPQFastScan`` with nprobe chosen twice: the candidate count
-  closest to DSC's ("equal candidates", the issue's target) and the smallest nprobe reaching
-  DSC's recall@100 ("equal recall");
+* faiss ``IndexIVFPQ`` and ``IndexIVFPQFastScan`` at DSC's candidate count ("equal
+  candidates", the issue's target: time and recall interpolated linearly between the two nprobe
+  that bracket it), at the smallest nprobe reaching DSC's recall@100 ("equal recall"), and at
+  nprobe = 5 (dscref IVF's head: the same lists, "nprobe5");
 * per query: one query at a time and the 220 as one batch; all in one process, same threads,
   min of ``--repeat`` runs after :func:`bench_peers.settle` (the quiet-machine rule).
 
@@ -100,7 +101,10 @@ def faiss_index(x, kind, seed):
 
 
 def bench_faiss(kind, x, xq, truth, target_cand, target_recall, rep, seed):
-    """Sweep nprobe, then time at equal candidates and at equal recall."""
+    """Sweep nprobe, then time the points that matter: the two nprobe bracketing DSC's candidate
+    count (``equal_candidates``: time and recall interpolated linearly in the candidate count),
+    the smallest nprobe reaching DSC's recall (``equal_recall``) and nprobe = 5 (``nprobe5``:
+    dscref IVF's head, the same lists)."""
     import bench_peers as bp
 
     fi, quant, build = faiss_index(x, kind, seed)
@@ -111,18 +115,34 @@ def bench_faiss(kind, x, xq, truth, target_cand, target_recall, rep, seed):
         lists = quant.search(xq, nprobe)[1]
         sweep.append({"nprobe": nprobe, "candidates_per_query": float(sizes[lists].sum(1).mean()),
                       "recall_at_100": bp.recall(fi.search(xq, TOPK)[1], truth, TOPK)})
-    eq_c = min(sweep, key=lambda s: abs(s["candidates_per_query"] - target_cand))
+    below = [s for s in sweep if s["candidates_per_query"] <= target_cand] or sweep[:1]
+    above = [s for s in sweep if s["candidates_per_query"] >= target_cand] or sweep[-1:]
+    lo, hi = below[-1], above[0]
     eq_r = next((s for s in sweep if s["recall_at_100"] >= target_recall), sweep[-1])
-    same = next(s for s in sweep if s["nprobe"] == HEAD)  # dscref IVF's head: the same lists
+    same = next(s for s in sweep if s["nprobe"] == HEAD)
     e = {"build_s": build, "sweep": sweep}
-    for label, point in (("equal_candidates", eq_c), ("equal_recall", eq_r), ("nprobe5", same)):
+    timed_at = {}
+    for point in (lo, hi, eq_r, same):
+        if point["nprobe"] in timed_at:
+            continue
         fi.nprobe = point["nprobe"]
         tb, _ = bp.timed(lambda: fi.search(xq, TOPK), rep)
         ts, _ = bp.timed(lambda: [fi.search(xq[i:i + 1], TOPK) for i in range(xq.shape[0])], rep)
-        e[label] = {**point, "batch": _per_query(tb, NQ), "single": _per_query(ts, NQ)}
-        log.info("faiss %s %s: nprobe %d, %.0f cand/q, recall %.3f; batch %.1f us/q, single %.1f us/q", kind, label,
-                 point["nprobe"], point["candidates_per_query"], point["recall_at_100"],
-                 e[label]["batch"]["min_s"] * 1e6, e[label]["single"]["min_s"] * 1e6)
+        timed_at[point["nprobe"]] = {**point, "batch": _per_query(tb, NQ), "single": _per_query(ts, NQ)}
+    e["equal_recall"], e["nprobe5"] = timed_at[eq_r["nprobe"]], timed_at[same["nprobe"]]
+    a, b = timed_at[lo["nprobe"]], timed_at[hi["nprobe"]]
+    span = b["candidates_per_query"] - a["candidates_per_query"]
+    w = 0.0 if span <= 0 else (target_cand - a["candidates_per_query"]) / span
+    e["equal_candidates"] = {
+        "nprobe": f"{a['nprobe']}-{b['nprobe']}" if a is not b else str(a["nprobe"]),
+        "interpolation_weight": w, "candidates_per_query": target_cand,
+        "recall_at_100": (1 - w) * a["recall_at_100"] + w * b["recall_at_100"],
+        **{mode: {"min_s": (1 - w) * a[mode]["min_s"] + w * b[mode]["min_s"]} for mode in ("batch", "single")}}
+    for label in ("equal_candidates", "equal_recall", "nprobe5"):
+        p = e[label]
+        log.info("faiss %s %s: nprobe %s, %.0f cand/q, recall %.3f; batch %.1f us/q, single %.1f us/q", kind,
+                 label, p["nprobe"], p["candidates_per_query"], p["recall_at_100"], p["batch"]["min_s"] * 1e6,
+                 p["single"]["min_s"] * 1e6)
     return e
 
 

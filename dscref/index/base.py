@@ -71,11 +71,12 @@ class InvertedPQIndex(PerListSearch, IndexLifecycle):
     """
 
     kind = "base"
-    #: memory (bytes) the search engine may fill with pair Gram tables of the quantizers, 2 MiB
-    #: each at M = 8, nbits = 8, made on first use (:mod:`dscref.index._engine`); beyond it rows
-    #: are computed from the codebooks. Results are identical either way; 0 disables the tables.
-    #: faiss's IVFPQ precomputed tables take up to 2 GiB by default.
-    pair_table_bytes: int = 1 << 30
+    #: memory (bytes) the search engine may fill with the quantizers' pair tables (SDC for L2,
+    #: Gram for cosine; 2 MiB each at M = 8, nbits = 8), made on first use
+    #: (:mod:`dscref.index._engine`); beyond it a query's rows are computed from the codebooks.
+    #: Results are identical either way; 0 disables the tables. The default, 2 GiB, is faiss's
+    #: ``precomputed_table_max_bytes`` for IndexIVFPQ, and holds DSC's 1000 partitions' tables.
+    pair_table_bytes: int = 1 << 31
     #: attributes a format-version-2 file stores under another name (old -> new), applied by
     #: :meth:`_upgrade_state` when :func:`dscref.io.load_index` reads such a file
     _v2_renames: dict = {}
