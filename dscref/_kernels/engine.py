@@ -29,6 +29,7 @@ Fixed orders (the NumPy twins in :mod:`dscref.index.tables` follow them operatio
 import numba as nb
 import numpy as np
 
+from .prefetch import prefetch
 from .select import finish, shrink
 
 
@@ -180,6 +181,24 @@ def _scan_cosine(tab, codes, w, lo, hi, bias, qn, db_norm2, pos, k, rk, ri, n_r,
 
 
 @nb.njit(cache=True)
+def _prefetch_probe(tstack, tslot, list_pq, plist, pcode, psoft, sptr, slo, codes, t):
+    """Ask for probe ``t``'s table rows and the first codes of its first segment (no effect on
+    results): they arrive while the current probe is scanned."""
+    p = list_pq[plist[t]]
+    if psoft[t] < 0 and tslot[p] >= 0:
+        T = tstack[tslot[p]]
+        for m in range(T.shape[0]):
+            row = T[m, pcode[t, m]]
+            for j in range(0, row.shape[0], 16):  # one float32 cache line in 16
+                prefetch(row, j)
+    if sptr[t + 1] > sptr[t]:
+        w = codes.reshape(-1)
+        a = slo[sptr[t]] * codes.shape[1]
+        for j in range(a, min(a + 512, w.shape[0]), 64):
+            prefetch(w, j)
+
+
+@nb.njit(cache=True)
 def _table_rows(T, e, out):
     """out[m] = T[m, e_m]: a hard code's rows read from a pair table (M, ksub, ksub). Explicit
     loops: Numba's slice assignment costs ~0.4 us per row here."""
@@ -214,7 +233,11 @@ def _search_query(r, tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes,
     qn = np.float32(0.0)
     bad[r] = -1
     g0, g1 = sptr[qptr[r]], sptr[qptr[r + 1]]
+    if qptr[r + 1] > qptr[r]:
+        _prefetch_probe(tstack, tslot, list_pq, plist, pcode, psoft, sptr, slo, codes, qptr[r])
     for t in range(qptr[r], qptr[r + 1]):
+        if t + 1 < qptr[r + 1]:
+            _prefetch_probe(tstack, tslot, list_pq, plist, pcode, psoft, sptr, slo, codes, t + 1)
         n_t = 0
         for g in range(sptr[t], sptr[t + 1]):
             n_t += shi[g] - slo[g]
@@ -308,8 +331,13 @@ def search(r0, r1, tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes, w
     OUT rows r0:r1 of D (nq, k) float32 padded with +inf (-inf for cosine), I (nq, k) int64 ids
         padded with -1, ncand (nq,) int64 items scanned, bad (nq,) int64: -1, or the probe whose
         tables were not finite or out of bound (that query's D / I are then undefined)
+    Returns the first such probe of the range, or -1.
     """
+    first_bad = -1
     for r in range(r0, r1):
         _search_query(r, tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes, w, ids, db_norm2, gr,
                       qptr, plist, pcode, psoft, sv, svn2, sbias, sqn2, sptr, slo, shi, sadd,
                       k, cosine, bound, D, I, ncand, bad)
+        if first_bad < 0 and bad[r] >= 0:
+            first_bad = bad[r]
+    return first_bad

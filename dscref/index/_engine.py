@@ -68,7 +68,7 @@ class _Tables:
         M, ksub, dsub = ix.pqs_[0].codebooks_.shape
         n = len(ix.pqs_)
         self.per_table = M * ksub * ksub * 4
-        self.shape = (n, M, ksub, dsub, budget)
+        self.key = (n, (M, ksub, dsub), budget)
         cap = min(n, budget // self.per_table)
         self.stack = {m: np.empty((cap, M, ksub, ksub), dtype=np.float32) for m in ("l2", "cosine")}
         self.tslot = {m: np.full(n, -1, dtype=np.int64) for m in ("l2", "cosine")}
@@ -142,10 +142,10 @@ class _Tables:
 
 
 def _tables(ix) -> _Tables:
-    budget = check_int(ix.pair_table_bytes, "pair_table_bytes", low=0)
-    M, ksub, dsub = ix.pqs_[0].codebooks_.shape
     t = _CACHE.get(ix)
-    if t is None or t.shape != (len(ix.pqs_), M, ksub, dsub, budget):
+    shape = ix.pqs_[0].codebooks_.shape
+    if t is None or t.key != (len(ix.pqs_), shape, ix.pair_table_bytes):
+        budget = check_int(ix.pair_table_bytes, "pair_table_bytes", low=0)
         t = _CACHE[ix] = _Tables(ix, budget)
     return t
 
@@ -215,11 +215,11 @@ def search(ix, qs: list, k: int, metric: str):
     if nq > 1 and int(sizes.sum()) >= PARALLEL_MIN_CANDIDATES and num_threads() > 1:
         cum = np.zeros(plist.size + 1, dtype=np.int64)
         np.cumsum(sizes, out=cum[1:])
-        _run(kern.search, args, _ranges(cum[qptr[1:]] - cum[qptr[:-1]], num_threads()))
+        first_bad = _run(kern.search, args, _ranges(cum[qptr[1:]] - cum[qptr[:-1]], num_threads()))
     else:
-        kern.search(0, nq, *args)
-    if (bad >= 0).any():
-        raise tables._corrupt(pq_of[int(bad[bad >= 0][0])])
+        first_bad = kern.search(0, nq, *args)
+    if first_bad >= 0:
+        raise tables._corrupt(pq_of[first_bad])
     return D, I, ncand
 
 
@@ -239,18 +239,16 @@ def _ranges(work: np.ndarray, threads: int) -> list:
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def _run(kernel, args, ranges: list) -> None:
+def _run(kernel, args, ranges: list):
     """Run ``kernel(r0, r1, *args)`` for every range: the first on the calling thread, the others
     on the pool's threads (the kernel releases the GIL), and wait for all; a worker's exception
-    is raised here."""
+    is raised here. Returns the first non-negative result in range order (a bad probe), or -1."""
     if len(ranges) == 1:
-        kernel(*ranges[0], *args)
-        return
+        return kernel(*ranges[0], *args)
     pool = _pool(len(ranges) - 1)
     futures = [pool.submit(kernel, a, b, *args) for a, b in ranges[1:]]
-    kernel(*ranges[0], *args)
-    for f in futures:
-        f.result()
+    out = [kernel(*ranges[0], *args)] + [f.result() for f in futures]
+    return next((x for x in out if x is not None and x >= 0), -1)
 
 
 def _pool(n: int):
