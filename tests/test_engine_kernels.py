@@ -82,3 +82,20 @@ def test_sort_handles_long_runs_and_presorted_input():
         select.sort(rk, ri, keys.size)
         ref_k, ref_p = topk_pairs_ref(keys, keys.size)
         assert np.array_equal(rk, ref_k) and np.array_equal(ri, ref_p)
+
+
+def test_prefetch_has_no_effect_on_any_dtype():
+    import numba as nb
+
+    from dscref._kernels.prefetch import prefetch
+
+    @nb.njit
+    def touched_sum(a):
+        for i in range(0, a.shape[0], 7):
+            prefetch(a, i)
+        return a.sum()
+
+    for dt in (np.uint8, np.float32, np.float64, np.int64):
+        a = np.arange(100).astype(dt)
+        before = a.copy()
+        assert touched_sum(a) == a.sum() and np.array_equal(a, before)
