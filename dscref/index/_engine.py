@@ -60,8 +60,9 @@ class _Tables:
     * ``sn2`` (n_pq, M, ksub) float64: the codewords' squared norms (``sub_norm2_``).
 
     The stacks are ``np.empty``: memory is committed only for the slots filled. ``src[p]``
-    remembers the arrays quantizer ``p``'s slots were made from, so a replaced quantizer is
-    redone.
+    remembers the arrays quantizer ``p``'s slots were made from, so a replaced quantizer (a new
+    ``codebooks_`` or ``sub_norm2_`` array, as training makes) is redone; editing a codebook
+    array in place after a search is not seen (as faiss's precomputed tables would not be).
     """
 
     def __init__(self, ix, budget: int):
