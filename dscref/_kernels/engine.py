@@ -107,18 +107,6 @@ def _within(tab, bound):
 
 
 @nb.njit(cache=True)
-def _keep(rk, ri, n_r, thr, k, key, p):
-    """Append (key, p) to the reservoir (the caller checked key < thr); shrink it when full."""
-    rk[n_r] = key
-    ri[n_r] = p
-    n_r += 1
-    if n_r == rk.shape[0]:
-        thr = shrink(rk, ri, n_r, k)
-        n_r = k
-    return n_r, thr
-
-
-@nb.njit(cache=True)
 def _adc_block(tab, codes, w, lo, hi, s0, out):
     """``out[i - lo] = s0 + tab[0, e_0] + ... + tab[M-1, e_{M-1}]`` in float32, in order, for the
     codes ``lo:hi``. ``w``: the codes viewed as uint64 when M = 8 and uint8 (one load per code),
@@ -151,6 +139,12 @@ BLOCK = 256  # codes scored per block into an L1 buffer before the selection pas
 
 @nb.njit(cache=True)
 def _scan_l2(tab, codes, w, lo, hi, gr, cst, pos, k, rk, ri, n_r, thr, buf):
+    """Score rows lo:hi (a block of BLOCK codes at a time into ``buf``) and offer each (score,
+    position) to the reservoir ``rk, ri`` of ``n_r`` pairs below the threshold ``thr``. The offer is
+    branchless: the pair is always written to the next slot and kept (``n_r`` advanced) only if it
+    beats the threshold -- about a third of a query's candidates do, in no predictable pattern,
+    and the written-always form costs half of a branch's mispredictions. When the reservoir is
+    full it is shrunk to the k best (:func:`dscref._kernels.select.shrink`). Returns (n_r, thr)."""
     add = gr.shape[0] > 0
     for b0 in range(lo, hi, BLOCK):
         b1 = min(b0 + BLOCK, hi)
@@ -160,8 +154,12 @@ def _scan_l2(tab, codes, w, lo, hi, gr, cst, pos, k, rk, ri, n_r, thr, buf):
             if add:
                 s = (s + gr[i]) + cst
             key = np.float64(s)
-            if key < thr:
-                n_r, thr = _keep(rk, ri, n_r, thr, k, key, pos + i - lo)
+            rk[n_r] = key  # branchless offer (see _scan_l2's notes)
+            ri[n_r] = pos + i - lo
+            n_r += key < thr
+            if n_r == rk.shape[0]:
+                thr = shrink(rk, ri, n_r, k)
+                n_r = k
     return n_r, thr
 
 
@@ -175,15 +173,38 @@ def _scan_cosine(tab, codes, w, lo, hi, bias, qn, db_norm2, pos, k, rk, ri, n_r,
             den = qn * np.sqrt(db_norm2[i])
             s = s / den if den > 0 else np.float32(0.0)
             key = -np.float64(s)
-            if key < thr:
-                n_r, thr = _keep(rk, ri, n_r, thr, k, key, pos + i - lo)
+            rk[n_r] = key  # branchless offer (see _scan_l2's notes)
+            ri[n_r] = pos + i - lo
+            n_r += key < thr
+            if n_r == rk.shape[0]:
+                thr = shrink(rk, ri, n_r, k)
+                n_r = k
     return n_r, thr
 
 
+AHEAD = 2  # probes prefetched ahead of the one being scanned
+
+
 @nb.njit(cache=True)
-def _prefetch_probe(tstack, tslot, list_pq, plist, pcode, psoft, sptr, slo, codes, t):
+def _gstart(sptr, t):
+    """Index of probe ``t``'s first segment: ``sptr[t]``, or ``t`` when ``sptr`` is empty (whole
+    lists: one segment per probe)."""
+    return sptr[t] if sptr.shape[0] > 0 else t
+
+
+@nb.njit(cache=True)
+def _segment(slo, shi, sadd, offsets, plist, g):
+    """Rows ``lo:hi`` and constant of segment ``g``; with empty ``slo``, probe g's whole list."""
+    if slo.shape[0] > 0:
+        return slo[g], shi[g], sadd[g]
+    lab = plist[g]
+    return offsets[lab], offsets[lab + 1], 0.0
+
+
+@nb.njit(cache=True)
+def _prefetch_probe(tstack, tslot, list_pq, plist, pcode, psoft, sptr, slo, shi, sadd, offsets, codes, t):
     """Ask for probe ``t``'s table rows and the first codes of its first segment (no effect on
-    results): they arrive while the current probe is scanned."""
+    results): they arrive while the probes before it are scanned."""
     p = list_pq[plist[t]]
     if psoft[t] < 0 and tslot[p] >= 0:
         T = tstack[tslot[p]]
@@ -191,10 +212,11 @@ def _prefetch_probe(tstack, tslot, list_pq, plist, pcode, psoft, sptr, slo, code
             row = T[m, pcode[t, m]]
             for j in range(0, row.shape[0], 16):  # one float32 cache line in 16
                 prefetch(row, j)
-    if sptr[t + 1] > sptr[t]:
+    g = _gstart(sptr, t)
+    if _gstart(sptr, t + 1) > g:
         w = codes.reshape(-1)
-        a = slo[sptr[t]] * codes.shape[1]
-        for j in range(a, min(a + 512, w.shape[0]), 64):
+        a = _segment(slo, shi, sadd, offsets, plist, g)[0] * codes.shape[1]
+        for j in range(a, min(a + 8192, w.shape[0]), 64):  # up to 8 KiB of codes
             prefetch(w, j)
 
 
@@ -212,7 +234,7 @@ def _table_rows(T, e, out):
 
 @nb.njit(cache=True)
 def _search_query(r, tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes, w, ids, db_norm2, gr,
-                  qptr, plist, pcode, psoft, sv, svn2, sbias, sqn2, sptr, slo, shi, sadd,
+                  qptr, plist, pcode, psoft, sv, svn2, sbias, sqn2, sptr, slo, shi, sadd, offsets,
                   k, cosine, bound, D, I, ncand, bad):
     """Query ``r`` of the batch: rows, scan and top-k of its probes (see the module notes)."""
     M, ksub = sn2.shape[1], sn2.shape[2]
@@ -232,15 +254,18 @@ def _search_query(r, tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes,
     bias0 = np.float32(0.0)
     qn = np.float32(0.0)
     bad[r] = -1
-    g0, g1 = sptr[qptr[r]], sptr[qptr[r + 1]]
-    if qptr[r + 1] > qptr[r]:
-        _prefetch_probe(tstack, tslot, list_pq, plist, pcode, psoft, sptr, slo, codes, qptr[r])
+    g0, g1 = _gstart(sptr, qptr[r]), _gstart(sptr, qptr[r + 1])
+    P = plist.shape[0]
+    for t in range(qptr[r], min(qptr[r] + AHEAD, P)):  # this query's first probes (a range's start)
+        _prefetch_probe(tstack, tslot, list_pq, plist, pcode, psoft, sptr, slo, shi, sadd, offsets, codes, t)
     for t in range(qptr[r], qptr[r + 1]):
-        if t + 1 < qptr[r + 1]:
-            _prefetch_probe(tstack, tslot, list_pq, plist, pcode, psoft, sptr, slo, codes, t + 1)
+        if t + AHEAD < P:  # AHEAD probes ahead, into the next query's when near the end
+            _prefetch_probe(tstack, tslot, list_pq, plist, pcode, psoft, sptr, slo, shi, sadd, offsets,
+                            codes, t + AHEAD)
         n_t = 0
-        for g in range(sptr[t], sptr[t + 1]):
-            n_t += shi[g] - slo[g]
+        for g in range(_gstart(sptr, t), _gstart(sptr, t + 1)):
+            lo, hi, _ = _segment(slo, shi, sadd, offsets, plist, g)
+            n_t += hi - lo
         if n_t == 0:
             continue  # an empty list (or every sub-region pruned): no rows computed
         lab = plist[t]
@@ -283,34 +308,39 @@ def _search_query(r, tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes,
                 bad[r] = t
                 return
             qn = np.sqrt(np.float32(qn2))
-        for g in range(sptr[t], sptr[t + 1]):
-            lo, hi = slo[g], shi[g]
+        for g in range(_gstart(sptr, t), _gstart(sptr, t + 1)):
+            lo, hi, add = _segment(slo, shi, sadd, offsets, plist, g)
             if cosine:
-                bias = np.float32(np.float64(bias0) + sadd[g])
+                bias = np.float32(np.float64(bias0) + add)
                 if not (abs(np.float64(bias)) <= bound):
                     bad[r] = t
                     return
                 n_r, thr = _scan_cosine(lut, codes, w, lo, hi, bias, qn, db_norm2, pos, k, rk, ri, n_r, thr, buf)
             else:
-                n_r, thr = _scan_l2(sdc, codes, w, lo, hi, gr, np.float32(sadd[g]), pos, k, rk, ri, n_r, thr, buf)
+                n_r, thr = _scan_l2(sdc, codes, w, lo, hi, gr, np.float32(add), pos, k, rk, ri, n_r, thr, buf)
             pos += hi - lo
     ncand[r] = pos
     finish(rk, ri, n_r, k, -1.0 if cosine else 1.0, D[r], I[r])
-    # positions -> database ids: walk the query's segments in scan order
-    for u in range(min(n_r, k)):
+    # positions -> database ids: walk the query's segments in scan order; first the rows, with a
+    # prefetch of each id (k scattered reads overlap instead of waiting one after another)
+    n_out = min(n_r, k)
+    for u in range(n_out):
         want = I[r, u]
         start = 0
         for g in range(g0, g1):
-            n_g = shi[g] - slo[g]
-            if want < start + n_g:
-                I[r, u] = ids[slo[g] + want - start]
+            lo, hi, _ = _segment(slo, shi, sadd, offsets, plist, g)
+            if want < start + hi - lo:
+                I[r, u] = lo + want - start
+                prefetch(ids, lo + want - start)
                 break
-            start += n_g
+            start += hi - lo
+    for u in range(n_out):
+        I[r, u] = ids[I[r, u]]
 
 
 @nb.njit(cache=True, nogil=True)
 def search(r0, r1, tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes, w, ids, db_norm2, gr,
-           qptr, plist, pcode, psoft, sv, svn2, sbias, sqn2, sptr, slo, shi, sadd,
+           qptr, plist, pcode, psoft, sv, svn2, sbias, sqn2, sptr, slo, shi, sadd, offsets,
            k, cosine, bound, D, I, ncand, bad):
     """Queries ``r0:r1`` of the batch, in order, one reservoir each; the GIL is released, so
     threads run disjoint query ranges at once (:mod:`dscref.index._engine`).
@@ -326,7 +356,9 @@ def search(r0, r1, tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes, w
         pcode (P, M) int64 hard code, psoft (P,) row of the soft arrays or -1 (hard); soft rows
         sv (S, M, dsub) float32, svn2 (S, M) float64, sbias (S,) float32, sqn2 (S,) float64;
         segments of probe t = sptr[t]:sptr[t+1], rows slo[g]:shi[g], constant sadd[g] float64
-        (L2: added after the per-item term gr; cosine: added to the bias); k >= 1, cosine bool,
+        (L2: added after the per-item term gr; cosine: added to the bias) -- or all four empty:
+        one segment per probe, its whole list ``offsets[l]:offsets[l+1]`` (offsets (L+1,) int64);
+        k >= 1, cosine bool,
         bound float64 (largest table magnitude allowed)
     OUT rows r0:r1 of D (nq, k) float32 padded with +inf (-inf for cosine), I (nq, k) int64 ids
         padded with -1, ncand (nq,) int64 items scanned, bad (nq,) int64: -1, or the probe whose
@@ -336,7 +368,7 @@ def search(r0, r1, tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes, w
     first_bad = -1
     for r in range(r0, r1):
         _search_query(r, tstack, tslot, cbt, cslot, sn2, list_pq, cr, cnorm2, codes, w, ids, db_norm2, gr,
-                      qptr, plist, pcode, psoft, sv, svn2, sbias, sqn2, sptr, slo, shi, sadd,
+                      qptr, plist, pcode, psoft, sv, svn2, sbias, sqn2, sptr, slo, shi, sadd, offsets,
                       k, cosine, bound, D, I, ncand, bad)
         if first_bad < 0 and bad[r] >= 0:
             first_bad = bad[r]

@@ -17,7 +17,8 @@ import numpy as np
 
 @nb.njit(cache=True)
 def _less(ka, ia, kb, ib):
-    return ka < kb or (ka == kb and ia < ib)
+    # bitwise, not short-circuit: no branch to mispredict
+    return (ka < kb) | ((ka == kb) & (ia < ib))
 
 
 @nb.njit(cache=True)
@@ -39,9 +40,12 @@ def _partition(rk, ri, lo, hi):
     pk, pi = rk[hi], ri[hi]
     store = lo
     for j in range(lo, hi):
-        if _less(rk[j], ri[j], pk, pi):
-            _swap(rk, ri, store, j)
-            store += 1
+        # branchless Lomuto: always swap, advance only past a pair below the pivot (an unequal
+        # swap moves two pairs that are both >= the pivot, so the invariant holds)
+        kj, ij = rk[j], ri[j]
+        rk[j], ri[j] = rk[store], ri[store]
+        rk[store], ri[store] = kj, ij
+        store += _less(kj, ij, pk, pi)
     _swap(rk, ri, store, hi)
     return store
 

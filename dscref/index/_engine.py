@@ -83,6 +83,13 @@ class _Tables:
         self.no_soft = (np.zeros((0, M, dsub), np.float32), np.zeros((0, M), np.float64),
                         np.zeros(0, np.float32), np.zeros(0, np.float64))
         self._words = (None, None)
+        self._sizes = (None, None)
+
+    def list_sizes(self, offsets: np.ndarray) -> np.ndarray:
+        """``np.diff(offsets)``, kept while ``offsets`` is the same array."""
+        if self._sizes[0] is not offsets:
+            self._sizes = (offsets, np.diff(offsets))
+        return self._sizes[1]
 
     def words(self, codes: np.ndarray) -> np.ndarray:
         """``codes`` viewed as uint64 (M = 8, uint8) or an empty array: the scan's one load per code."""
@@ -211,7 +218,7 @@ def search(ix, qs: list, k: int, metric: str):
     gr = getattr(ix, "gr_", None) if metric == "l2" else None
     args = (t.stack[metric], t.tslot[metric], t.cbt, t.cslot, t.sn2, ix.list_pq_, ix.cr_, ix.cnorm2_,
             ix.codes_, t.words(ix.codes_), ix.ids_, ix.db_norm2_, _EMPTY_F32 if gr is None else gr,
-            qptr, plist, pcode, psoft, *soft_rows, sptr, slo, shi, sadd,
+            qptr, plist, pcode, psoft, *soft_rows, sptr, slo, shi, sadd, ix.offsets_,
             k, metric == "cosine", t.bound, D, I, ncand, bad)
     if nq > 1 and int(sizes.sum()) >= PARALLEL_MIN_CANDIDATES and num_threads() > 1:
         cum = np.zeros(plist.size + 1, dtype=np.int64)
@@ -272,11 +279,13 @@ os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def whole_lists(ix, plist: np.ndarray):
-    """Segments of an index that scans every item of a probed list: one per probe;
+    """Segments of an index that scans every item of a probed list: empty arrays (the kernel then
+    scans list ``plist[t]`` for probe ``t``) and the item count of each probe's list;
     ``(sptr, lo, hi, add, sizes)``."""
-    P = plist.size
-    lo, hi = ix.offsets_[plist], ix.offsets_[plist + 1]
-    return np.arange(P + 1, dtype=np.int64), lo, hi, np.zeros(P, dtype=np.float64), hi - lo
+    return _NO_SEGMENTS + (_tables(ix).list_sizes(ix.offsets_)[plist],)
+
+
+_NO_SEGMENTS = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
 
 
 def segment_sizes(sptr: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
