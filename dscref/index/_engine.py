@@ -16,10 +16,12 @@ count: each query is one work unit with a fixed order of operations. The threads
 threads running a ``nogil`` kernel, not a Numba parallel region, so the threading layer plays no
 part (and a forked child starts its own pool); one compiled kernel serves one query and a batch.
 
-The kernel reads the codebooks transposed, (M, dsub, ksub), so that a row is a vectorised loop
-in a fixed order. The transposed copy is made per quantizer the first time a query needs it and
-kept beside the index (not in its state, not saved): at most :attr:`codebook_bytes` more memory,
-only for the quantizers searched.
+Per quantizer the kernel reads a hard query's rows from a *pair table* (SDC for L2, Gram for
+cosine; M x 2^nbits x 2^nbits float32, 2 MiB at M = 8, nbits = 8), made the first time a query
+needs it, within the index's ``pair_table_bytes`` (2 GiB by default, faiss's
+``precomputed_table_max_bytes``); beyond that budget, and for soft queries, it computes the rows
+from the codebooks transposed to (M, dsub, ksub), so that a row is a vectorised loop in a fixed
+order. All of it is kept beside the index (:class:`_Tables`; not in its state, never saved).
 """
 
 from __future__ import annotations
