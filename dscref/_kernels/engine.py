@@ -138,47 +138,52 @@ BLOCK = 256  # codes scored per block into an L1 buffer before the selection pas
 
 
 @nb.njit(cache=True)
+def _offer_block(buf, n, sign, p0, k, rk, ri, n_r, thr):
+    """Offer the pairs (sign * buf[u], p0 + u), u < n, to the reservoir ``rk, ri`` of ``n_r`` pairs
+    below the threshold ``thr``; returns (n_r, thr).
+
+    Branchless: each pair is written to the next slot and kept (``n_r`` advanced) only if it
+    beats the threshold -- about a third of a query's candidates do, in no predictable order, and
+    a branch there cost more than the scan. When the reservoir is full it is shrunk to the k best
+    (:func:`dscref._kernels.select.shrink`). Called once per block of codes, so the call costs
+    nothing per candidate.
+    """
+    for u in range(n):
+        key = sign * np.float64(buf[u])
+        rk[n_r] = key
+        ri[n_r] = p0 + u
+        n_r += key < thr
+        if n_r == rk.shape[0]:
+            thr = shrink(rk, ri, n_r, k)
+            n_r = k
+    return n_r, thr
+
+
+@nb.njit(cache=True)
 def _scan_l2(tab, codes, w, lo, hi, gr, cst, pos, k, rk, ri, n_r, thr, buf):
-    """Score rows lo:hi (a block of BLOCK codes at a time into ``buf``) and offer each (score,
-    position) to the reservoir ``rk, ri`` of ``n_r`` pairs below the threshold ``thr``. The offer is
-    branchless: the pair is always written to the next slot and kept (``n_r`` advanced) only if it
-    beats the threshold -- about a third of a query's candidates do, in no predictable pattern,
-    and the written-always form costs half of a branch's mispredictions. When the reservoir is
-    full it is shrunk to the k best (:func:`dscref._kernels.select.shrink`). Returns (n_r, thr)."""
+    """Eq. (14) for rows lo:hi, a block of BLOCK codes at a time (``(s + gr) + cst`` with G+P's
+    terms), offered to the reservoir (:func:`_offer_block`); returns (n_r, thr)."""
     add = gr.shape[0] > 0
     for b0 in range(lo, hi, BLOCK):
         b1 = min(b0 + BLOCK, hi)
         _adc_block(tab, codes, w, b0, b1, np.float32(0.0), buf)
-        for i in range(b0, b1):
-            s = buf[i - b0]
-            if add:
-                s = (s + gr[i]) + cst
-            key = np.float64(s)
-            rk[n_r] = key  # branchless offer (see _scan_l2's notes)
-            ri[n_r] = pos + i - lo
-            n_r += key < thr
-            if n_r == rk.shape[0]:
-                thr = shrink(rk, ri, n_r, k)
-                n_r = k
+        if add:
+            for i in range(b0, b1):
+                buf[i - b0] = (buf[i - b0] + gr[i]) + cst
+        n_r, thr = _offer_block(buf, b1 - b0, 1.0, pos + b0 - lo, k, rk, ri, n_r, thr)
     return n_r, thr
 
 
 @nb.njit(cache=True)
 def _scan_cosine(tab, codes, w, lo, hi, bias, qn, db_norm2, pos, k, rk, ri, n_r, thr, buf):
+    """Eq. (15) for rows lo:hi, a block at a time, offered as ``-score`` (largest first)."""
     for b0 in range(lo, hi, BLOCK):
         b1 = min(b0 + BLOCK, hi)
         _adc_block(tab, codes, w, b0, b1, bias, buf)
         for i in range(b0, b1):
-            s = buf[i - b0]
             den = qn * np.sqrt(db_norm2[i])
-            s = s / den if den > 0 else np.float32(0.0)
-            key = -np.float64(s)
-            rk[n_r] = key  # branchless offer (see _scan_l2's notes)
-            ri[n_r] = pos + i - lo
-            n_r += key < thr
-            if n_r == rk.shape[0]:
-                thr = shrink(rk, ri, n_r, k)
-                n_r = k
+            buf[i - b0] = buf[i - b0] / den if den > 0 else np.float32(0.0)
+        n_r, thr = _offer_block(buf, b1 - b0, -1.0, pos + b0 - lo, k, rk, ri, n_r, thr)
     return n_r, thr
 
 
