@@ -5,7 +5,7 @@ A received PQ code need not be cut to hard bits: from the bit LLRs of its ``M * 
 table the search uses (the SDC rows of eq. (14), the codewords themselves, their norms and
 inner products for eqs. (14)-(15)) is replaced by its expectation under that posterior
 (:func:`expected_rows`). This module is the only implementation of that expectation: the
-index's soft path (``Query.code_llr``, :meth:`dscref.index.base.InvertedPQIndex._score_list_soft`)
+index's soft path (``Query.code_llr``, :meth:`dscref.index.base.InvertedPQIndex._probe_tables`)
 and :func:`soft_lut_l2` both go through it. With certain bits (``+-inf`` LLRs) every expectation
 is exactly the hard-decision value.
 

@@ -34,42 +34,51 @@ from .select import finish, shrink
 
 
 @nb.njit(cache=True)
+def _gram_row(cbt_m, v_m, g):
+    """``g[j] = sum_t cbt_m[t, j] * v_m[t]`` in float32, t in order from +0.0: one sub-space's
+    inner products, a vectorised AXPY over j per t (the transposed layout)."""
+    for j in range(g.shape[0]):
+        g[j] = np.float32(0.0)
+    for t in range(cbt_m.shape[0]):
+        vt = v_m[t]
+        row = cbt_m[t]
+        for j in range(g.shape[0]):
+            g[j] += row[j] * vt
+
+
+@nb.njit(cache=True)
+def _sdc_row(vn2, sn2_m, g, out):
+    """``out[j] = float32(max((vn2 + sn2_m[j]) - float64(2 g[j]), 0))``: an SDC row from its Gram row."""
+    two = np.float32(2.0)
+    for j in range(g.shape[0]):
+        s = (vn2 + sn2_m[j]) - np.float64(two * g[j])
+        out[j] = np.float32(s if s > 0.0 else 0.0)
+
+
+@nb.njit(cache=True)
 def pair_gram(cbt, cb, out):
-    """The Gram table of one quantizer's codewords: ``out[m, e, j] = <r_me, r_mj>``, each entry
-    summed as :func:`rows` sums it for ``v = r_me`` (so a row of the table *is* that row).
+    """The Gram table of one quantizer's codewords: ``out[m, e] = `` the Gram row :func:`rows`
+    makes for ``v = r_me`` (the same routine, so a row of the table *is* that row).
 
     IN  cbt (M, dsub, ksub) float32 (transposed codebooks), cb (M, ksub, dsub) float32
     OUT out (M, ksub, ksub) float32
     """
-    M, dsub, ksub = cbt.shape
-    for m in range(M):
-        for e in range(ksub):
-            g = out[m, e]
-            for j in range(ksub):
-                g[j] = np.float32(0.0)
-            for t in range(dsub):
-                vt = cb[m, e, t]
-                row = cbt[m, t]
-                for j in range(ksub):
-                    g[j] += row[j] * vt
+    for m in range(cbt.shape[0]):
+        for e in range(cbt.shape[2]):
+            _gram_row(cbt[m], cb[m, e], out[m, e])
 
 
 @nb.njit(cache=True)
 def pair_sdc(G, sn2, out):
-    """The SDC table of one quantizer from its Gram table: ``out[m, e, j]`` = the SDC row of code
+    """The SDC table of one quantizer from its Gram table: ``out[m, e]`` = the SDC row of code
     ``e`` as :func:`rows` makes it (``vn2 = sn2[m, e]``).
 
     IN  G (M, ksub, ksub) float32 (:func:`pair_gram`), sn2 (M, ksub) float64
     OUT out (M, ksub, ksub) float32
     """
-    M, ksub = sn2.shape
-    two = np.float32(2.0)
-    for m in range(M):
-        for e in range(ksub):
-            a = sn2[m, e]
-            for j in range(ksub):
-                s = (a + sn2[m, j]) - np.float64(two * G[m, e, j])
-                out[m, e, j] = np.float32(s if s > 0.0 else 0.0)
+    for m in range(sn2.shape[0]):
+        for e in range(sn2.shape[1]):
+            _sdc_row(sn2[m, e], sn2[m], G[m, e], out[m, e])
 
 
 @nb.njit(cache=True)
@@ -80,20 +89,9 @@ def rows(cbt, sn2, v, vn2, gram, sdc):
         norms), v (M, dsub) float32, vn2 (M,) float64
     OUT gram (M, ksub) float32 = <v_m, r_mj>, sdc (M, ksub) float32 = max(vn2 + sn2 - 2 gram, 0)
     """
-    M, dsub, ksub = cbt.shape
-    two = np.float32(2.0)
-    for m in range(M):
-        g = gram[m]
-        for j in range(ksub):
-            g[j] = np.float32(0.0)
-        for t in range(dsub):
-            vt = v[m, t]
-            row = cbt[m, t]
-            for j in range(ksub):
-                g[j] += row[j] * vt
-        for j in range(ksub):
-            s = (vn2[m] + sn2[m, j]) - np.float64(two * g[j])
-            sdc[m, j] = np.float32(s if s > 0.0 else 0.0)
+    for m in range(cbt.shape[0]):
+        _gram_row(cbt[m], v[m], gram[m])
+        _sdc_row(vn2[m], sn2[m], gram[m], sdc[m])
 
 
 @nb.njit(cache=True)

@@ -208,11 +208,10 @@ def search(ix, qs: list, k: int, metric: str):
     if any(q.code_llr is not None for q in qs):
         psoft, *soft_rows = _soft_rows(ix, qs, qptr, plist, sizes)
         soft = (psoft >= 0).tolist()
-        t.ready(ix, metric, list(dict.fromkeys(p for p, u, s in zip(pq_of, used, soft) if u and not s)),
-                list(dict.fromkeys(p for p, u, s in zip(pq_of, used, soft) if u and s)))
     else:
-        psoft, soft_rows = np.full(plist.size, -1, np.int64), t.no_soft
-        t.ready(ix, metric, list(dict.fromkeys(p for p, u in zip(pq_of, used) if u)), [])
+        psoft, soft_rows, soft = np.full(plist.size, -1, np.int64), t.no_soft, [False] * plist.size
+    t.ready(ix, metric, list(dict.fromkeys(p for p, u, s in zip(pq_of, used, soft) if u and not s)),
+            list(dict.fromkeys(p for p, u, s in zip(pq_of, used, soft) if u and s)))
     D = np.empty((nq, k), dtype=np.float32)
     I = np.empty((nq, k), dtype=np.int64)  # noqa: E741 - faiss's name
     ncand = np.empty(nq, dtype=np.int64)
@@ -223,9 +222,7 @@ def search(ix, qs: list, k: int, metric: str):
             qptr, plist, pcode, psoft, *soft_rows, sptr, slo, shi, sadd, ix.offsets_,
             k, metric == "cosine", t.bound, D, I, ncand, bad)
     if nq > 1 and int(sizes.sum()) >= PARALLEL_MIN_CANDIDATES and num_threads() > 1:
-        cum = np.zeros(plist.size + 1, dtype=np.int64)
-        np.cumsum(sizes, out=cum[1:])
-        first_bad = _run(kern.search, args, _ranges(cum[qptr[1:]] - cum[qptr[:-1]], num_threads()))
+        first_bad = _run(kern.search, args, _ranges(range_sums(sizes, qptr), num_threads()))
     else:
         first_bad = kern.search(0, nq, *args)
     if first_bad >= 0:
@@ -290,8 +287,9 @@ def whole_lists(ix, plist: np.ndarray):
 _NO_SEGMENTS = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
 
 
-def segment_sizes(sptr: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Items scanned per probe: the summed lengths of its segments ``sptr[t]:sptr[t+1]``."""
-    cum = np.zeros(lo.size + 1, dtype=np.int64)
-    np.cumsum(hi - lo, out=cum[1:])
-    return cum[sptr[1:]] - cum[sptr[:-1]]
+def range_sums(values: np.ndarray, ptr: np.ndarray) -> np.ndarray:
+    """``values[ptr[t]:ptr[t+1]].sum()`` for every t, empty ranges included (0): items scanned
+    per probe from its segments' lengths, or per query from its probes' items."""
+    cum = np.zeros(values.size + 1, dtype=np.int64)
+    np.cumsum(values, out=cum[1:])
+    return cum[ptr[1:]] - cum[ptr[:-1]]

@@ -51,21 +51,44 @@ class PerListSearch:
 
     def _score_list(self, query: Query, j: int, lab: int, metric: str) -> np.ndarray:
         """Scores of every item of list ``lab`` for head entry ``j``: eq. (14) or (15)
-        (:mod:`dscref.index.tables`), the soft-decision tables, or exact raw distances. The
-        NumPy twin of one probe of the engine (:mod:`dscref.index._engine`)."""
+        (:mod:`dscref.index.tables`) with the probe's tables (:meth:`_probe_tables`), or exact
+        raw distances. The NumPy twin of one probe of the engine (:mod:`dscref.index._engine`)."""
         a, b = self.offsets_[lab], self.offsets_[lab + 1]
         if query.vector is not None:  # raw-feature mode: exact distances on stored vectors
             return self._raw_scores(query, a, b, metric)
-        p = self.list_pq_[lab]
-        if query.code_llr is not None:
-            return self._score_list_soft(query.code_llr[j], lab, p, metric)
-        e = np.asarray(query.codes[j], dtype=np.int64)
-        sdc, gram = self._code_rows(p, e)
+        sdc, lut, bias, q_norm2 = self._probe_tables(query, j, lab)
         if metric == "l2":
             return tables.l2_scores(sdc, self.codes_[a:b])
+        return self._cosine(lut, bias + 0.0, q_norm2, a, b, self.list_pq_[lab])
+
+    def _probe_tables(self, query: Query, j: int, lab: int):
+        """The tables of head entry ``j`` (list ``lab``) of a coded query, as the engine makes
+        them: ``(sdc, lut, bias, q_norm2)`` -- the SDC rows of eq. (14), the cosine table
+        ``cr[lab] + gram`` of eq. (15), its query-side constant and ``||q_hat||^2``.
+
+        Hard code ``e``: the rows of its codewords (:meth:`_code_rows`), the bias
+        ``||c||^2 + sum_m <c_m, r_{m,e_m}>`` and the norm from the stored terms
+        (:func:`~dscref.index.tables.code_norm2`).
+
+        Soft decision (``query.code_llr``): the query's sub-codeword replaced by its posterior
+        (:meth:`_soft_terms`). Both tables are linear in the sub-codeword once its norm is taken
+        apart: ``E ||r^q_m - r_mj||^2 = E ||r^q_m||^2 + ||r_mj||^2 - 2 <E r^q_m, r_mj>`` (the
+        expected distance, exact), and the cosine numerator's terms are replaced by their
+        expectations (exact); the query norm by ``sqrt(E ||c + r^q||^2)`` (an approximation:
+        ``E[num / ||q||] ~ E[num] / sqrt(E ||q||^2)``). With certain bits the posterior mean is
+        the codeword itself and the tables reduce bit-exactly to the hard-decision ones. Every
+        expectation is :func:`dscref.soft.expected_rows` (one fixed-order kernel, independent of
+        BLAS threads).
+        """
+        p = self.list_pq_[lab]
+        if query.code_llr is not None:
+            mean, vn2, bias, q_norm2 = self._soft_terms(query.code_llr[j], lab, p)
+            sdc, gram = self._query_rows(p, mean, vn2)
+            return sdc, (self.cr_[lab] + gram).astype(np.float32), bias, q_norm2
+        e = np.asarray(query.codes[j], dtype=np.int64)
+        sdc, gram = self._code_rows(p, e)
         lut, bias = tables.cosine_table(self.cr_[lab], self.cnorm2_[lab], gram, e)
-        q_norm2 = tables.code_norm2(self.cnorm2_[lab], self.cr_[lab], self.sub_norm2_[p], e)
-        return self._cosine(lut, bias + 0.0, q_norm2, a, b, p)
+        return sdc, lut, bias, tables.code_norm2(self.cnorm2_[lab], self.cr_[lab], self.sub_norm2_[p], e)
 
     def _cosine(self, lut, bias: float, q_norm2: float, a: int, b: int, p: int) -> np.ndarray:
         """Eq. (15) for rows ``a:b`` (:func:`dscref.index.tables.cosine_scores`), the bias and
@@ -78,7 +101,7 @@ class PerListSearch:
     def _soft_terms(self, llr: np.ndarray, lab: int, p: int):
         """The soft-decision query of head entry ``llr`` for list ``lab`` (quantizer ``p``):
         ``(v, v_norm2, bias, q_norm2)``, what a hard code's codewords, norms, bias and query norm
-        are to the tables (see :meth:`_score_list_soft`)."""
+        are to the tables (see :meth:`_probe_tables`)."""
         from ..soft import expected_rows, posteriors
 
         post = posteriors(llr, self.M, self.nbits)
@@ -87,25 +110,6 @@ class PerListSearch:
         bias = tables.bias_sum(self.cnorm2_[lab], expected_rows(post, self.cr_[lab]).astype(np.float32))
         q_norm2 = tables.norm_sum(self.cnorm2_[lab], expected_rows(post, 2.0 * self.cr_[lab] + n2))
         return mean, expected_rows(post, n2), bias, q_norm2
-
-    def _score_list_soft(self, llr: np.ndarray, lab: int, p: int, metric: str) -> np.ndarray:
-        """Soft-decision ADC: eqs. (14)-(15) with the query's sub-codeword replaced by its posterior.
-
-        Both tables are linear in the query's sub-codeword once its norm is taken apart:
-        ``E ||r^q_m - r_mj||^2 = E ||r^q_m||^2 + ||r_mj||^2 - 2 <E r^q_m, r_mj>`` (the expected
-        distance, exact), and the cosine numerator's terms are replaced by their expectations
-        (exact); the query norm by ``sqrt(E ||c + r^q||^2)`` (an approximation:
-        ``E[num / ||q||] ~ E[num] / sqrt(E ||q||^2)``). With certain bits the posterior mean is
-        the codeword itself and the tables reduce bit-exactly to the hard-decision ones. Every
-        expectation is :func:`dscref.soft.expected_rows` (one fixed-order kernel, independent
-        of BLAS threads).
-        """
-        a, b = self.offsets_[lab], self.offsets_[lab + 1]
-        mean, vn2, bias, q_norm2 = self._soft_terms(llr, lab, p)
-        sdc, gram = self._query_rows(p, mean, vn2)
-        if metric == "l2":
-            return tables.l2_scores(sdc, self.codes_[a:b])
-        return self._cosine((self.cr_[lab] + gram).astype(np.float32), bias + 0.0, q_norm2, a, b, p)
 
     def _search_reference(self, queries, k: int = 100, metric: str = "l2", validated: bool = False) -> SearchResult:
         """:meth:`search` by the per-list NumPy path (:meth:`_scan`, :meth:`_score_list`): the

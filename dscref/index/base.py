@@ -307,13 +307,11 @@ class InvertedPQIndex(PerListSearch, IndexLifecycle):
         coded = [r for r, q in enumerate(qs) if q.vector is None]
         if len(coded) == len(qs):
             return SearchResult(*_engine.search(self, qs, k, metric))
-        out = self._search_reference([qs[r] for r in range(len(qs)) if qs[r].vector is not None], k, metric,
-                                     validated=True)
+        raw = [r for r, q in enumerate(qs) if q.vector is not None]
         D = np.empty((len(qs), k), np.float32)
         I = np.empty((len(qs), k), np.int64)  # noqa: E741 - faiss's name
         ncand = np.empty(len(qs), np.int64)
-        raw = [r for r in range(len(qs)) if qs[r].vector is not None]
-        D[raw], I[raw], ncand[raw] = out
+        D[raw], I[raw], ncand[raw] = self._search_reference([qs[r] for r in raw], k, metric, validated=True)
         if coded:
             D[coded], I[coded], ncand[coded] = _engine.search(self, [qs[r] for r in coded], k, metric)
         return SearchResult(D, I, ncand)

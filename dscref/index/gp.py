@@ -349,7 +349,7 @@ class GPIndex(IVFIndex):
                 seg.append((a, b, self._segment_constant(lab, g, rq, metric)))
         np.cumsum(sptr, out=sptr)
         lo, hi, add = (np.array(c[1:], dtype=t) for c, t in zip(zip(*seg), (np.int64, np.int64, np.float64)))
-        return sptr, lo, hi, add, _engine.segment_sizes(sptr, lo, hi)
+        return sptr, lo, hi, add, _engine.range_sums(hi - lo, sptr)
 
     def _scan(self, query: Query, metric: str):
         """Score the kept sub-regions of the head cells (see ``prune``): eqs. (14)-(15) with the
@@ -361,23 +361,14 @@ class GPIndex(IVFIndex):
             if query.vector is not None:
                 scores.append(self._raw_scores(query, a, b, metric))
                 continue
-            p = self.list_pq_[lab]
-            e = np.asarray(query.codes[j], dtype=np.int64)
             if j not in rows:
-                if query.code_llr is not None:
-                    mean, vn2, bias, qn2 = self._soft_terms(query.code_llr[j], lab, p)
-                    sdc, gram = self._query_rows(p, mean, vn2)
-                else:
-                    sdc, gram = self._code_rows(p, e)
-                    bias = tables.bias_sum(self.cnorm2_[lab], self.cr_[lab][np.arange(e.size), e])
-                    qn2 = tables.code_norm2(self.cnorm2_[lab], self.cr_[lab], self.sub_norm2_[p], e)
-                rows[j] = sdc, (self.cr_[lab] + gram).astype(np.float32), bias, qn2
+                rows[j] = self._probe_tables(query, j, lab)
             sdc, lut, bias, qn2 = rows[j]
             add = self._segment_constant(lab, g, rq, metric)
             if metric == "l2":
                 scores.append(tables.subregion_l2_scores(sdc, self.codes_[a:b], self.gr_[a:b], add))
             else:
-                scores.append(self._cosine(lut, bias + add, qn2, a, b, p))
+                scores.append(self._cosine(lut, bias + add, qn2, a, b, self.list_pq_[lab]))
         if not scores:
             return np.empty(0, np.float32), np.empty(0, np.int64)
         return np.concatenate(scores).astype(np.float32), np.concatenate(ids)
